@@ -1,0 +1,135 @@
+"""The training job of one NAS trial: a Lightning MLP on MNIST.
+
+Run by TorchX once per trial (see nas/component.py), or by hand:
+
+    python mnist_train_nas.py --log_path /tmp/logs/0 --hidden_size_1 64 \
+        --hidden_size_2 32 --learning_rate 1e-3 --epochs 1 --dropout 0.2 --batch_size 64
+
+After training it writes `train_time`, `val_acc` and `num_params` to TensorBoard
+under --log_path, where the driver's metrics (nas/metrics.py) read them.
+"""
+
+import argparse
+import math
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import pytorch_lightning as pl
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from nas.data import make_loaders
+
+PATH_DATASETS = os.environ.get("PATH_DATASETS", ".")
+
+
+class MnistModel(pl.LightningModule):
+    """Flatten -> [Linear -> ReLU -> Dropout] x 2 -> Linear(10), as in the tutorial."""
+
+    def __init__(self, hidden_size_1, hidden_size_2, learning_rate, dropout):
+        super().__init__()
+        self.learning_rate = learning_rate
+        self.model = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(28 * 28, hidden_size_1),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_size_1, hidden_size_2),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_size_2, 10),
+        )
+        self.val_correct = 0
+        self.val_seen = 0
+
+    def forward(self, x):
+        return F.log_softmax(self.model(x), dim=1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.nll_loss(self(x), y)
+        self.last_loss = loss.detach()
+        return loss
+
+    def on_validation_epoch_start(self):
+        self.val_correct, self.val_seen = 0, 0
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        preds = self(x).argmax(dim=1)
+        self.val_correct += int((preds == y).sum())
+        self.val_seen += len(y)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.learning_rate)
+
+    @property
+    def val_acc(self):
+        return self.val_correct / self.val_seen
+
+
+def count_params(model):
+    """Weights of the Linear layers, biases not counted: the tutorial's count."""
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--log_path", type=str, required=True)
+    parser.add_argument("--hidden_size_1", type=int, default=32)
+    parser.add_argument("--hidden_size_2", type=int, default=32)
+    parser.add_argument("--learning_rate", type=float, default=0.001)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--dropout", type=float, default=0.2)
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--data_dir", type=str, default=PATH_DATASETS,
+                        help="dataset root holding MNIST/raw (default: $PATH_DATASETS)")
+    parser.add_argument("--data_cache", type=str, default=None,
+                        help="tensor file written by the driver; skips decoding the IDX files")
+    parser.add_argument("--seed", type=int, default=None)
+    return parser.parse_args(argv)
+
+
+def run_training_job(argv=None):
+    args = parse_args(argv)
+    # the driver re-attaches to this job by pid if it restarts while we train
+    os.makedirs(args.log_path, exist_ok=True)
+    with open(os.path.join(args.log_path, "job.pid"), "w") as f:
+        f.write(str(os.getpid()))
+    if args.seed is not None:
+        pl.seed_everything(args.seed, verbose=False)
+    train_loader, val_loader = make_loaders(
+        args.data_dir, args.data_cache, args.batch_size
+    )
+    model = MnistModel(args.hidden_size_1, args.hidden_size_2, args.learning_rate, args.dropout)
+    logger = TensorBoardLogger(args.log_path, name="", version="")
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=args.epochs,
+        logger=logger,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        check_val_every_n_epoch=args.epochs,  # validate once, after the last epoch
+    )
+    start = time.time()
+    trainer.fit(model, train_loader, val_loader)
+    train_time = time.time() - start
+
+    if not math.isfinite(float(model.last_loss)):
+        sys.exit(f"training diverged: loss is {float(model.last_loss)}; lower the learning rate")
+    val_acc = model.val_acc
+    metrics = {"train_time": train_time, "val_acc": val_acc, "num_params": count_params(model)}
+    logger.log_metrics(metrics)
+    logger.finalize("success")
+    print(f"train_time={train_time:.1f}s val_acc={val_acc:.4f} num_params={metrics['num_params']}", flush=True)
+
+
+if __name__ == "__main__":
+    run_training_job()

@@ -1,0 +1,58 @@
+"""The TorchX component: one NAS trial as a TorchX AppDef.
+
+The same AppDef runs on every TorchX scheduler. On a container scheduler the job runs
+`python` from the image; the driver passes its own interpreter as `python` for local
+schedulers (see nas/runner.py), so an unactivated venv still trains with its packages.
+"""
+
+import os
+
+import torchx
+from torchx import specs
+from torchx.components import utils
+
+SCRIPT = "mnist_train_nas.py"
+
+
+def trainer(
+    log_path: str,
+    hidden_size_1: int,
+    hidden_size_2: int,
+    learning_rate: float,
+    epochs: int,
+    dropout: float,
+    batch_size: int,
+    trial_idx: int = -1,
+    data_dir: str = "",
+    data_cache: str = "",
+    python: str = "python",
+    image: str = torchx.IMAGE,
+    cpu: int = 1,
+    memMB: int = 1024,
+    gpu: int = 0,
+    threads: int = 1,
+) -> specs.AppDef:
+    """The tutorial's `trainer`, with each trial logging into `<log_path>/<trial_idx>`."""
+    if trial_idx >= 0:
+        log_path = os.path.join(log_path, str(trial_idx))
+    args = [
+        "--log_path", log_path,
+        "--hidden_size_1", str(hidden_size_1),
+        "--hidden_size_2", str(hidden_size_2),
+        "--learning_rate", str(learning_rate),
+        "--epochs", str(epochs),
+        "--dropout", str(dropout),
+        "--batch_size", str(batch_size),
+    ]
+    if data_dir:
+        args += ["--data_dir", data_dir]
+    if data_cache:
+        args += ["--data_cache", data_cache]
+    app = utils.python(
+        *args, script=SCRIPT, image=image, name="trainer", cpu=cpu, memMB=memMB, gpu=gpu
+    )
+    role = app.roles[0]
+    role.entrypoint = python
+    # One thread per job: several trials share the machine's cores.
+    role.env.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
+    return app

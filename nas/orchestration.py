@@ -1,0 +1,89 @@
+"""The experiment, its generation strategy, and the loop that runs the trials.
+
+Ax's `Orchestrator` (the tutorial's Scheduler) keeps up to `max_pending` TorchX jobs
+running, asks the generation strategy for a new configuration whenever one finishes,
+and stops after `total_trials`. `run_search` drives it one poll round at a time so
+that the state can be saved and progress shown after every change.
+"""
+
+import logging
+from dataclasses import replace
+
+from ax.core import Experiment
+from ax.core.base_trial import TrialStatus
+from ax.generation_strategy.dispatch_utils import choose_generation_strategy_legacy
+from ax.orchestration.orchestrator import Orchestrator
+from ax.orchestration.orchestrator_options import OrchestratorOptions
+
+from nas.metrics import make_metrics
+from nas.optimization import make_optimization_config
+from nas.search_space import make_search_space
+
+POLL_SECONDS = 0.5  # a finished job is noticed within this
+
+
+def make_experiment(runner, max_epochs=4, name="torchx_mnist"):
+    metrics = make_metrics()
+    return Experiment(
+        name=name,
+        search_space=make_search_space(max_epochs),
+        optimization_config=make_optimization_config(metrics),
+        metrics=metrics,
+        runner=runner,
+    )
+
+
+def make_generation_strategy(experiment, total_trials, max_pending, seed=None, strategy="botorch"):
+    """Ax's choice for this problem: Sobol to start, then BoTorch (or Sobol only)."""
+    return choose_generation_strategy_legacy(
+        search_space=experiment.search_space,
+        optimization_config=experiment.optimization_config,
+        num_trials=total_trials,
+        max_parallelism_override=max_pending,  # BoTorch too keeps max_pending jobs busy
+        random_seed=seed,
+        force_random_search=strategy == "sobol",
+        experiment=experiment,
+    )
+
+
+def make_orchestrator(experiment, generation_strategy, total_trials, max_pending):
+    options = OrchestratorOptions(
+        total_trials=total_trials,
+        max_pending_trials=max_pending,
+        init_seconds_between_polls=POLL_SECONDS,
+        min_seconds_before_poll=POLL_SECONDS,
+        seconds_between_polls_backoff_factor=1.0,
+        logging_level=logging.WARNING,
+    )
+    return Orchestrator(experiment=experiment, generation_strategy=generation_strategy,
+                        options=options)
+
+
+def run_search(orchestrator, total_trials, on_change=None):
+    """Run until `total_trials` trials ran (abandoned ones replaced) and all finished.
+
+    Works the same on a new experiment and on one loaded from a saved state.
+    `on_change(orchestrator)` is called after every poll round.
+    """
+    experiment = orchestrator.experiment
+    to_run = trials_still_to_run(experiment, total_trials)
+    orchestrator.options = replace(
+        orchestrator.options,
+        total_trials=len(experiment.trials) - _count(experiment, TrialStatus.CANDIDATE) + to_run,
+    )
+    if to_run == 0 and not orchestrator.running_trials:
+        return
+    for _ in orchestrator.run_trials_and_yield_results(max_trials=to_run):
+        if on_change:
+            on_change(orchestrator)
+
+
+def _count(experiment, status):
+    return sum(t.status == status for t in experiment.trials.values())
+
+
+def trials_still_to_run(experiment, total_trials):
+    """Trials to launch so that `total_trials` ran; abandoned ones are replaced."""
+    counted = [t for t in experiment.trials.values()
+               if t.status != TrialStatus.ABANDONED and t.status != TrialStatus.CANDIDATE]
+    return max(total_trials - len(counted), 0)

@@ -1,0 +1,134 @@
+"""The TorchXRunner set-up: Ax launches each trial as a TorchX job and polls its state.
+
+`NasRunner` is Ax's `TorchXRunner` with the `trainer` component, plus what a long
+search needs: run metadata that can be saved (handle, log dir, pid; not the torchx
+runner object), a failure reason for every failed trial (exit code or signal and the
+tail of its stderr), and re-attaching to local jobs after the driver restarted.
+"""
+
+import json
+import math
+import os
+import signal
+import sys
+from pathlib import Path
+
+from ax.core.base_trial import TrialStatus
+from ax.metrics.tensorboard import RUN_METADATA_KEY
+from ax.runners.torchx import APP_STATE_TO_TRIAL_STATUS, TORCHX_APP_HANDLE, TorchXRunner
+from torchx.specs import AppState
+
+from nas.component import trainer
+from nas.metrics import read_final_scalars
+
+LOCAL_SCHEDULERS = ("local_cwd", "local")
+PID_FILE = "job.pid"
+STDERR_TAIL_LINES = 5
+
+
+class NasRunner(TorchXRunner):
+    """Runs `trainer` jobs on a TorchX scheduler; every init arg is plain data for storage."""
+
+    def __init__(self, scheduler, log_dir, component_args=None, cfg=None):
+        self.scheduler = scheduler
+        self.log_dir = str(log_dir)
+        self.component_args = dict(component_args or {})
+        self.cfg = dict(cfg or {})
+        if scheduler in LOCAL_SCHEDULERS:
+            # local jobs run with this interpreter; their stdout/stderr land next to the logs
+            self.component_args.setdefault("python", sys.executable)
+            self.cfg.setdefault("log_dir", str(Path(log_dir) / "torchx"))
+        super().__init__(
+            tracker_base=self.log_dir,
+            component=trainer,
+            component_const_params={"log_path": self.log_dir, **self.component_args},
+            orchestrator=scheduler,
+            cfg=self.cfg,
+        )
+        self._reasons = {}
+
+    def trial_log_dir(self, trial_index):
+        return os.path.join(self.log_dir, str(trial_index))
+
+    def run(self, trial):
+        handle = super().run(trial)[TORCHX_APP_HANDLE]
+        return {TORCHX_APP_HANDLE: handle, RUN_METADATA_KEY: self.trial_log_dir(trial.index)}
+
+    def poll_trial_status(self, trials):
+        by_status = {}
+        for trial in trials:
+            by_status.setdefault(self._trial_status(trial), set()).add(trial.index)
+        return by_status
+
+    def poll_exception(self, trial):
+        return self._reasons.get(trial.index, "unknown")
+
+    def _trial_status(self, trial):
+        handle = trial.run_metadata[TORCHX_APP_HANDLE]
+        status = self._torchx_runner.status(handle)
+        if status is None:  # a local job started by an earlier driver process
+            return self._orphan_status(trial)
+        state = APP_STATE_TO_TRIAL_STATUS[status.state]
+        if status.state == AppState.SUCCEEDED:
+            return self._check_metrics(trial)
+        if state.is_terminal:
+            self._reasons[trial.index] = self._failure_reason(trial, status)
+        return state
+
+    def _check_metrics(self, trial):
+        """A job that exited 0 but logged no finite val_acc/num_params has failed."""
+        try:
+            values = read_final_scalars(trial.run_metadata[RUN_METADATA_KEY])
+        except Exception as e:
+            values, problem = {}, f"unreadable TensorBoard log ({type(e).__name__}: {e})"
+        else:
+            problem = None
+        for tag in ("val_acc", "num_params"):
+            if problem is None and not math.isfinite(values.get(tag, math.nan)):
+                problem = f"exited 0 but logged no finite {tag} in {trial.run_metadata[RUN_METADATA_KEY]}"
+        if problem:
+            self._reasons[trial.index] = problem
+            return TrialStatus.FAILED
+        return TrialStatus.COMPLETED
+
+    def _orphan_status(self, trial):
+        pid_file = Path(trial.run_metadata[RUN_METADATA_KEY]) / PID_FILE
+        pid = int(pid_file.read_text()) if pid_file.exists() else None
+        if pid is not None and _is_running(pid):
+            return TrialStatus.RUNNING
+        return self._check_metrics(trial)
+
+    def _failure_reason(self, trial, status):
+        """Exit code or signal plus the last lines of stderr, as far as TorchX tells."""
+        reason = f"job {status.state.name.lower()}"
+        app_dir = (status.ui_url or "").removeprefix("file://")
+        info = Path(app_dir) / "SUCCESS"  # torchx's local scheduler: exit codes of the replicas
+        if app_dir and info.exists():
+            replica = json.loads(info.read_text())["roles"]["trainer"][0]
+            code = replica["exitcode"]
+            if code is not None and code < 0:
+                reason = f"killed by {signal.Signals(-code).name}"
+            elif code is not None:
+                reason = f"exit code {code}"
+            stderr = Path(replica["stderr"])
+            if stderr.exists():
+                tail = [l for l in stderr.read_text(errors="replace").splitlines() if l.strip()]
+                if tail:
+                    reason += ": " + " | ".join(tail[-STDERR_TAIL_LINES:])
+        elif status.msg:
+            reason += f": {status.msg}"
+        return reason
+
+
+def _is_running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child still answers kill(0)
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return True

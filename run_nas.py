@@ -1,0 +1,158 @@
+"""Multi-objective NAS with Ax: the tutorial's search, run as one command.
+
+    python run_nas.py                      # 48 trials, 4 at a time, local_cwd TorchX jobs
+    python run_nas.py --trials 8 --max-epochs 1
+
+Reads top to bottom like the tutorial: data, TorchX runner, experiment (search space,
+metrics, optimization config), generation strategy, orchestration, results. The
+search state is saved after every trial state change in LOG_DIR; running the same
+command again resumes it (see README, "Interrupted runs").
+"""
+
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from nas.cli import fail, parse_args
+
+
+def main(argv=None):
+    args = parse_args(argv)  # bad values end here, exit 2
+    start = time.time()
+
+    from ax.core.base_trial import TrialStatus
+    from ax.exceptions.core import AxError
+
+    from nas.data import DataError, prepare_mnist
+    from nas.orchestration import (
+        make_experiment, make_generation_strategy, make_orchestrator, run_search,
+    )
+    from nas.report import write_results
+    from nas.runner import NasRunner
+    from nas.storage import STATE_FILE, load_state, save_state
+
+    quiet_ax_logs()
+    log_dir = Path(args.log_dir).resolve()
+    state_file = log_dir / STATE_FILE
+    if args.fresh and state_file.exists():
+        backup = log_dir.with_name(f"{log_dir.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+        shutil.move(log_dir, backup)
+        print(f"--fresh: moved the earlier search's logs and state to {backup}")
+
+    # 1. Data: present once, before any trial starts.
+    try:
+        data_cache = prepare_mnist(args.data_dir, log_dir / "data")
+    except DataError as e:
+        fail(str(e))
+
+    # 2-7. Runner, experiment, generation strategy: new, or resumed from the saved state.
+    if state_file.exists():
+        experiment, generation_strategy = load_state(state_file)
+        print(f"Resuming the search saved in {state_file}: {status_line(experiment, args.trials)}")
+    else:
+        runner = NasRunner(
+            scheduler=args.scheduler,
+            log_dir=log_dir / "trials",
+            component_args={"data_cache": str(data_cache.resolve())},
+        )
+        experiment = make_experiment(runner, max_epochs=args.max_epochs)
+        generation_strategy = make_generation_strategy(
+            experiment, args.trials, args.max_pending, seed=args.seed
+        )
+    orchestrator = make_orchestrator(experiment, generation_strategy, args.trials, args.max_pending)
+
+    # 8. Orchestration: the trials run, the state is saved after every change.
+    def on_change(o):
+        save_state(state_file, o.experiment, o.generation_strategy)
+        progress(o.experiment, args.trials, start)
+
+    interrupted = None
+    try:
+        run_search(orchestrator, args.trials, on_change=on_change)
+    except (KeyboardInterrupt, signal_exception()) as e:
+        interrupted = e
+        for trial in orchestrator.running_trials:
+            experiment.runner.stop(trial, reason="driver interrupted")
+            trial.mark_abandoned(reason="driver interrupted; job cancelled", unsafe=True)
+    except AxError as e:  # e.g. the failure rate limit
+        interrupted = e
+    finally:
+        save_state(state_file, experiment, generation_strategy)
+
+    # 9. Results.
+    files = write_results(experiment, args.results_dir)
+    summary(experiment, args.trials, start, files)
+    if interrupted is not None:
+        failed_reasons(experiment)
+        fail(f"search stopped ({type(interrupted).__name__}: {interrupted}); "
+             "run the same command again to resume")
+
+
+def signal_exception():
+    from torchx.schedulers.local_scheduler import SignalException
+
+    return SignalException
+
+
+def quiet_ax_logs():
+    """Our progress lines replace Ax's INFO chatter; warnings still show."""
+    import warnings
+
+    from ax.utils.common.logger import set_ax_logger_levels
+
+    set_ax_logger_levels(logging.WARNING)
+    logging.getLogger("torchx").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def status_line(experiment, total):
+    from ax.core.base_trial import TrialStatus
+
+    counts = {s: 0 for s in ("COMPLETED", "FAILED", "RUNNING", "ABANDONED")}
+    for t in experiment.trials.values():
+        if t.status.name in counts:
+            counts[t.status.name] += 1
+    return (f"{counts['COMPLETED']} completed, {counts['FAILED']} failed, "
+            f"{counts['RUNNING']} running, {counts['ABANDONED']} abandoned (of {total})")
+
+
+_last_line = None
+_reported = set()
+
+
+def progress(experiment, total, start):
+    """A line whenever the counts change; the reason of every trial that failed."""
+    global _last_line
+    for t in experiment.trials.values():
+        if (t.status.is_failed or t.status.is_abandoned) and t.index not in _reported:
+            _reported.add(t.index)
+            print(f"  trial {t.index} {t.status.name}: {t.status_reason}", flush=True)
+    line = status_line(experiment, total)
+    if line != _last_line:
+        print(f"[{time.time() - start:6.0f}s] {line}", flush=True)
+        _last_line = line
+
+
+def summary(experiment, total, start, files):
+    from nas.report import pareto_optimal
+
+    print(f"\nDone in {time.time() - start:.0f}s: {status_line(experiment, total)}")
+    front = pareto_optimal(experiment)
+    if len(front):
+        print("Pareto-optimal configurations (observed):")
+        print(front.to_string(index=False))
+    print("Results:")
+    for what, path in files.items():
+        print(f"  {what:18s} {path}")
+
+
+def failed_reasons(experiment):
+    for t in experiment.trials.values():
+        if t.status.is_failed or t.status.is_abandoned:
+            print(f"  trial {t.index} {t.status.name}: {t.status_reason}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    """The MNIST root: $PATH_DATASETS, else ../shared/datasets beside the repo."""
+    path = Path(os.environ.get("PATH_DATASETS", ROOT.parent / "shared" / "datasets"))
+    if not (path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").exists():
+        pytest.fail(f"MNIST not found under {path}; set PATH_DATASETS to a folder holding MNIST/raw")
+    return path
+
+
+def run_driver(*args, cwd=ROOT, env=None, timeout=600):
+    """run_nas.py in a child process, with this interpreter but no venv on PATH."""
+    import subprocess
+
+    env = dict(env or os.environ)
+    env["PATH"] = os.pathsep.join(
+        p for p in env.get("PATH", "").split(os.pathsep) if Path(sys.executable).parent != Path(p)
+    )
+    return subprocess.run([sys.executable, str(ROOT / "run_nas.py"), *map(str, args)],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

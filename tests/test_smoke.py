@@ -1,0 +1,62 @@
+"""The real search, small: 2 trials of 1 epoch as local_cwd TorchX jobs on real MNIST."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from conftest import run_driver
+
+
+def plotly_traces(html):
+    """The data array of the page's Plotly.newPlot(id, data, layout) call."""
+    args = html.split("Plotly.newPlot(", 1)[1]
+    args = args[args.index(",") + 1:].lstrip()
+    return json.JSONDecoder().raw_decode(args)[0]
+
+
+def linear_weights(h1, h2):
+    return 784 * h1 + h1 * h2 + h2 * 10
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory, data_dir):
+    results = tmp_path_factory.mktemp("results")
+    proc = run_driver("--trials", 2, "--max-pending", 2, "--max-epochs", 1, "--seed", 0,
+                      "--data-dir", data_dir, "--results-dir", results)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return results, proc
+
+
+def test_both_trials_complete_with_plausible_metrics(small_run):
+    results, _ = small_run
+    df = pd.read_csv(results / "experiment.csv")
+    assert len(df) == 2
+    assert (df["trial_status"] == "COMPLETED").all()
+    assert (df["epochs"] == 1).all()
+    for _, row in df.iterrows():
+        assert 0.5 < row["val_acc"] <= 1
+        assert row["num_params"] == linear_weights(row["hidden_size_1"], row["hidden_size_2"])
+
+
+def test_every_results_file_exists_and_parses(small_run):
+    results, proc = small_run
+    diagnostics = json.loads((results / "cv_diagnostics.json").read_text())
+    assert set(diagnostics["MAPE"]) == {"val_acc", "num_params"}
+    assert (results / "plotly.min.js").stat().st_size > 1_000_000
+    for name in ("experiment.html", "pareto_frontier.html", "cross_validation.html",
+                 "contour_val_acc.html", "contour_num_params.html"):
+        html = (results / name).read_text()
+        assert str(results / name) in proc.stdout  # listed in the summary
+        if name == "experiment.html":
+            assert html.count("<tr") == 3  # header + 2 trials
+            continue
+        assert 'src="plotly.min.js"' in html and "cdn.plot.ly" not in html
+        traces = plotly_traces(html)
+        assert any(len(t.get("x") or t.get("z") or []) for t in traces), name
+
+
+def test_trial_logs_live_under_the_log_dir(small_run):
+    results, _ = small_run
+    for idx in (0, 1):
+        assert list((results / "logs" / "trials" / str(idx)).glob("events.out.tfevents.*"))
