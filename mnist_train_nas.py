@@ -10,7 +10,6 @@ under --log_path, where the driver's metrics (nas/metrics.py) read them.
 """
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -45,6 +44,7 @@ class MnistModel(pl.LightningModule):
         )
         self.val_correct = 0
         self.val_seen = 0
+        self.nonfinite_losses = 0
 
     def forward(self, x):
         return F.log_softmax(self.model(x), dim=1)
@@ -52,7 +52,7 @@ class MnistModel(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         x, y = batch
         loss = F.nll_loss(self(x), y)
-        self.last_loss = loss.detach()
+        self.nonfinite_losses += int(not torch.isfinite(loss))
         return loss
 
     def on_validation_epoch_start(self):
@@ -122,8 +122,9 @@ def run_training_job(argv=None):
     trainer.fit(model, train_loader, val_loader)
     train_time = time.time() - start
 
-    if not math.isfinite(float(model.last_loss)):
-        sys.exit(f"training diverged: loss is {float(model.last_loss)}; lower the learning rate")
+    if model.nonfinite_losses:
+        sys.exit(f"training diverged: {model.nonfinite_losses} steps had a NaN/inf loss "
+                 f"(learning_rate={args.learning_rate}); no metrics logged")
     val_acc = model.val_acc
     metrics = {"train_time": train_time, "val_acc": val_acc, "num_params": count_params(model)}
     logger.log_metrics(metrics)

@@ -11,6 +11,7 @@ command again resumes it (see README, "Interrupted runs").
 
 import logging
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -30,8 +31,10 @@ def main(argv=None):
         make_experiment, make_generation_strategy, make_orchestrator, run_search,
     )
     from nas.report import write_results
-    from nas.runner import NasRunner
+    from nas.runner import NasRunner, stop_untracked_jobs
     from nas.storage import STATE_FILE, load_state, save_state
+
+    signal.signal(signal.SIGTERM, raise_interrupted)  # `kill` stops as cleanly as Ctrl-C
 
     quiet_ax_logs()
     log_dir = Path(args.log_dir).resolve()
@@ -51,6 +54,8 @@ def main(argv=None):
     if state_file.exists():
         experiment, generation_strategy = load_state(state_file)
         print(f"Resuming the search saved in {state_file}: {status_line(experiment, args.trials)}")
+        for pid in stop_untracked_jobs(experiment.runner.log_dir, experiment):
+            print(f"  stopped job {pid}: launched just before the driver died, never recorded")
     else:
         runner = NasRunner(
             scheduler=args.scheduler,
@@ -64,30 +69,44 @@ def main(argv=None):
     orchestrator = make_orchestrator(experiment, generation_strategy, args.trials, args.max_pending)
 
     # 8. Orchestration: the trials run, the state is saved after every change.
-    def on_change(o):
-        save_state(state_file, o.experiment, o.generation_strategy)
-        progress(o.experiment, args.trials, start)
+    saved = [None]
 
-    interrupted = None
+    def on_change(o):
+        fingerprint = [(t.index, t.status) for t in o.experiment.trials.values()]
+        if fingerprint != saved[0]:
+            save_state(state_file, o.experiment, o.generation_strategy)
+            saved[0] = fingerprint
+            progress(o.experiment, args.trials, start)
+
+    stopped = None
     try:
         run_search(orchestrator, args.trials, on_change=on_change)
-    except (KeyboardInterrupt, signal_exception()) as e:
-        interrupted = e
+    except (KeyboardInterrupt, Interrupted, signal_exception()):
+        stopped = "interrupted: running jobs were cancelled"
         for trial in orchestrator.running_trials:
             experiment.runner.stop(trial, reason="driver interrupted")
             trial.mark_abandoned(reason="driver interrupted; job cancelled", unsafe=True)
-    except AxError as e:  # e.g. the failure rate limit
-        interrupted = e
+    except AxError as e:  # e.g. too many failed trials
+        stopped = f"{type(e).__name__}: {' '.join(str(e).split())}"
     finally:
         save_state(state_file, experiment, generation_strategy)
 
     # 9. Results.
     files = write_results(experiment, args.results_dir)
     summary(experiment, args.trials, start, files)
-    if interrupted is not None:
+    if stopped:
         failed_reasons(experiment)
-        fail(f"search stopped ({type(interrupted).__name__}: {interrupted}); "
-             "run the same command again to resume")
+        print(f"run_nas.py: search stopped ({stopped}); the state is saved in {state_file}: "
+              "run the same command again to resume", file=sys.stderr)
+        sys.exit(130 if stopped.startswith("interrupted") else 1)
+
+
+class Interrupted(Exception):
+    """SIGTERM received."""
+
+
+def raise_interrupted(signum, frame):
+    raise Interrupted(signal.Signals(signum).name)
 
 
 def signal_exception():

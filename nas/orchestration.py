@@ -63,7 +63,7 @@ def run_search(orchestrator, total_trials, on_change=None):
     """Run until `total_trials` trials ran (abandoned ones replaced) and all finished.
 
     Works the same on a new experiment and on one loaded from a saved state.
-    `on_change(orchestrator)` is called after every poll round.
+    `on_change(orchestrator)` is called after every poll, also while waiting.
     """
     experiment = orchestrator.experiment
     to_run = trials_still_to_run(experiment, total_trials)
@@ -73,7 +73,7 @@ def run_search(orchestrator, total_trials, on_change=None):
     )
     if to_run == 0 and not orchestrator.running_trials:
         return
-    for _ in orchestrator.run_trials_and_yield_results(max_trials=to_run):
+    for _ in orchestrator.run_trials_and_yield_results(max_trials=to_run, idle_callback=on_change):
         if on_change:
             on_change(orchestrator)
 

@@ -23,6 +23,7 @@ from nas.metrics import read_final_scalars
 
 LOCAL_SCHEDULERS = ("local_cwd", "local")
 PID_FILE = "job.pid"
+FAILURE_FILE = "failure_reason.txt"
 STDERR_TAIL_LINES = 5
 
 
@@ -61,7 +62,12 @@ class NasRunner(TorchXRunner):
         return by_status
 
     def poll_exception(self, trial):
-        return self._reasons.get(trial.index, "unknown")
+        """The reason Ax records on a failed trial; also kept in the trial's log dir."""
+        reason = self._reasons.get(trial.index, "unknown")
+        log_dir = Path(trial.run_metadata.get(RUN_METADATA_KEY, ""))
+        if log_dir.is_dir():
+            (log_dir / FAILURE_FILE).write_text(reason + "\n")
+        return reason
 
     def _trial_status(self, trial):
         handle = trial.run_metadata[TORCHX_APP_HANDLE]
@@ -92,32 +98,70 @@ class NasRunner(TorchXRunner):
         return TrialStatus.COMPLETED
 
     def _orphan_status(self, trial):
-        pid_file = Path(trial.run_metadata[RUN_METADATA_KEY]) / PID_FILE
-        pid = int(pid_file.read_text()) if pid_file.exists() else None
-        if pid is not None and _is_running(pid):
+        """A job the previous driver started: still running, done, or lost with it."""
+        log_dir = trial.run_metadata[RUN_METADATA_KEY]
+        if job_pid(log_dir) is not None:
             return TrialStatus.RUNNING
-        return self._check_metrics(trial)
+        status = self._check_metrics(trial)
+        if status == TrialStatus.FAILED:  # ended unseen without results: run a new trial instead
+            self._reasons[trial.index] = "job ended while the driver was down; " + self._reasons[trial.index]
+            return TrialStatus.ABANDONED
+        return status
 
     def _failure_reason(self, trial, status):
         """Exit code or signal plus the last lines of stderr, as far as TorchX tells."""
         reason = f"job {status.state.name.lower()}"
         app_dir = (status.ui_url or "").removeprefix("file://")
         info = Path(app_dir) / "SUCCESS"  # torchx's local scheduler: exit codes of the replicas
-        if app_dir and info.exists():
-            replica = json.loads(info.read_text())["roles"]["trainer"][0]
+        if not (app_dir and info.exists()):
+            return f"{reason}: {status.msg}" if status.msg else reason
+        try:
+            replica = next(iter(json.loads(info.read_text())["roles"].values()))[0]
             code = replica["exitcode"]
-            if code is not None and code < 0:
-                reason = f"killed by {signal.Signals(-code).name}"
-            elif code is not None:
-                reason = f"exit code {code}"
+            if code is not None:
+                reason = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
             stderr = Path(replica["stderr"])
-            if stderr.exists():
-                tail = [l for l in stderr.read_text(errors="replace").splitlines() if l.strip()]
-                if tail:
-                    reason += ": " + " | ".join(tail[-STDERR_TAIL_LINES:])
-        elif status.msg:
-            reason += f": {status.msg}"
+            lines = [l for l in stderr.read_text(errors="replace").splitlines() if l.strip()]
+        except (OSError, ValueError, KeyError, IndexError, StopIteration):
+            return reason
+        if lines:
+            reason += ": " + " | ".join(lines[-STDERR_TAIL_LINES:])
         return reason
+
+
+def job_pid(log_dir):
+    """The pid of the training job still running for this log dir, else None."""
+    try:
+        pid = int((Path(log_dir) / PID_FILE).read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (OSError, ValueError):
+        return None
+    # the pid may have been reused after the job ended: check it is our job
+    return pid if f"\0{log_dir}\0" in f"\0{cmdline}" and _is_running(pid) else None
+
+
+def stop_untracked_jobs(trials_dir, experiment):
+    """Before resuming: stop jobs the saved state does not know as running, and move
+    their log dirs aside, so no trial index gets two jobs or mixed logs."""
+    trials_dir = Path(trials_dir)
+    if not trials_dir.is_dir():
+        return []
+    stopped = []
+    for log_dir in trials_dir.iterdir():
+        if not log_dir.name.isdigit():
+            continue
+        trial = experiment.trials.get(int(log_dir.name))
+        if trial is not None and (trial.status.is_terminal or trial.status == TrialStatus.RUNNING):
+            continue
+        pid = job_pid(log_dir)
+        if pid is not None:
+            try:
+                os.killpg(pid, signal.SIGKILL)  # torchx starts each job in its own session
+            except OSError:
+                os.kill(pid, signal.SIGKILL)
+            stopped.append(pid)
+        log_dir.rename(log_dir.with_name(f"{log_dir.name}.stale-{os.getpid()}"))
+    return stopped
 
 
 def _is_running(pid):

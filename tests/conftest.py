@@ -17,13 +17,28 @@ def data_dir():
     return path
 
 
-def run_driver(*args, cwd=ROOT, env=None, timeout=600):
-    """run_nas.py in a child process, with this interpreter but no venv on PATH."""
-    import subprocess
-
-    env = dict(env or os.environ)
+def driver_command(*args):
+    """run_nas.py with this interpreter, and an environment without its venv on PATH
+    (an unactivated venv must work)."""
+    env = dict(os.environ)
     env["PATH"] = os.pathsep.join(
         p for p in env.get("PATH", "").split(os.pathsep) if Path(sys.executable).parent != Path(p)
     )
-    return subprocess.run([sys.executable, str(ROOT / "run_nas.py"), *map(str, args)],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    env["PYTHONUNBUFFERED"] = "1"
+    return [sys.executable, str(ROOT / "run_nas.py"), *map(str, args)], env
+
+
+def run_driver(*args, cwd=ROOT, timeout=600):
+    """run_nas.py in a child process, to the end."""
+    import subprocess
+
+    cmd, env = driver_command(*args)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def start_driver(*args, out):
+    """run_nas.py in the background, stdout and stderr to the file `out`."""
+    import subprocess
+
+    cmd, env = driver_command(*args)
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(out, "w"), stderr=subprocess.STDOUT)

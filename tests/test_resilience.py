@@ -1,0 +1,144 @@
+"""Nothing finished is lost: killed trials, a SIGKILLed driver, Ctrl-C, broken logs.
+
+Real driver processes, real TorchX jobs, real signals; 1-epoch trials to stay fast.
+"""
+
+import math
+import os
+import signal
+import time
+
+import pandas as pd
+import pytest
+from ax.core import Arm, Experiment
+from ax.core.base_trial import TrialStatus
+from ax.metrics.tensorboard import RUN_METADATA_KEY
+from torch.utils.tensorboard import SummaryWriter
+
+from conftest import run_driver, start_driver
+from nas.metrics import make_metrics
+from nas.runner import NasRunner, job_pid
+from nas.search_space import make_search_space
+
+
+def wait_for(predicate, timeout=300, what="condition"):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def running_job(results, idx):
+    """pid of trial idx's training job once it runs, else None."""
+    return job_pid(results / "logs" / "trials" / str(idx))
+
+
+def table(results):
+    return pd.read_csv(results / "experiment.csv").set_index("trial_index")
+
+
+def common(results, data_dir, trials=3):
+    return ["--trials", trials, "--max-pending", 2, "--max-epochs", 1, "--seed", 1,
+            "--data-dir", data_dir, "--results-dir", results]
+
+
+def test_killed_trial_fails_with_its_signal_and_the_search_goes_on(tmp_path, data_dir):
+    results = tmp_path / "r"
+    driver = start_driver(*common(results, data_dir), out=tmp_path / "out.txt")
+    pid = wait_for(lambda: running_job(results, 0), what="trial 0's job")
+    os.kill(pid, signal.SIGKILL)
+    assert driver.wait(timeout=600) == 0, (tmp_path / "out.txt").read_text()[-3000:]
+    df = table(results)
+    assert len(df) == 3
+    assert df.loc[0, "trial_status"] == "FAILED"
+    assert "killed by SIGKILL" in df.loc[0, "reason"]
+    assert (df.loc[[1, 2], "trial_status"] == "COMPLETED").all()
+    kept = (results / "logs" / "trials" / "0" / "failure_reason.txt").read_text()
+    assert "SIGKILL" in kept
+    assert "trial 0 FAILED: killed by SIGKILL" in (tmp_path / "out.txt").read_text()
+
+
+def test_driver_killed_with_sigkill_resumes_without_rerunning(tmp_path, data_dir):
+    results = tmp_path / "r"
+    out = tmp_path / "first.txt"
+    driver = start_driver(*common(results, data_dir, trials=4), out=out)
+    wait_for(lambda: finished_trials(results), what="a finished trial")
+    driver.kill()
+    driver.wait()
+    done_before = finished_trials(results)
+    mtimes = {i: _mtimes(results, i) for i in done_before}
+
+    second = run_driver(*common(results, data_dir, trials=4))
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "Resuming the search" in second.stdout
+    df = table(results)
+    assert (df["trial_status"] != "ABANDONED").sum() == 4  # the requested total ran
+    for i in done_before:
+        assert df.loc[i, "trial_status"] == "COMPLETED"
+        assert _mtimes(results, i) == mtimes[i], f"trial {i} ran again"
+
+
+def test_ctrl_c_cancels_jobs_saves_and_resume_finishes(tmp_path, data_dir):
+    results = tmp_path / "r"
+    out = tmp_path / "out.txt"
+    driver = start_driver(*common(results, data_dir), out=out)
+    pid = wait_for(lambda: running_job(results, 0), what="trial 0's job")
+    driver.send_signal(signal.SIGINT)
+    assert driver.wait(timeout=120) == 130
+    text = out.read_text()
+    assert "run the same command again to resume" in text and "Traceback" not in text
+    wait_for(lambda: not _alive(pid), timeout=30, what="the job to be cancelled")
+    df = table(results)
+    assert df.loc[0, "trial_status"] == "ABANDONED"
+
+    again = run_driver(*common(results, data_dir))
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    df = table(results)
+    assert (df["trial_status"] == "COMPLETED").sum() == 3  # the abandoned trial was replaced
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00garbage" * 100, "nan"])
+def test_broken_tensorboard_log_fails_the_trial_with_a_reason(tmp_path, content):
+    log_dir = tmp_path / "0"
+    log_dir.mkdir()
+    if content == "nan":
+        with SummaryWriter(str(log_dir)) as w:
+            w.add_scalar("val_acc", math.nan, 0)
+            w.add_scalar("num_params", 1000, 0)
+    else:
+        (log_dir / "events.out.tfevents.1.host").write_bytes(content)
+    exp = Experiment(search_space=make_search_space(), metrics=make_metrics(), name="t")
+    trial = exp.new_trial().add_arm(Arm(parameters=dict(
+        hidden_size_1=32, hidden_size_2=32, learning_rate=0.001, epochs=1, dropout=0.1,
+        batch_size=32)))
+    trial.update_run_metadata({RUN_METADATA_KEY: str(log_dir)})
+    runner = NasRunner("local_cwd", tmp_path)
+    assert runner._check_metrics(trial) == TrialStatus.FAILED
+    assert "val_acc" in runner.poll_exception(trial)
+    assert (log_dir / "failure_reason.txt").exists()
+
+
+def finished_trials(results):
+    """Trials whose job logged its metrics."""
+    from nas.metrics import read_final_scalars
+
+    d = results / "logs" / "trials"
+    if not d.exists():
+        return set()
+    return {int(p.name) for p in d.iterdir() if p.name.isdigit() and "val_acc" in read_final_scalars(p)}
+
+
+def _mtimes(results, idx):
+    d = results / "logs" / "trials" / str(idx)
+    return sorted((p.name, p.stat().st_mtime_ns) for p in d.iterdir())
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return open(f"/proc/{pid}/stat").read().split()[2] != "Z"
