@@ -11,7 +11,7 @@ import torchx
 from torchx import specs
 from torchx.components import utils
 
-SCRIPT = "mnist_train_nas.py"
+SCRIPT = "mnist_train_nas.py"  # relative to the job's working dir (the image's, on containers)
 
 
 def trainer(
@@ -26,6 +26,7 @@ def trainer(
     data_dir: str = "",
     data_cache: str = "",
     python: str = "python",
+    script: str = SCRIPT,
     image: str = torchx.IMAGE,
     cpu: int = 1,
     memMB: int = 1024,
@@ -49,7 +50,7 @@ def trainer(
     if data_cache:
         args += ["--data_cache", data_cache]
     app = utils.python(
-        *args, script=SCRIPT, image=image, name="trainer", cpu=cpu, memMB=memMB, gpu=gpu
+        *args, script=script, image=image, name="trainer", cpu=cpu, memMB=memMB, gpu=gpu
     )
     role = app.roles[0]
     role.entrypoint = python

@@ -51,7 +51,7 @@ def prepare_mnist(data_dir, cache_dir):
                 "point --data-dir or PATH_DATASETS at a folder holding MNIST/raw/"
             ) from None
     cache = Path(cache_dir) / CACHE_NAME
-    if not cache.exists():
+    if not _cache_is_valid(cache):
         train, test = MNIST(data_dir, train=True), MNIST(data_dir, train=False)
         tensors = {
             "train_x": train.data, "train_y": train.targets,
@@ -59,6 +59,15 @@ def prepare_mnist(data_dir, cache_dir):
         }
         atomic_torch_save(tensors, cache)
     return cache
+
+
+def _cache_is_valid(cache):
+    """A cache from an earlier run is reused only if it loads and has MNIST's shapes."""
+    try:
+        t = torch.load(cache)
+        return t["train_x"].shape == (60000, 28, 28) and t["test_x"].shape == (10000, 28, 28)
+    except Exception:
+        return False
 
 
 def atomic_torch_save(obj, path):

@@ -18,10 +18,11 @@ from ax.metrics.tensorboard import RUN_METADATA_KEY
 from ax.runners.torchx import APP_STATE_TO_TRIAL_STATUS, TORCHX_APP_HANDLE, TorchXRunner
 from torchx.specs import AppState
 
-from nas.component import trainer
+from nas.component import SCRIPT, trainer
 from nas.metrics import read_final_scalars
 
 LOCAL_SCHEDULERS = ("local_cwd", "local")
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 PID_FILE = "job.pid"
 FAILURE_FILE = "failure_reason.txt"
 STDERR_TAIL_LINES = 5
@@ -36,8 +37,10 @@ class NasRunner(TorchXRunner):
         self.component_args = dict(component_args or {})
         self.cfg = dict(cfg or {})
         if scheduler in LOCAL_SCHEDULERS:
-            # local jobs run with this interpreter; their stdout/stderr land next to the logs
+            # local jobs run this project's script with this interpreter, from any cwd;
+            # their stdout/stderr land next to the logs
             self.component_args.setdefault("python", sys.executable)
+            self.component_args.setdefault("script", str(PROJECT_DIR / SCRIPT))
             self.cfg.setdefault("log_dir", str(Path(log_dir) / "torchx"))
         super().__init__(
             tracker_base=self.log_dir,

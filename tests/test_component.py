@@ -1,4 +1,5 @@
 import sys
+from pathlib import Path
 
 import torchx
 
@@ -33,6 +34,7 @@ def test_local_runner_uses_the_driver_interpreter(tmp_path):
     runner = NasRunner("local_cwd", tmp_path)
     app = runner._component(**runner._component_const_params, trial_idx=0, **HPARAMS)
     assert app.roles[0].entrypoint == sys.executable
+    assert app.roles[0].args[0] == str(Path(__file__).resolve().parent.parent / "mnist_train_nas.py")
     assert args_of(app)["--log_path"] == str(tmp_path / "0")
 
 

@@ -142,3 +142,28 @@ def _alive(pid):
     except ProcessLookupError:
         return False
     return open(f"/proc/{pid}/stat").read().split()[2] != "Z"
+
+
+def test_every_trial_crashing_stops_the_search_listing_the_reasons(tmp_path, data_dir):
+    """A copy of the project whose training script always crashes."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import ROOT, driver_command
+
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "nas", project / "nas", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "run_nas.py", project)
+    (project / "mnist_train_nas.py").write_text(
+        'import sys\nsys.exit("CUDA error: out of memory (simulated crash)")\n')
+    cmd, env = driver_command("--trials", 8, "--max-pending", 2, "--max-epochs", 1,
+                              "--data-dir", data_dir, "--results-dir", tmp_path / "r")
+    cmd[1] = str(project / "run_nas.py")
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "FailureRateExceededError" in proc.stderr
+    reasons = [l for l in proc.stderr.splitlines() if "FAILED: exit code 1" in l]
+    assert len(reasons) >= 5 and all("simulated crash" in l for l in reasons)
+    df = table(tmp_path / "r")
+    assert (df["trial_status"] == "FAILED").all() and len(df) < 8
