@@ -83,7 +83,8 @@ def pareto_figure(df):
     fig.add_hline(y=VAL_ACC_THRESHOLD, line_dash="dash", line_color="gray",
                   annotation_text=f"val_acc >= {VAL_ACC_THRESHOLD}")
     fig.add_vline(x=NUM_PARAMS_THRESHOLD, line_dash="dash", line_color="gray",
-                  annotation_text=f"num_params <= {NUM_PARAMS_THRESHOLD:,}")
+                  annotation_text=f"num_params <= {NUM_PARAMS_THRESHOLD:,}",
+                  annotation_position="bottom left")
     fig.update_layout(title="Observed Pareto frontier", xaxis_title="num_params",
                       yaxis_title="val_acc", legend=dict(orientation="h", y=-0.2))
     return fig
@@ -130,7 +131,8 @@ def write_results(experiment, results_dir):
     for metric in ("val_acc", "num_params"):
         fig = plot_contour_plotly(model, "hidden_size_1", "hidden_size_2", metric,
                                   lower_is_better=metric == "num_params")
-        fig.update_layout(title=f"{metric} over hidden_size_1 x hidden_size_2 (model mean and SE)")
+        fig.update_layout(title=f"{metric} over hidden_size_1 x hidden_size_2 (model mean and SE)",
+                          margin=dict(t=90))
         files[f"contour {metric}"] = out / f"contour_{metric}.html"
         write_figure(fig, files[f"contour {metric}"])
     return files
