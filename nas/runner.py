@@ -3,9 +3,11 @@
 `NasRunner` is Ax's `TorchXRunner` with the `trainer` component, plus what a long
 search needs: run metadata that can be saved (handle, log dir, pid; not the torchx
 runner object), a failure reason for every failed trial (exit code or signal and the
-tail of its stderr), and re-attaching to local jobs after the driver restarted.
+tail of its stderr), re-attaching to local jobs after the driver restarted, and `dryrun`:
+the request a trial would submit, built by the same code path as `run`.
 """
 
+import inspect
 import json
 import math
 import os
@@ -22,6 +24,8 @@ from nas.component import trainer
 from nas.metrics import read_final_scalars
 
 LOCAL_SCHEDULERS = ("local_cwd", "local")
+# jobs run on hosts sharing the driver's filesystem, so its interpreter is there too
+HOST_SCHEDULERS = LOCAL_SCHEDULERS + ("slurm",)
 PID_FILE = "job.pid"
 STDERR_TAIL_LINES = 5
 
@@ -34,9 +38,11 @@ class NasRunner(TorchXRunner):
         self.log_dir = str(log_dir)
         self.component_args = dict(component_args or {})
         self.cfg = dict(cfg or {})
-        if scheduler in LOCAL_SCHEDULERS:
-            # local jobs run with this interpreter; their stdout/stderr land next to the logs
+        if scheduler in HOST_SCHEDULERS:
+            # the jobs run with this interpreter (Slurm: on a shared filesystem)
             self.component_args.setdefault("python", sys.executable)
+        if scheduler in LOCAL_SCHEDULERS:
+            # local jobs' stdout/stderr land next to the logs
             self.cfg.setdefault("log_dir", str(Path(log_dir) / "torchx"))
         super().__init__(
             tracker_base=self.log_dir,
@@ -50,9 +56,23 @@ class NasRunner(TorchXRunner):
     def trial_log_dir(self, trial_index):
         return os.path.join(self.log_dir, str(trial_index))
 
+    def app(self, trial):
+        """The trial's AppDef, with the arguments Ax's TorchXRunner.run passes."""
+        params = {**self._component_const_params, **trial.arm.parameters}
+        accepted = inspect.getfullargspec(self._component).args
+        if "trial_idx" in accepted:
+            params["trial_idx"] = trial.index
+        if "tracker_base" in accepted:
+            params["tracker_base"] = self._tracker_base
+        return self._component(**params)
+
     def run(self, trial):
-        handle = super().run(trial)[TORCHX_APP_HANDLE]
+        handle = self._torchx_runner.run(self.app(trial), self._orchestrator, self._cfg)
         return {TORCHX_APP_HANDLE: handle, RUN_METADATA_KEY: self.trial_log_dir(trial.index)}
+
+    def dryrun(self, trial):
+        """TorchX's AppDryRunInfo of the trial: the request `run` would submit; nothing runs."""
+        return self._torchx_runner.dryrun(self.app(trial), self._orchestrator, self._cfg)
 
     def poll_trial_status(self, trials):
         by_status = {}
