@@ -117,9 +117,11 @@ def dry_run(args, log_dir, state_file):
     trials = first_trials(runner, args.max_epochs, args.trials, args.max_pending, args.seed)
     try:
         print_dry_run(runner, trials)
-    except ImportError as e:  # e.g. the kubernetes client for the Volcano job
-        fail(f"TorchX's {args.scheduler} scheduler needs the Python package {e.name!r}, "
-             f"not installed here; pip install 'torchx[{args.scheduler}]'")
+    except ImportError as e:  # e.g. the kubernetes client renders the Volcano job
+        from nas.cluster import install_hint
+
+        fail(f"TorchX's {args.scheduler} scheduler needs the module {e.name!r}, not installed "
+             f"here; {install_hint(args.scheduler, e)}")
 
 
 def signal_exception():

@@ -131,9 +131,10 @@ def load_scheduler(name):
     try:
         return factories[name](session_name="nas")
     except Exception as e:  # e.g. its client package is not installed
+        from nas.cluster import install_hint
+
         raise UsageError(f"TorchX scheduler {name!r} cannot be loaded here "
-                         f"({type(e).__name__}: {e}); install its package, "
-                         f"e.g. pip install 'torchx[{name}]'")
+                         f"({type(e).__name__}: {e}); {install_hint(name, e)}")
 
 
 def parse_scheduler_cfg(scheduler, text):
@@ -147,6 +148,7 @@ def parse_scheduler_cfg(scheduler, text):
 
     opts = load_scheduler(scheduler).run_opts()
     type_of = {key: get_type_name(opt.opt_type).replace("typing.", "") for key, opt in opts}
+    help_of = {key: " ".join(opt.help.split()) for key, opt in opts}  # one line
     valid = ", ".join(f"{key} ({type_of[key]}{', required' if opt.is_required else ''})"
                       for key, opt in opts) or "none"
     try:
@@ -164,13 +166,12 @@ def parse_scheduler_cfg(scheduler, text):
             cfg[key] = cast_cfg_value(value, opt.opt_type)
         except ValueError:
             raise UsageError(f"--scheduler-cfg {key}={value!r}: expected {type_of[key]} "
-                             f"({opt.help.strip()})")
+                             f"({help_of[key]})")
     try:
         opts.resolve(cfg)  # required options present, types right
     except InvalidRunConfigException as e:
-        opt = opts.get(e.cfg_key)
         raise UsageError(f"scheduler {scheduler} needs run option {e.cfg_key} "
-                         f"({type_of[e.cfg_key]}: {opt.help.strip()}); "
+                         f"({type_of[e.cfg_key]}: {help_of[e.cfg_key]}); "
                          f"pass --scheduler-cfg {e.cfg_key}=...")
     return cfg
 

@@ -19,6 +19,18 @@ CONTAINER = ("local_docker", "kubernetes", "kubernetes_mcad", "aws_batch", "aws_
 MOUNTING = ("local_docker", "kubernetes", "kubernetes_mcad", "aws_batch", "lsf")
 # private to each machine
 NODE_LOCAL = ("/tmp", "/var/tmp", "/dev/shm", "/run")
+# torchx 0.7's pip extras that bring a scheduler's client package
+TORCHX_EXTRAS = {"kubernetes": "kubernetes", "kubernetes_mcad": "kubernetes",
+                 "aws_batch": "aws_batch", "gcp_batch": "gcp_batch", "ray": "ray"}
+
+
+def install_hint(scheduler, error):
+    """What to install when `scheduler` fails for want of its client package."""
+    if scheduler in TORCHX_EXTRAS:
+        return f"pip install 'torchx[{TORCHX_EXTRAS[scheduler]}]'"
+    if isinstance(error, ImportError) and error.name:
+        return f"pip install {error.name.split('.')[0]}"
+    return "see the TorchX docs of this scheduler"
 
 
 def mount_tokens(mount_flags):
