@@ -58,6 +58,6 @@ def trainer(
     role.entrypoint = python
     # e.g. ["type=volume", "src=nas-logs", "dst=/mnt/nas"], as `torchx run --mounts` takes them
     role.mounts = specs.parse_mounts(mounts or [])
-    # One thread per job: several trials share the machine's cores.
+    # 1 thread by default: several local trials share the machine's cores (--cpu sets both)
     role.env.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
     return app

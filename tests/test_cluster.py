@@ -75,7 +75,7 @@ def test_slurm_dry_run_prints_the_sbatch_script_of_each_trial(capsys, tmp_path, 
 
 
 def test_kubernetes_dry_run_prints_the_volcano_job_of_each_trial(capsys, tmp_path, data_dir):
-    pytest.importorskip("kubernetes", reason="the kubernetes client renders the Volcano job")
+    # needs the kubernetes client (the dev extra), which renders the Volcano job
     log_dir = tmp_path / "nas" / "logs"
     image = "registry.example.com/nas-mnist:0.1"
     shown, stderr = dry_run(
@@ -129,6 +129,25 @@ def test_a_real_run_submits_what_the_dry_run_shows(tmp_path):
     assert (scheduler, cfg) == ("slurm", {"partition": "p"})
     runner._torchx_runner = get_runner()
     assert str(runner.dryrun(trial)) == str(get_runner().dryrun(app, scheduler, cfg))
+
+
+def test_cluster_settings_are_saved_with_the_search(tmp_path):
+    """A resumed search submits the same requests: the runner's settings round-trip."""
+    from nas.dryrun import first_trials
+    from nas.orchestration import make_generation_strategy
+    from nas.runner import NasRunner
+    from nas.storage import load_state, save_state
+
+    runner = NasRunner("slurm", "/shared/logs/trials",
+                       {"data_cache": "/shared/logs/data/c.pt", "cpu": 2, "threads": 2,
+                        "memMB": 3000, "gpu": 1, "mounts": ["type=bind", "src=/s", "dst=/s"]},
+                       cfg={"partition": "cpu", "mail-type": "BEGIN,END"})
+    (trial,) = first_trials(runner, max_epochs=2, total_trials=4, max_pending=1, seed=2)
+    experiment = trial.experiment
+    save_state(tmp_path / "state.json", experiment, make_generation_strategy(experiment, 4, 1))
+    loaded, _ = load_state(tmp_path / "state.json")
+    assert (loaded.runner.component_args, loaded.runner.cfg) == (runner.component_args, runner.cfg)
+    assert str(loaded.runner.dryrun(loaded.trials[0])) == str(runner.dryrun(trial))
 
 
 @pytest.mark.parametrize("flags, expected", [
