@@ -2,6 +2,7 @@
 
     python run_nas.py                      # 48 trials, 4 at a time, local_cwd TorchX jobs
     python run_nas.py --trials 8 --max-epochs 1
+    python run_nas.py --scheduler slurm --scheduler-cfg partition=cpu --dry-run
 
 Reads top to bottom like the tutorial: data, TorchX runner, experiment (search space,
 metrics, optimization config), generation strategy, orchestration, results. The
@@ -31,7 +32,7 @@ def main(argv=None):
         make_experiment, make_generation_strategy, make_orchestrator, run_search,
     )
     from nas.report import write_results
-    from nas.runner import NasRunner, stop_untracked_jobs
+    from nas.runner import stop_untracked_jobs
     from nas.storage import STATE_FILE, load_state, save_state
 
     signal.signal(signal.SIGTERM, raise_interrupted)  # `kill` stops as cleanly as Ctrl-C
@@ -39,6 +40,8 @@ def main(argv=None):
     quiet_ax_logs()
     log_dir = Path(args.log_dir).resolve()
     state_file = log_dir / STATE_FILE
+    if args.dry_run:
+        return dry_run(args, log_dir, state_file)
     if args.fresh and state_file.exists():
         backup = log_dir.with_name(f"{log_dir.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
         shutil.move(log_dir, backup)
@@ -57,11 +60,7 @@ def main(argv=None):
         for pid in stop_untracked_jobs(experiment.runner.log_dir, experiment):
             print(f"  stopped job {pid}: launched just before the driver died, never recorded")
     else:
-        runner = NasRunner(
-            scheduler=args.scheduler,
-            log_dir=log_dir / "trials",
-            component_args={"data_cache": str(data_cache.resolve())},
-        )
+        runner = make_runner(args, log_dir, data_cache)
         experiment = make_experiment(runner, max_epochs=args.max_epochs)
         generation_strategy = make_generation_strategy(
             experiment, args.trials, args.max_pending, seed=args.seed
@@ -107,6 +106,42 @@ class Interrupted(Exception):
 
 def raise_interrupted(signum, frame):
     raise Interrupted(signal.Signals(signum).name)
+
+
+def make_runner(args, log_dir, data_cache):
+    """The trials' scheduler, resources and paths; paths absolute, as remote jobs need them."""
+    from nas.cluster import mount_tokens
+    from nas.runner import NasRunner
+
+    component_args = {"data_cache": str(Path(data_cache).resolve())}
+    flags = {"image": args.image, "cpu": args.cpu, "threads": args.cpu, "memMB": args.mem_mb,
+             "gpu": args.gpu, "mounts": mount_tokens(args.mount) or None}
+    component_args.update({k: v for k, v in flags.items() if v is not None})
+    return NasRunner(scheduler=args.scheduler, log_dir=log_dir / "trials",
+                     component_args=component_args, cfg=args.scheduler_cfg)
+
+
+def dry_run(args, log_dir, state_file):
+    """Print the first trials' TorchX requests (nas/dryrun.py); launch and write nothing."""
+    from nas.data import cache_path, missing_files
+    from nas.dryrun import first_trials, print_dry_run
+
+    if state_file.exists():
+        print(f"note: {state_file} holds a saved search; without --dry-run it is resumed "
+              "with its saved scheduler settings, not these", file=sys.stderr)
+    cache = cache_path(log_dir / "data")
+    if not cache.exists() and missing_files(args.data_dir):
+        print(f"note: MNIST is not in {args.data_dir}; a real run downloads it first",
+              file=sys.stderr)
+    runner = make_runner(args, log_dir, cache)
+    trials = first_trials(runner, args.max_epochs, args.trials, args.max_pending, args.seed)
+    try:
+        print_dry_run(runner, trials)
+    except ImportError as e:  # e.g. the kubernetes client renders the Volcano job
+        from nas.cluster import install_hint
+
+        fail(f"TorchX's {args.scheduler} scheduler needs the module {e.name!r}, not installed "
+             f"here; {install_hint(args.scheduler, e)}")
 
 
 def signal_exception():

@@ -36,6 +36,16 @@ def positive_int(text):
     return value
 
 
+def non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
 def make_parser():
     p = OneLineParser(
         prog="run_nas.py",
@@ -49,7 +59,25 @@ def make_parser():
     p.add_argument("--max-epochs", type=positive_int, default=DEFAULTS["max_epochs"],
                    help="upper end of the epochs range; 1 fixes epochs to 1 (default: %(default)s)")
     p.add_argument("--scheduler", default=DEFAULTS["scheduler"],
-                   help="TorchX scheduler that runs the trials (default: %(default)s)")
+                   help="TorchX scheduler that runs the trials, e.g. slurm, kubernetes "
+                   "(default: %(default)s; see docs/cluster.md)")
+    p.add_argument("--scheduler-cfg", default="", metavar="K=V,K=V",
+                   help="the scheduler's run options as `torchx run --scheduler_args` takes "
+                   "them, e.g. partition=cpu,time=1:00:00 (slurm), queue=default (kubernetes)")
+    p.add_argument("--image", default=None,
+                   help="container image of the trial jobs (container schedulers)")
+    p.add_argument("--cpu", type=positive_int, default=None,
+                   help="CPUs per trial job, also its torch threads (default: 1)")
+    p.add_argument("--memMB", "--mem-mb", dest="mem_mb", type=positive_int, default=None,
+                   help="memory per trial job in MB (default: 1024)")
+    p.add_argument("--gpu", type=non_negative_int, default=None,
+                   help="GPUs per trial job (default: 0)")
+    p.add_argument("--mount", action="append", default=[], metavar="type=volume,src=CLAIM,dst=DIR",
+                   help="a volume or bind mount of the trial jobs, as `torchx run` takes it; "
+                   "repeatable. Container jobs need one holding LOG_DIR")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print what TorchX would submit for the first trials; "
+                   "launch nothing, write nothing")
     p.add_argument("--data-dir", default=os.environ.get("PATH_DATASETS", "."),
                    help="dataset root holding MNIST/raw/ (default: $PATH_DATASETS or .)")
     p.add_argument("--results-dir", default="results",
@@ -72,17 +100,113 @@ def parse_args(argv=None):
 
 
 def check_args(args):
-    from torchx.schedulers import get_scheduler_factories
-
-    schedulers = sorted(get_scheduler_factories())
-    if args.scheduler not in schedulers:
-        raise UsageError(f"unknown TorchX scheduler {args.scheduler!r}; "
-                         f"use one of: {', '.join(schedulers)}")
     if args.max_epochs > 100:
         raise UsageError(f"--max-epochs {args.max_epochs} makes no sense for MNIST; use 1..100")
+    args.scheduler_cfg = parse_scheduler_cfg(args.scheduler, args.scheduler_cfg)
+    check_mounts(args.mount)
     args.log_dir = args.log_dir or os.path.join(args.results_dir, "logs")
+
+    from nas.cluster import shared_path_problems
+
+    problems = shared_path_problems(args.scheduler, os.path.abspath(args.log_dir), args.mount,
+                                    args.image)
+    if problems and not args.dry_run:
+        raise UsageError("; ".join(problems))
+    for problem in problems:  # a dry run shows the request anyway
+        print(f"{Path(sys.argv[0]).name}: warning: {problem}", file=sys.stderr)
+    if args.dry_run:
+        return  # writes nothing
     for flag, folder in (("--results-dir", args.results_dir), ("--log-dir", args.log_dir)):
         check_writable(flag, folder)
+
+
+def load_scheduler(name):
+    """The TorchX scheduler object (no connection made), for its run options."""
+    from torchx.schedulers import get_scheduler_factories
+
+    factories = get_scheduler_factories()
+    if name not in factories:
+        raise UsageError(f"unknown TorchX scheduler {name!r}; "
+                         f"use one of: {', '.join(sorted(factories))}")
+    try:
+        return factories[name](session_name="nas")
+    except Exception as e:  # e.g. its client package is not installed
+        from nas.cluster import install_hint
+
+        raise UsageError(f"TorchX scheduler {name!r} cannot be loaded here "
+                         f"({type(e).__name__}: {e}); {install_hint(name, e)}")
+
+
+def parse_scheduler_cfg(scheduler, text):
+    """`k=v,k=v` -> run options of `scheduler`, typed; unknown keys and bad values rejected.
+
+    The syntax is TorchX's own (torchx.util.types.to_dict: lists as a;b or a,b); the keys,
+    types and required options come from the scheduler's `run_opts()`.
+    """
+    from torchx.specs.api import InvalidRunConfigException, get_type_name
+    from torchx.util.types import to_dict
+
+    opts = load_scheduler(scheduler).run_opts()
+    type_of = {key: get_type_name(opt.opt_type).replace("typing.", "") for key, opt in opts}
+    help_of = {key: " ".join(opt.help.split()) for key, opt in opts}  # one line
+    valid = ", ".join(f"{key} ({type_of[key]}{', required' if opt.is_required else ''})"
+                      for key, opt in opts) or "none"
+    try:
+        raw = to_dict(text)
+    except ValueError:
+        raise UsageError(f"--scheduler-cfg {text!r} is not k=v,k=v; "
+                         f"run options of {scheduler}: {valid}")
+    cfg = {}
+    for key, value in raw.items():
+        opt = opts.get(key)
+        if opt is None:
+            raise UsageError(f"unknown run option {key!r} for scheduler {scheduler}; "
+                             f"valid: {valid}")
+        try:
+            cfg[key] = cast_cfg_value(value, opt.opt_type)
+        except ValueError:
+            raise UsageError(f"--scheduler-cfg {key}={value!r}: expected {type_of[key]} "
+                             f"({help_of[key]})")
+    try:
+        opts.resolve(cfg)  # required options present, types right
+    except InvalidRunConfigException as e:
+        raise UsageError(f"scheduler {scheduler} needs run option {e.cfg_key} "
+                         f"({type_of[e.cfg_key]}: {help_of[e.cfg_key]}); "
+                         f"pass --scheduler-cfg {e.cfg_key}=...")
+    return cfg
+
+
+def cast_cfg_value(value, opt_type):
+    """A run option's text as its type, as TorchX casts it but strict about bools."""
+    from typing import Dict, List
+
+    if opt_type is bool:
+        if value.lower() not in ("true", "false"):
+            raise ValueError(value)
+        return value.lower() == "true"
+    if opt_type == List[str]:
+        return [v for v in value.replace(";", ",").split(",") if v]
+    if opt_type == Dict[str, str]:
+        pairs = [item.split(":", 1) for item in value.replace(";", ",").split(",") if item]
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError(value)
+        return dict(pairs)
+    return opt_type(value)
+
+
+def check_mounts(mounts):
+    from nas.cluster import mount_tokens
+    from torchx.specs import parse_mounts
+
+    for mount in mounts:
+        try:
+            parse_mounts(mount_tokens([mount]))
+        except (KeyError, ValueError) as e:
+            problem = e.args[0] if e.args else type(e).__name__
+            if isinstance(e, KeyError) and problem in ("src", "dst"):
+                problem = f"missing {problem}"
+            raise UsageError(f"--mount {mount!r}: {problem}; expected type=volume,src=CLAIM,"
+                             "dst=DIR or type=bind,src=DIR,dst=DIR[,readonly]")
 
 
 def check_writable(flag, folder):

@@ -2,10 +2,12 @@
 
 The same AppDef runs on every TorchX scheduler. On a container scheduler the job runs
 `python` from the image; the driver passes its own interpreter as `python` for local
-schedulers (see nas/runner.py), so an unactivated venv still trains with its packages.
+schedulers and Slurm (see nas/runner.py), so an unactivated venv still trains with its
+packages. `mounts` are TorchX mount specs: how container jobs see the shared log dir.
 """
 
 import os
+from typing import List, Optional
 
 import torchx
 from torchx import specs
@@ -32,6 +34,7 @@ def trainer(
     memMB: int = 1024,
     gpu: int = 0,
     threads: int = 1,
+    mounts: Optional[List[str]] = None,
 ) -> specs.AppDef:
     """The tutorial's `trainer`, with each trial logging into `<log_path>/<trial_idx>`."""
     if trial_idx >= 0:
@@ -54,6 +57,8 @@ def trainer(
     )
     role = app.roles[0]
     role.entrypoint = python
-    # One thread per job: several trials share the machine's cores.
+    # e.g. ["type=volume", "src=nas-logs", "dst=/mnt/nas"], as `torchx run --mounts` takes them
+    role.mounts = specs.parse_mounts(mounts or [])
+    # 1 thread by default: several local trials share the machine's cores (--cpu sets both)
     role.env.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
     return app

@@ -36,6 +36,11 @@ def missing_files(data_dir):
     return [f for f in MNIST_FILES if not (raw / f).is_file()]
 
 
+def cache_path(cache_dir):
+    """Where `prepare_mnist` puts the tensor file that every trial reads."""
+    return Path(cache_dir) / CACHE_NAME
+
+
 def prepare_mnist(data_dir, cache_dir):
     """Make sure MNIST is in `data_dir` (download if needed); return the tensor cache path."""
     from torchvision.datasets import MNIST
@@ -50,7 +55,7 @@ def prepare_mnist(data_dir, cache_dir):
                 f"{', '.join(MNIST_FILES)}) and the download failed ({type(e).__name__}); "
                 "point --data-dir or PATH_DATASETS at a folder holding MNIST/raw/"
             ) from None
-    cache = Path(cache_dir) / CACHE_NAME
+    cache = cache_path(cache_dir)
     if not _cache_is_valid(cache):
         train, test = MNIST(data_dir, train=True), MNIST(data_dir, train=False)
         tensors = {

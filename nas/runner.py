@@ -3,9 +3,11 @@
 `NasRunner` is Ax's `TorchXRunner` with the `trainer` component, plus what a long
 search needs: run metadata that can be saved (handle, log dir, pid; not the torchx
 runner object), a failure reason for every failed trial (exit code or signal and the
-tail of its stderr), and re-attaching to local jobs after the driver restarted.
+tail of its stderr), re-attaching to local jobs after the driver restarted, and `dryrun`:
+the request a trial would submit, built by the same code path as `run`.
 """
 
+import inspect
 import json
 import math
 import os
@@ -23,6 +25,8 @@ from nas.metrics import read_final_scalars
 
 LOCAL_SCHEDULERS = ("local_cwd", "local")
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# jobs run on hosts sharing the driver's filesystem, so its interpreter is there too
+HOST_SCHEDULERS = LOCAL_SCHEDULERS + ("slurm",)
 PID_FILE = "job.pid"
 FAILURE_FILE = "failure_reason.txt"
 STDERR_TAIL_LINES = 5
@@ -36,11 +40,13 @@ class NasRunner(TorchXRunner):
         self.log_dir = str(log_dir)
         self.component_args = dict(component_args or {})
         self.cfg = dict(cfg or {})
-        if scheduler in LOCAL_SCHEDULERS:
-            # local jobs run this project's script with this interpreter, from any cwd;
-            # their stdout/stderr land next to the logs
+        if scheduler in HOST_SCHEDULERS:
+            # the jobs run this project's script with this interpreter, from any cwd
+            # (Slurm: both on the shared filesystem)
             self.component_args.setdefault("python", sys.executable)
             self.component_args.setdefault("script", str(PROJECT_DIR / SCRIPT))
+        if scheduler in LOCAL_SCHEDULERS:
+            # local jobs' stdout/stderr land next to the logs
             self.cfg.setdefault("log_dir", str(Path(log_dir) / "torchx"))
         super().__init__(
             tracker_base=self.log_dir,
@@ -54,9 +60,23 @@ class NasRunner(TorchXRunner):
     def trial_log_dir(self, trial_index):
         return os.path.join(self.log_dir, str(trial_index))
 
+    def app(self, trial):
+        """The trial's AppDef, with the arguments Ax's TorchXRunner.run passes."""
+        params = {**self._component_const_params, **trial.arm.parameters}
+        accepted = inspect.getfullargspec(self._component).args
+        if "trial_idx" in accepted:
+            params["trial_idx"] = trial.index
+        if "tracker_base" in accepted:
+            params["tracker_base"] = self._tracker_base
+        return self._component(**params)
+
     def run(self, trial):
-        handle = super().run(trial)[TORCHX_APP_HANDLE]
+        handle = self._torchx_runner.run(self.app(trial), self._orchestrator, self._cfg)
         return {TORCHX_APP_HANDLE: handle, RUN_METADATA_KEY: self.trial_log_dir(trial.index)}
+
+    def dryrun(self, trial):
+        """TorchX's AppDryRunInfo of the trial: the request `run` would submit; nothing runs."""
+        return self._torchx_runner.dryrun(self.app(trial), self._orchestrator, self._cfg)
 
     def poll_trial_status(self, trials):
         by_status = {}

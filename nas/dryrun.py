@@ -1,0 +1,38 @@
+"""--dry-run: what the search would submit first, as TorchX itself renders it; nothing runs.
+
+The trials come from the experiment and generation strategy a real run builds, and each
+request from TorchX's own dryrun of the trial's AppDef (`NasRunner.dryrun`, the code path
+of `run`): the sbatch script for slurm, the Volcano job for kubernetes. The trials stay
+candidates in memory: no job is submitted, no file written, no cluster contacted.
+"""
+
+from torchx.schedulers import get_scheduler_factories
+
+from nas.orchestration import make_experiment, make_generation_strategy
+
+MAX_SHOWN = 4
+
+
+def first_trials(runner, max_epochs, total_trials, max_pending, seed=None):
+    """The first trials a new search launches (up to MAX_SHOWN), generated but not run."""
+    experiment = make_experiment(runner, max_epochs=max_epochs)
+    generation_strategy = make_generation_strategy(experiment, total_trials, max_pending,
+                                                   seed=seed)
+    trials = []
+    for _ in range(min(max_pending, total_trials, MAX_SHOWN)):
+        generator_run = generation_strategy.gen_single_trial(experiment)
+        trials.append(experiment.new_trial(generator_run=generator_run))
+    return trials
+
+
+def print_dry_run(runner, trials):
+    scheduler = runner.scheduler
+    cfg = get_scheduler_factories()[scheduler](session_name="nas").run_opts().resolve(runner.cfg)
+    cfg = {k: v for k, v in cfg.items() if v is not None}
+    for trial in trials:
+        info = runner.dryrun(trial)
+        params = ", ".join(f"{k}={v}" for k, v in trial.arm.parameters.items())
+        print(f"# ---- trial {trial.index}: {params}")
+        print(f"# TorchX dryrun on {scheduler}, run options {cfg}:")
+        print(info, flush=True)
+    print(f"# dry run: {len(trials)} trial(s) shown; nothing was submitted or written")

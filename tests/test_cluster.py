@@ -1,0 +1,216 @@
+"""Cluster runs without a cluster: TorchX's dry-run requests for Slurm and Kubernetes, and
+the one-line errors for bad schedulers, run options, mounts and log dirs."""
+
+import re
+import shlex
+import sys
+
+import pytest
+import yaml
+
+from conftest import ROOT, run_driver
+
+HEADER = re.compile(r"^# ---- trial (\d+): (.*)$", re.M)
+RESOURCES = ["--cpu", 2, "--memMB", 3000, "--gpu", 1]
+
+
+def dry_run(capsys, tmp_path, data_dir, *flags, trials=2):
+    """run_nas.py --dry-run (in this process, Ax already imported): {trial index:
+    (hyperparameters, printed request)} and stderr."""
+    import run_nas
+
+    results = tmp_path / "results"
+    argv = ["--dry-run", "--seed", 0, "--max-pending", trials, "--data-dir", data_dir,
+            "--results-dir", results, *flags]
+    run_nas.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert not results.exists() and not any(tmp_path.rglob("*.pt")), "a dry run writes nothing"
+    assert out.rstrip().endswith("nothing was submitted or written")
+    parts = HEADER.split(out)[1:]  # index, params, request, index, params, ...
+    shown = {}
+    for index, params, request in zip(parts[0::3], parts[1::3], parts[2::3]):
+        shown[int(index)] = (dict(p.split("=", 1) for p in params.split(", ")), request)
+    assert sorted(shown) == list(range(trials)), out[:3000]
+    return shown, err
+
+
+def job_args(args):
+    """['--log_path', '/x', '--epochs', '2', ...] -> {'log_path': '/x', 'epochs': '2', ...}"""
+    assert len(args) % 2 == 0, args
+    return {args[i].removeprefix("--"): args[i + 1] for i in range(0, len(args), 2)}
+
+
+def assert_trial_args(args, params, index, log_dir):
+    assert set(params) == {"hidden_size_1", "hidden_size_2", "learning_rate", "epochs",
+                           "dropout", "batch_size"}
+    for name, value in params.items():
+        assert args[name] == value, name
+    assert args["log_path"] == f"{log_dir}/trials/{index}"
+    assert args["data_cache"] == f"{log_dir}/data/mnist_uint8.pt"
+
+
+def test_slurm_dry_run_prints_the_sbatch_script_of_each_trial(capsys, tmp_path, data_dir):
+    log_dir = tmp_path / "shared" / "logs"
+    shown, stderr = dry_run(capsys, tmp_path, data_dir, "--scheduler", "slurm", "--scheduler-cfg",
+                            "partition=cpu,time=0:30:00", "--log-dir", log_dir, *RESOURCES)
+    # the contract problem is a warning in a dry run, an error in a real one
+    assert f"warning: --log-dir {log_dir} is under /tmp" in stderr
+    seen = set()
+    for index, (params, request) in shown.items():
+        assert "\nsbatch --parsable $SBATCH_SCRIPT\n" in request
+        sbatch = [l for l in request.splitlines() if l.startswith("#SBATCH ")]
+        assert len(sbatch) == 1, request
+        opts = set(sbatch[0].split()[1:])
+        assert {"--partition=cpu", "--time=0:30:00", "--cpus-per-task=2", "--mem=3000",
+                "--gpus-per-task=1"} <= opts
+        (srun,) = [l for l in request.splitlines() if l.startswith("srun ")]
+        tokens = shlex.split(srun)
+        script = tokens.index(str(ROOT / "mnist_train_nas.py"))
+        # no image on Slurm: the job runs the driver's interpreter and this checkout's script
+        # from the shared filesystem
+        assert tokens[script - 1] == sys.executable
+        assert "--export=ALL,OMP_NUM_THREADS=2,MKL_NUM_THREADS=2" in tokens[script - 2]
+        assert_trial_args(job_args(tokens[script + 1:]), params, index, log_dir)
+        seen.add(tuple(sorted(params.items())))
+    assert len(seen) == len(shown)  # each trial its own configuration
+
+
+def test_kubernetes_dry_run_prints_the_volcano_job_of_each_trial(capsys, tmp_path, data_dir):
+    # needs the kubernetes client (the dev extra), which renders the Volcano job
+    log_dir = tmp_path / "nas" / "logs"
+    image = "registry.example.com/nas-mnist:0.1"
+    shown, stderr = dry_run(
+        capsys, tmp_path, data_dir, "--scheduler", "kubernetes", "--scheduler-cfg",
+        "queue=research,namespace=nas", "--image", image, "--mount",
+        f"type=volume,src=nas-shared,dst={tmp_path / 'nas'}", "--log-dir", log_dir, *RESOURCES)
+    assert "warning:" not in stderr, stderr
+    for index, (params, request) in shown.items():
+        assert "'namespace': 'nas'" in request.splitlines()[1]
+        job = yaml.safe_load(request)
+        assert job["kind"] == "Job" and job["apiVersion"].startswith("batch.volcano.sh/")
+        assert job["spec"]["queue"] == "research"
+        (task,) = job["spec"]["tasks"]
+        pod = task["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["image"] == image
+        command = container["command"]
+        assert command[:2] == ["python", "mnist_train_nas.py"]
+        assert_trial_args(job_args(command[2:]), params, index, log_dir)
+        assert container["resources"]["limits"] == {"cpu": "2000m", "memory": "3000M",
+                                                    "nvidia.com/gpu": "1"}
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert env["OMP_NUM_THREADS"] == "2"
+        # the log dir, and the data cache in it, reach the pod through the claim
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        claims = {v["name"]: v["persistentVolumeClaim"]["claimName"]
+                  for v in pod["volumes"] if "persistentVolumeClaim" in v}
+        assert {mounts[name]: claim for name, claim in claims.items()} == {
+            str(tmp_path / "nas"): "nas-shared"}
+
+
+def test_a_real_run_submits_what_the_dry_run_shows(tmp_path):
+    from torchx.runner import get_runner
+
+    from nas.dryrun import first_trials
+    from nas.runner import NasRunner
+
+    runner = NasRunner("slurm", tmp_path / "trials", {"data_cache": "/d/c.pt", "cpu": 3},
+                       cfg={"partition": "p"})
+    (trial,) = first_trials(runner, max_epochs=2, total_trials=4, max_pending=1, seed=1)
+    submitted = []
+
+    class Recorder:  # stands in for TorchX's runner: takes the submission, runs nothing
+        def run(self, app, scheduler, cfg):
+            submitted.append((app, scheduler, cfg))
+            return "slurm://nas/1"
+
+    runner._torchx_runner = Recorder()
+    assert runner.run(trial)["torchx_app_handle"] == "slurm://nas/1"
+    app, scheduler, cfg = submitted[0]
+    assert (scheduler, cfg) == ("slurm", {"partition": "p"})
+    runner._torchx_runner = get_runner()
+    assert str(runner.dryrun(trial)) == str(get_runner().dryrun(app, scheduler, cfg))
+
+
+def test_cluster_settings_are_saved_with_the_search(tmp_path):
+    """A resumed search submits the same requests: the runner's settings round-trip."""
+    from nas.dryrun import first_trials
+    from nas.orchestration import make_generation_strategy
+    from nas.runner import NasRunner
+    from nas.storage import load_state, save_state
+
+    runner = NasRunner("slurm", "/shared/logs/trials",
+                       {"data_cache": "/shared/logs/data/c.pt", "cpu": 2, "threads": 2,
+                        "memMB": 3000, "gpu": 1, "mounts": ["type=bind", "src=/s", "dst=/s"]},
+                       cfg={"partition": "cpu", "mail-type": "BEGIN,END"})
+    (trial,) = first_trials(runner, max_epochs=2, total_trials=4, max_pending=1, seed=2)
+    experiment = trial.experiment
+    save_state(tmp_path / "state.json", experiment, make_generation_strategy(experiment, 4, 1))
+    loaded, _ = load_state(tmp_path / "state.json")
+    assert (loaded.runner.component_args, loaded.runner.cfg) == (runner.component_args, runner.cfg)
+    assert str(loaded.runner.dryrun(loaded.trials[0])) == str(runner.dryrun(trial))
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--scheduler", "nope"], "unknown TorchX scheduler 'nope'; use one of: aws_batch"),
+    (["--scheduler", "slurm", "--scheduler-cfg", "queue=x"],
+     "unknown run option 'queue' for scheduler slurm; valid: partition (str), time (str)"),
+    (["--scheduler", "slurm", "--scheduler-cfg", "partition"], "is not k=v,k=v"),
+    (["--scheduler", "kubernetes", "--scheduler-cfg", "namespace=nas"],
+     "scheduler kubernetes needs run option queue (str"),
+    (["--scheduler", "kubernetes_mcad", "--scheduler-cfg", "priority=high"],
+     "--scheduler-cfg priority='high': expected int"),
+    (["--scheduler", "local_docker", "--scheduler-cfg", "privileged=yes"],
+     "--scheduler-cfg privileged='yes': expected bool"),
+    (["--scheduler", "local_docker", "--scheduler-cfg", "env=A"],
+     "--scheduler-cfg env='A': expected Dict[str, str]"),
+    (["--mount", "type=volume,src=claim"], "--mount 'type=volume,src=claim': missing dst"),
+    (["--cpu", "0"], "--cpu"),
+    (["--gpu", "-1"], "--gpu"),
+    (["--memMB", "lots"], "--memMB"),
+    (["--scheduler", "slurm", "--log-dir", "/tmp/nas-logs"], "is under /tmp, private to each"),
+    (["--scheduler", "kubernetes", "--scheduler-cfg", "queue=q", "--image", "i",
+      "--log-dir", "/mnt/nas/logs"], "only through a mount at that same path"),
+    (["--scheduler", "kubernetes", "--scheduler-cfg", "queue=q", "--log-dir", "/mnt/nas/logs",
+      "--mount", "type=volume,src=c,dst=/mnt/nas"], "pass --image"),
+])
+def test_bad_cluster_settings_exit_2_with_one_line(flags, expected, tmp_path):
+    results = tmp_path / "results"
+    result = run_driver(*flags, "--results-dir", results, timeout=120)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0] and "Traceback" not in result.stderr
+    assert not results.exists()
+
+
+def test_run_options_are_typed_as_the_scheduler_declares():
+    from nas.cli import parse_scheduler_cfg
+
+    assert parse_scheduler_cfg("slurm", "partition=cpu,time=1:00:00,mail-type=BEGIN,END") == {
+        "partition": "cpu", "time": "1:00:00", "mail-type": "BEGIN,END"}
+    assert parse_scheduler_cfg("local_docker", "copy_env=A;B,privileged=True,env=X:1;Y:2") == {
+        "copy_env": ["A", "B"], "privileged": True, "env": {"X": "1", "Y": "2"}}
+    assert parse_scheduler_cfg("kubernetes_mcad", "priority=3") == {"priority": 3}
+    assert parse_scheduler_cfg("local_cwd", "") == {}
+
+
+@pytest.mark.parametrize("scheduler, log_dir, mounts, image, problem", [
+    ("local_cwd", "/tmp/logs", [], None, None),
+    ("slurm", "/home/me/nas/logs", [], None, None),
+    ("slurm", "/dev/shm/logs", [], None, "under /dev/shm"),
+    ("kubernetes", "/mnt/nas/logs", ["type=volume,src=c,dst=/mnt/nas"], "img", None),
+    ("kubernetes", "/mnt/nas", ["type=volume,src=c,dst=/mnt/nas"], "img", None),
+    ("kubernetes", "/mnt/nasty/logs", ["type=volume,src=c,dst=/mnt/nas"], "img", "mount"),
+    ("local_docker", "/tmp/logs", ["type=bind,src=/tmp,dst=/tmp"], "img", None),
+    ("local_docker", "/tmp/logs", ["type=bind,src=/data,dst=/tmp"], "img", "same path"),
+    ("aws_batch", "/efs/logs", ["type=bind,src=/efs,dst=/efs"], None, "--image"),
+])
+def test_shared_log_dir_contract(scheduler, log_dir, mounts, image, problem):
+    from nas.cluster import shared_path_problems
+
+    problems = shared_path_problems(scheduler, log_dir, mounts, image)
+    if problem is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and problem in problems[0], problems
