@@ -130,3 +130,19 @@ def test_summary_comes_first_and_sections_in_order(page):
     text = driver.find_element("id", "summary").text
     assert "2 completed, 0 failed, 0 running" in text
     assert "final hypervolume" in text and "val_acc 0.94" in text and "80,000" in text
+
+
+def test_the_checks_can_fail(tmp_path):
+    """A page that asks the network for something and logs an error is caught."""
+    bad = tmp_path / "bad.html"
+    bad.write_text('<!doctype html><html><body><img src="http://127.0.0.1:9/x.png">'
+                   '<script>console.error("boom")</script></body></html>')
+    driver = open_page(bad, tmp_path / "profile")
+    try:
+        time.sleep(1)
+        urls = requests_made(driver)
+        console = driver.get_log("browser")
+    finally:
+        driver.quit()
+    assert "http://127.0.0.1:9/x.png" in urls
+    assert any(e["level"] == "SEVERE" and "boom" in e["message"] for e in console), console
