@@ -69,7 +69,7 @@ def main(argv=None):
     orchestrator = make_orchestrator(experiment, generation_strategy, args.trials, args.max_pending)
 
     # 8. Orchestration: the trials run, the state is saved after every change.
-    show = Progress(args.trials, start)
+    show = Progress(args.trials, start, experiment)
 
     def on_change(o):
         save_state(state_file, o.experiment, o.generation_strategy)

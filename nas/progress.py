@@ -7,7 +7,8 @@ line as a plain log line, printed whenever the trial counts change. The failure
 reason of every failed or abandoned trial is printed once, on a line of its own.
 
 The estimate is (trials still to finish) / (trials finished per second in this
-process so far); it stays "?" until the first trial finished.
+process so far), counted from `experiment` as given to Progress (a resumed search's
+earlier trials don't count); it stays "?" until a trial finished.
 """
 
 import sys
@@ -34,13 +35,17 @@ def counts(experiment):
 
 
 class Progress:
-    def __init__(self, total, start=None, stream=None, tty=None, clock=time.time):
+    def __init__(self, total, start=None, experiment=None, stream=None, tty=None,
+                 clock=time.time):
         self.total = total
         self.clock = clock
         self.start = clock() if start is None else start
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty() if tty is None else tty
-        self._began = None  # (time, finished trials) at the first update: the ETA's base
+        self._began = None  # (time, finished trials) when the search began: the ETA's base
+        if experiment is not None:
+            c = counts(experiment)
+            self._began = (clock(), c["COMPLETED"] + c["FAILED"])
         self._reported = set()
         self._hv_key = None
         self._hv = 0.0

@@ -17,7 +17,8 @@ class Clock:
 
 def test_terminal_gets_one_line_redrawn_in_place():
     out, clock = io.StringIO(), Clock()
-    p = Progress(total=4, start=clock.t, stream=out, tty=True, clock=clock)
+    p = Progress(total=4, start=clock.t, experiment=fake_experiment([]), stream=out, tty=True,
+                 clock=clock)
     p.update(fake_experiment([], running=[0, 1]))
     clock.t += 60
     exp = fake_experiment([(0, 0.99, 20_000, 5), (1, 0.95, 50_000, 6)], running=[2, 3])
@@ -29,7 +30,7 @@ def test_terminal_gets_one_line_redrawn_in_place():
     assert last.startswith("2/4 completed, 0 failed, 2 running")
     hv = hypervolume([(0.99, 20_000), (0.95, 50_000)])
     assert f"HV {hv:,.0f}" in last
-    # 2 trials finished in the 60 s since the first update; 2 to go: 60 s left
+    # 2 trials finished in the 60 s since the search began; 2 to go: 60 s left
     assert "elapsed 1m00s" in last and "ETA 1m00s" in last
 
 
@@ -64,3 +65,13 @@ def test_failure_reason_on_a_terminal_gets_its_own_line():
 def test_format_duration():
     assert [format_duration(s) for s in (None, 0, 59.6, 61, 3725)] == ["?", "0s", "1m00s", "1m01s",
                                                                      "1h02m05s"]
+
+
+def test_eta_ignores_trials_finished_before_a_resume():
+    out, clock = io.StringIO(), Clock()
+    earlier = fake_experiment([(0, 0.96, 30_000, 1), (1, 0.95, 30_000, 2)], running=[2])
+    p = Progress(total=6, start=clock.t, experiment=earlier, stream=out, tty=False, clock=clock)
+    clock.t += 30
+    p.update(fake_experiment([(0, 0.96, 30_000, 1), (1, 0.95, 30_000, 2), (2, 0.9, 1, 3)]))
+    # 1 trial in 30 s in this process, 3 to go: 90 s
+    assert "3/6 completed" in out.getvalue() and "ETA 1m30s" in out.getvalue()
