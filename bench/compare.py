@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nas.hypervolume import MAX_HV
+
 ROOT = Path(__file__).resolve().parent.parent
 STRATEGIES = ("sobol", "botorch")
 COLORS = {"sobol": "#1f77b4", "botorch": "#d62728"}
@@ -84,24 +86,30 @@ def load_runs(out, seeds, trials):
             hv = pd.read_csv(hv_file)
             exp = pd.read_csv(folder / "experiment.csv")
             wall = folder / "wall_seconds.txt"
-            # HV after n completed trials, n = 1..trials (flat after the last one)
+            status = exp["trial_status"].value_counts()
+            completed, failed = int(status.get("COMPLETED", 0)), int(status.get("FAILED", 0))
+            # a run stopped before its budget (abandoned trials, not all run) is known
+            # only up to its last completed trial; a finished one stays flat after it
+            finished = completed + failed >= trials
+            # HV after n completed trials, n = 1..trials
             curve = np.zeros(trials)
             for n, value in zip(hv["completed"], hv["hypervolume"]):
                 if n <= trials:
                     curve[n - 1:] = value
+            if not finished:
+                curve[completed:] = np.nan
             for n in range(1, trials + 1):
                 traces.append({"strategy": strategy, "seed": seed, "completed": n,
                                "hypervolume": curve[n - 1]})
-            status = exp["trial_status"].value_counts()
-            row = {"strategy": strategy, "seed": seed,
-                   "completed": int(status.get("COMPLETED", 0)),
-                   "failed": int(status.get("FAILED", 0)),
+            row = {"strategy": strategy, "seed": seed, "finished": finished,
+                   "completed": completed, "failed": failed,
                    "feasible": int(hv["feasible"].sum()) if len(hv) else 0}
             for frac in (0.25, 0.5, 0.75):
                 n = max(int(round(frac * trials)), 1)
                 row[f"hv_at_{n}"] = curve[n - 1]
-            row["final_hv"] = curve[-1]
-            row["final_hv_fraction"] = float(hv["hv_fraction"].iloc[-1]) if len(hv) else 0.0
+            row["final_hv"] = curve[-1]  # NaN for a run stopped early
+            row["last_hv"] = float(hv["hypervolume"].iloc[-1]) if len(hv) else 0.0
+            row["final_hv_fraction"] = curve[-1] / MAX_HV
             row["wall_seconds"] = float(wall.read_text()) if wall.exists() else float("nan")
             rows.append(row)
     return pd.DataFrame(rows), pd.DataFrame(traces)
@@ -110,7 +118,8 @@ def load_runs(out, seeds, trials):
 def summarize(table):
     """Per strategy: median (min..max) of each number over the seeds."""
     cols = [c for c in table.columns if c.startswith("hv_at_") or c in
-            ("final_hv", "final_hv_fraction", "completed", "failed", "feasible", "wall_seconds")]
+            ("final_hv", "last_hv", "final_hv_fraction", "completed", "failed", "feasible",
+             "wall_seconds")]
     out = []
     for strategy in STRATEGIES:
         t = table[table["strategy"] == strategy]
@@ -125,15 +134,24 @@ def summarize(table):
     return pd.DataFrame(out)
 
 
-def head_to_head(table):
-    """Seeds on which botorch's final HV is above / equal to / below sobol's."""
-    wide = table.pivot(index="seed", columns="strategy", values="final_hv").dropna()
-    if not set(STRATEGIES) <= set(wide.columns):
+def head_to_head(traces):
+    """Seeds on which botorch's HV is above / equal to / below sobol's, after the most
+    completed trials that both runs of the seed reached (the budget, unless one stopped)."""
+    known = traces.dropna(subset=["hypervolume"])
+    diffs, at = [], []
+    for seed, runs in known.groupby("seed"):
+        if set(runs["strategy"]) != set(STRATEGIES):
+            continue
+        n = min(runs[runs["strategy"] == s]["completed"].max() for s in STRATEGIES)
+        hv = runs[runs["completed"] == n].set_index("strategy")["hypervolume"]
+        diffs.append(hv["botorch"] - hv["sobol"])
+        at.append(int(n))
+    if not diffs:
         return None
-    diff = wide["botorch"] - wide["sobol"]
+    diff = pd.Series(diffs)
     return {"better": int((diff > 0).sum()), "equal": int((diff == 0).sum()),
             "worse": int((diff < 0).sum()), "seeds": len(diff),
-            "median_difference": float(diff.median())}
+            "median_difference": float(diff.median()), "at_trials": at}
 
 
 def band(traces):
@@ -210,16 +228,24 @@ def write_report(args, seeds):
     atomic_write_text(out / "comparison.csv", table.to_csv(index=False))
     atomic_write_text(out / "hv_traces.csv", traces.to_csv(index=False))
     summary = summarize(table)
-    h2h = head_to_head(table)
+    h2h = head_to_head(traces)
     title = (f"Hypervolume vs completed trials: {len(seeds)} seed(s), {args.trials} trials, "
              f"max {args.max_epochs} epochs, {args.max_pending} at a time")
     md = [f"# {title}", "", "Median (min..max) over the seeds:", "",
           summary.to_markdown(index=False), "", "Every run:", "",
           table.to_markdown(index=False, floatfmt=",.4g"), ""]
+    stopped = table[~table["finished"]]
+    if len(stopped):
+        md += ["Stopped before the budget (known up to their last completed trial; final_hv "
+               "empty, last_hv is the HV there): "
+               + ", ".join(f"{r.strategy} seed {r.seed} after {r.completed} trials"
+                           for r in stopped.itertuples()), ""]
     if h2h:
-        md += [f"botorch's final hypervolume is higher than sobol's on {h2h['better']} of "
-               f"{h2h['seeds']} seeds, equal on {h2h['equal']}, lower on {h2h['worse']} "
-               f"(median difference {h2h['median_difference']:,.0f}).", ""]
+        where = ("at the full budget" if all(n == args.trials for n in h2h["at_trials"])
+                 else "after " + ", ".join(map(str, h2h["at_trials"])) + " completed trials")
+        md += [f"botorch's hypervolume is higher than sobol's on {h2h['better']} of "
+               f"{h2h['seeds']} seeds, equal on {h2h['equal']}, lower on {h2h['worse']}, "
+               f"{where} (median difference {h2h['median_difference']:,.0f}).", ""]
     atomic_write_text(out / "summary.md", "\n".join(md))
     if not (out / "plotly.min.js").exists():
         atomic_write_text(out / "plotly.min.js", get_plotlyjs())
