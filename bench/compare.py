@@ -229,8 +229,9 @@ def write_report(args, seeds):
     atomic_write_text(out / "hv_traces.csv", traces.to_csv(index=False))
     summary = summarize(table)
     h2h = head_to_head(traces)
-    title = (f"Hypervolume vs completed trials: {len(seeds)} seed(s), {args.trials} trials, "
-             f"max {args.max_epochs} epochs, {args.max_pending} at a time")
+    runs = ", ".join(f"{s} {int((table['strategy'] == s).sum())}" for s in STRATEGIES)
+    title = (f"Hypervolume vs completed trials ({args.trials} trials, max {args.max_epochs} "
+             f"epochs, {args.max_pending} at a time; runs: {runs})")
     md = [f"# {title}", "", "Median (min..max) over the seeds:", "",
           summary.to_markdown(index=False), "", "Every run:", "",
           table.to_markdown(index=False, floatfmt=",.4g"), ""]
