@@ -30,7 +30,9 @@ def main(argv=None):
     from nas.data import DataError, prepare_mnist
     from nas.orchestration import (
         make_experiment, make_generation_strategy, make_orchestrator, run_search,
+        strategy_of,
     )
+    from nas.progress import Progress
     from nas.report import write_results
     from nas.runner import stop_untracked_jobs
     from nas.storage import STATE_FILE, load_state, save_state
@@ -56,6 +58,9 @@ def main(argv=None):
     # 2-7. Runner, experiment, generation strategy: new, or resumed from the saved state.
     if state_file.exists():
         experiment, generation_strategy = load_state(state_file)
+        if strategy_of(generation_strategy) != args.strategy:
+            fail(f"the search saved in {state_file} uses --strategy "
+                 f"{strategy_of(generation_strategy)}; run it with that, or start anew with --fresh")
         print(f"Resuming the search saved in {state_file}: {status_line(experiment, args.trials)}")
         for pid in stop_untracked_jobs(experiment.runner.log_dir, experiment):
             print(f"  stopped job {pid}: launched just before the driver died, never recorded")
@@ -63,11 +68,12 @@ def main(argv=None):
         runner = make_runner(args, log_dir, data_cache)
         experiment = make_experiment(runner, max_epochs=args.max_epochs)
         generation_strategy = make_generation_strategy(
-            experiment, args.trials, args.max_pending, seed=args.seed
+            experiment, args.trials, args.max_pending, seed=args.seed, strategy=args.strategy
         )
     orchestrator = make_orchestrator(experiment, generation_strategy, args.trials, args.max_pending)
 
     # 8. Orchestration: the trials run, the state is saved after every change.
+    show = Progress(args.trials, start, experiment)
     saved = [None]
 
     def on_change(o):
@@ -75,7 +81,7 @@ def main(argv=None):
         if fingerprint != saved[0]:
             save_state(state_file, o.experiment, o.generation_strategy)
             saved[0] = fingerprint
-            progress(o.experiment, args.trials, start)
+        show.update(o.experiment)
 
     stopped = None
     try:
@@ -88,10 +94,13 @@ def main(argv=None):
     except AxError as e:  # e.g. too many failed trials
         stopped = f"{type(e).__name__}: {' '.join(str(e).split())}"
     finally:
+        show.close()
         save_state(state_file, experiment, generation_strategy)
 
     # 9. Results.
-    files = write_results(experiment, args.results_dir)
+    files = write_results(experiment, args.results_dir,
+                          run_info={"strategy": args.strategy, "seed": args.seed,
+                                    "driver_seconds": time.time() - start})
     summary(experiment, args.trials, start, files)
     if stopped:
         failed_reasons(experiment)
@@ -172,27 +181,13 @@ def status_line(experiment, total):
             f"{counts['RUNNING']} running, {counts['ABANDONED']} abandoned (of {total})")
 
 
-_last_line = None
-_reported = set()
-
-
-def progress(experiment, total, start):
-    """A line whenever the counts change; the reason of every trial that failed."""
-    global _last_line
-    for t in experiment.trials.values():
-        if (t.status.is_failed or t.status.is_abandoned) and t.index not in _reported:
-            _reported.add(t.index)
-            print(f"  trial {t.index} {t.status.name}: {t.status_reason}", flush=True)
-    line = status_line(experiment, total)
-    if line != _last_line:
-        print(f"[{time.time() - start:6.0f}s] {line}", flush=True)
-        _last_line = line
-
-
 def summary(experiment, total, start, files):
+    from nas.hypervolume import current_hypervolume, format_hv
     from nas.report import pareto_optimal
 
     print(f"\nDone in {time.time() - start:.0f}s: {status_line(experiment, total)}")
+    print(f"Hypervolume (reference point val_acc 0.94, num_params 80,000): "
+          f"{format_hv(current_hypervolume(experiment))}")
     front = pareto_optimal(experiment)
     if len(front):
         print("Pareto-optimal configurations (observed):")

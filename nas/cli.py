@@ -85,6 +85,9 @@ def make_parser():
     p.add_argument("--log-dir", default=None,
                    help="trial logs and the saved search state (default: RESULTS_DIR/logs)")
     p.add_argument("--seed", type=int, default=None, help="seed of the generation strategy")
+    p.add_argument("--strategy", choices=("botorch", "sobol"), default="botorch",
+                   help="botorch: Sobol, then Bayesian optimization (the tutorial's); sobol: "
+                   "quasi-random search only, the baseline (default: %(default)s)")
     p.add_argument("--fresh", action="store_true",
                    help="start a new search; an earlier one in LOG_DIR is moved aside, not deleted")
     return p

@@ -87,3 +87,10 @@ def trials_still_to_run(experiment, total_trials):
     counted = [t for t in experiment.trials.values()
                if t.status != TrialStatus.ABANDONED and t.status != TrialStatus.CANDIDATE]
     return max(total_trials - len(counted), 0)
+
+
+def strategy_of(generation_strategy):
+    """"sobol" if every node of the strategy is Sobol (quasi-random), else "botorch"."""
+    keys = {spec.generator_key for node in generation_strategy.nodes_by_name.values()
+            for spec in node.generator_specs}
+    return "sobol" if keys <= {"Sobol"} else "botorch"

@@ -20,6 +20,8 @@ from ax.plot.diagnostic import interact_cross_validation_plotly
 from ax.service.utils.report_utils import exp_to_df
 from plotly.offline import get_plotlyjs
 
+from nas.hypervolume import hypervolume_figure, hypervolume_trace
+from nas.index_page import write_index
 from nas.optimization import NUM_PARAMS_THRESHOLD, VAL_ACC_THRESHOLD
 from nas.storage import atomic_write_text
 
@@ -99,13 +101,22 @@ def write_figure(fig, path):
     atomic_write_text(path, fig.to_html(include_plotlyjs="directory", full_html=True))
 
 
-def write_results(experiment, results_dir):
-    """Write every results file; returns {description: path}."""
+def write_results(experiment, results_dir, run_info=None):
+    """Write every results file, the one-page report index.html last;
+    returns {description: path}."""
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not (out / PLOTLY_JS).exists():
         atomic_write_text(out / PLOTLY_JS, get_plotlyjs())
-    files = {}
+    files, figures = {}, {}
+    diagnostics = _write_results(experiment, out, files, figures)
+    files["report page"] = out / "index.html"
+    write_index(files["report page"], experiment, figures=figures, diagnostics=diagnostics,
+                trace=hypervolume_trace(experiment), run_info=run_info or {})
+    return files
+
+
+def _write_results(experiment, out, files, figures):
 
     df = results_table(experiment)
     if "val_acc" not in df:  # no trial has data yet
@@ -116,26 +127,36 @@ def write_results(experiment, results_dir):
     atomic_write_text(files["table (HTML)"], table_html(df, experiment.name))
 
     files["Pareto plot"] = out / "pareto_frontier.html"
-    write_figure(pareto_figure(df), files["Pareto plot"])
+    figures["pareto"] = pareto_figure(df)
+    write_figure(figures["pareto"], files["Pareto plot"])
+
+    trace = hypervolume_trace(experiment)
+    files["hypervolume (CSV)"] = out / "hypervolume.csv"
+    atomic_write_text(files["hypervolume (CSV)"], trace.to_csv(index=False))
+    files["hypervolume plot"] = out / "hypervolume.html"
+    figures["hypervolume"] = hypervolume_figure(trace)
+    write_figure(figures["hypervolume"], files["hypervolume plot"])
 
     completed = [t for t in experiment.trials.values() if t.status == TrialStatus.COMPLETED]
     if len(completed) < 2:
-        return files  # nothing to fit a model on
+        return None  # nothing to fit a model on
     model = fit_report_model(experiment)
     cv = cross_validate(adapter=model)
     diagnostics = {name: dict(by_metric) for name, by_metric in compute_diagnostics(cv).items()}
     files["CV diagnostics"] = out / "cv_diagnostics.json"
     atomic_write_text(files["CV diagnostics"], json.dumps(diagnostics, indent=2, default=float))
     files["CV plot"] = out / "cross_validation.html"
-    write_figure(interact_cross_validation_plotly(cv), files["CV plot"])
+    figures["cv"] = interact_cross_validation_plotly(cv)
+    write_figure(figures["cv"], files["CV plot"])
     for metric in ("val_acc", "num_params"):
         fig = plot_contour_plotly(model, "hidden_size_1", "hidden_size_2", metric,
                                   lower_is_better=metric == "num_params")
         fig.update_layout(title=f"{metric} over hidden_size_1 x hidden_size_2 (model mean and SE)",
                           margin=dict(t=90))
         files[f"contour {metric}"] = out / f"contour_{metric}.html"
+        figures[f"contour_{metric}"] = fig
         write_figure(fig, files[f"contour {metric}"])
-    return files
+    return diagnostics
 
 
 def table_html(df, title):

@@ -42,3 +42,14 @@ def start_driver(*args, out):
 
     cmd, env = driver_command(*args)
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(out, "w"), stderr=subprocess.STDOUT)
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory, data_dir):
+    """The real search, small: 2 trials of 1 epoch; (results dir, finished process).
+    One run for the whole session: the smoke, report page and browser tests share it."""
+    results = tmp_path_factory.mktemp("results")
+    proc = run_driver("--trials", 2, "--max-pending", 2, "--max-epochs", 1, "--seed", 0,
+                      "--data-dir", data_dir, "--results-dir", results)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return results, proc

@@ -3,9 +3,6 @@
 import json
 
 import pandas as pd
-import pytest
-
-from conftest import run_driver
 
 
 def plotly_traces(html):
@@ -17,15 +14,6 @@ def plotly_traces(html):
 
 def linear_weights(h1, h2):
     return 784 * h1 + h1 * h2 + h2 * 10
-
-
-@pytest.fixture(scope="module")
-def small_run(tmp_path_factory, data_dir):
-    results = tmp_path_factory.mktemp("results")
-    proc = run_driver("--trials", 2, "--max-pending", 2, "--max-epochs", 1, "--seed", 0,
-                      "--data-dir", data_dir, "--results-dir", results)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return results, proc
 
 
 def test_both_trials_complete_with_plausible_metrics(small_run):

@@ -1,0 +1,278 @@
+"""Bayesian optimization (botorch) against quasi-random search (sobol), measured.
+
+    python -m bench.compare --seeds 3                 # 2 x 3 searches of 48 trials
+    python -m bench.compare --seeds 1 --trials 4 --max-epochs 1   # a quick try
+
+For every seed, run_nas.py runs once with --strategy sobol and once with --strategy
+botorch, the same budget and everything else equal (same seed, so the same initial
+Sobol points), each in its own results folder under OUT/runs/STRATEGY-seedN/ (its
+console output in driver.log there). A run already finished is not repeated: run_nas.py
+resumes a saved search, and a finished one just rewrites its results. Then, from each
+run's hypervolume.csv:
+
+    OUT/comparison.csv     one row per run: final hypervolume, HV after 25/50/75% of
+                           the trials, completed/failed trials, wall time
+    OUT/summary.md         the same per strategy (median, min, max) as markdown
+    OUT/hv_traces.csv      every run's HV after each completed trial (long format)
+    OUT/hv_vs_trial.html   the plot: median HV per strategy, band from min to max
+    OUT/hv_vs_trial.png    the same plot as an image (matplotlib)
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nas.hypervolume import MAX_HV
+
+ROOT = Path(__file__).resolve().parent.parent
+STRATEGIES = ("sobol", "botorch")
+COLORS = {"sobol": "#1f77b4", "botorch": "#d62728"}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", type=int, default=3, help="seeds per strategy (default: %(default)s)")
+    p.add_argument("--first-seed", type=int, default=0, help="seeds are FIRST..FIRST+SEEDS-1")
+    p.add_argument("--trials", type=int, default=48, help="trials per search (default: %(default)s)")
+    p.add_argument("--max-pending", type=int, default=4, help="default: %(default)s")
+    p.add_argument("--max-epochs", type=int, default=4, help="default: %(default)s")
+    p.add_argument("--data-dir", default=os.environ.get("PATH_DATASETS", "."))
+    p.add_argument("--out", default="results/comparison", help="default: %(default)s")
+    p.add_argument("--report-only", action="store_true",
+                   help="run nothing; rebuild the table and plot from the runs in OUT/runs")
+    args = p.parse_args(argv)
+    if args.seeds < 1 or args.trials < 1:
+        p.error("--seeds and --trials must be at least 1")
+    return args
+
+
+def run_dir(out, strategy, seed):
+    return Path(out) / "runs" / f"{strategy}-seed{seed}"
+
+
+def run_one(args, strategy, seed):
+    """run_nas.py as a child process; returns (exit status, wall seconds)."""
+    folder = run_dir(args.out, strategy, seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, str(ROOT / "run_nas.py"), "--strategy", strategy, "--seed", str(seed),
+           "--trials", str(args.trials), "--max-pending", str(args.max_pending),
+           "--max-epochs", str(args.max_epochs), "--data-dir", str(args.data_dir),
+           "--results-dir", str(folder)]
+    start = time.time()
+    with open(folder / "driver.log", "a") as log:
+        log.write(f"$ {' '.join(cmd)}\n")
+        log.flush()
+        status = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    seconds = time.time() - start
+    (folder / "wall_seconds.txt").write_text(f"{seconds:.1f}\n")
+    return status, seconds
+
+
+def load_runs(out, seeds, trials):
+    """(per-run rows, long HV traces) from every run's results folder."""
+    rows, traces = [], []
+    for seed in seeds:
+        for strategy in STRATEGIES:
+            folder = run_dir(out, strategy, seed)
+            hv_file = folder / "hypervolume.csv"
+            if not hv_file.exists():
+                continue
+            hv = pd.read_csv(hv_file)
+            exp = pd.read_csv(folder / "experiment.csv")
+            wall = folder / "wall_seconds.txt"
+            status = exp["trial_status"].value_counts()
+            completed, failed = int(status.get("COMPLETED", 0)), int(status.get("FAILED", 0))
+            # a run stopped before its budget (abandoned trials, not all run) is known
+            # only up to its last completed trial; a finished one stays flat after it
+            finished = completed + failed >= trials
+            # HV after n completed trials, n = 1..trials
+            curve = np.zeros(trials)
+            for n, value in zip(hv["completed"], hv["hypervolume"]):
+                if n <= trials:
+                    curve[n - 1:] = value
+            if not finished:
+                curve[completed:] = np.nan
+            for n in range(1, trials + 1):
+                traces.append({"strategy": strategy, "seed": seed, "completed": n,
+                               "hypervolume": curve[n - 1]})
+            row = {"strategy": strategy, "seed": seed, "finished": finished,
+                   "completed": completed, "failed": failed,
+                   "feasible": int(hv["feasible"].sum()) if len(hv) else 0}
+            for frac in (0.25, 0.5, 0.75):
+                n = max(int(round(frac * trials)), 1)
+                row[f"hv_at_{n}"] = curve[n - 1]
+            row["final_hv"] = curve[-1]  # NaN for a run stopped early
+            row["last_hv"] = float(hv["hypervolume"].iloc[-1]) if len(hv) else 0.0
+            row["final_hv_fraction"] = curve[-1] / MAX_HV
+            row["wall_seconds"] = float(wall.read_text()) if wall.exists() else float("nan")
+            rows.append(row)
+    return pd.DataFrame(rows), pd.DataFrame(traces)
+
+
+def summarize(table):
+    """Per strategy: median (min..max) of each number over the seeds."""
+    cols = [c for c in table.columns if c.startswith("hv_at_") or c in
+            ("final_hv", "last_hv", "final_hv_fraction", "completed", "failed", "feasible",
+             "wall_seconds")]
+    out = []
+    for strategy in STRATEGIES:
+        t = table[table["strategy"] == strategy]
+        if t.empty:
+            continue
+        row = {"strategy": strategy, "runs": len(t)}
+        for c in cols:
+            fmt = "{:.3f}" if c == "final_hv_fraction" else "{:,.0f}"
+            row[c] = (f"{fmt.format(t[c].median())} ({fmt.format(t[c].min())}.."
+                      f"{fmt.format(t[c].max())})")
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def head_to_head(traces):
+    """Seeds on which botorch's HV is above / equal to / below sobol's, after the most
+    completed trials that both runs of the seed reached (the budget, unless one stopped)."""
+    known = traces.dropna(subset=["hypervolume"])
+    diffs, at = [], []
+    for seed, runs in known.groupby("seed"):
+        if set(runs["strategy"]) != set(STRATEGIES):
+            continue
+        n = min(runs[runs["strategy"] == s]["completed"].max() for s in STRATEGIES)
+        hv = runs[runs["completed"] == n].set_index("strategy")["hypervolume"]
+        diffs.append(hv["botorch"] - hv["sobol"])
+        at.append(int(n))
+    if not diffs:
+        return None
+    diff = pd.Series(diffs)
+    return {"better": int((diff > 0).sum()), "equal": int((diff == 0).sum()),
+            "worse": int((diff < 0).sum()), "seeds": len(diff),
+            "median_difference": float(diff.median()), "at_trials": at}
+
+
+def band(traces):
+    """Median, min and max HV per strategy and completed-trial count."""
+    return (traces.groupby(["strategy", "completed"])["hypervolume"]
+            .agg(["median", "min", "max"]).reset_index())
+
+
+def plotly_figure(traces, title):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    stats = band(traces)
+    for strategy in STRATEGIES:
+        s = stats[stats["strategy"] == strategy]
+        if s.empty:
+            continue
+        color = COLORS[strategy]
+        fig.add_trace(go.Scatter(x=s["completed"], y=s["max"], mode="lines", line=dict(width=0),
+                                 showlegend=False, hoverinfo="skip", line_shape="hv"))
+        fig.add_trace(go.Scatter(x=s["completed"], y=s["min"], mode="lines", line=dict(width=0),
+                                 fill="tonexty", fillcolor=_rgba(color, 0.2), line_shape="hv",
+                                 name=f"{strategy}: min..max over seeds"))
+        fig.add_trace(go.Scatter(x=s["completed"], y=s["median"], mode="lines", line_shape="hv",
+                                 line=dict(color=color, width=3), name=f"{strategy}: median"))
+    fig.update_layout(title=title, xaxis_title="completed trials",
+                      yaxis_title="hypervolume (val_acc x num_params)", yaxis_rangemode="tozero")
+    return fig
+
+
+def _rgba(hex_color, alpha):
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def matplotlib_figure(traces, title, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stats = band(traces)
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    for strategy in STRATEGIES:
+        s = stats[stats["strategy"] == strategy]
+        if s.empty:
+            continue
+        ax.fill_between(s["completed"], s["min"], s["max"], step="post", alpha=0.2,
+                        color=COLORS[strategy], label=f"{strategy}: min..max over seeds")
+        ax.step(s["completed"], s["median"], where="post", color=COLORS[strategy], lw=2.5,
+                label=f"{strategy}: median")
+    ax.set_xlabel("completed trials")
+    ax.set_ylabel("hypervolume (val_acc x num_params)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_report(args, seeds):
+    from plotly.offline import get_plotlyjs
+
+    from nas.storage import atomic_write_text
+
+    out = Path(args.out)
+    table, traces = load_runs(out, seeds, args.trials)
+    if table.empty:
+        print("no finished run to compare", file=sys.stderr)
+        return None
+    table = table.sort_values(["seed", "strategy"])
+    atomic_write_text(out / "comparison.csv", table.to_csv(index=False))
+    atomic_write_text(out / "hv_traces.csv", traces.to_csv(index=False))
+    summary = summarize(table)
+    h2h = head_to_head(traces)
+    runs = ", ".join(f"{s} {int((table['strategy'] == s).sum())}" for s in STRATEGIES)
+    title = (f"Hypervolume vs completed trials ({args.trials} trials, max {args.max_epochs} "
+             f"epochs, {args.max_pending} at a time; runs: {runs})")
+    md = [f"# {title}", "", "Median (min..max) over the seeds:", "",
+          summary.to_markdown(index=False), "", "Every run:", "",
+          table.to_markdown(index=False, floatfmt=",.4g"), ""]
+    stopped = table[~table["finished"]]
+    if len(stopped):
+        md += ["Stopped before the budget (known up to their last completed trial; final_hv "
+               "empty, last_hv is the HV there): "
+               + ", ".join(f"{r.strategy} seed {r.seed} after {r.completed} trials"
+                           for r in stopped.itertuples()), ""]
+    if h2h:
+        where = ("at the full budget" if all(n == args.trials for n in h2h["at_trials"])
+                 else "after " + ", ".join(map(str, h2h["at_trials"])) + " completed trials")
+        md += [f"botorch's hypervolume is higher than sobol's on {h2h['better']} of "
+               f"{h2h['seeds']} seeds, equal on {h2h['equal']}, lower on {h2h['worse']}, "
+               f"{where} (median difference {h2h['median_difference']:,.0f}).", ""]
+    atomic_write_text(out / "summary.md", "\n".join(md))
+    if not (out / "plotly.min.js").exists():
+        atomic_write_text(out / "plotly.min.js", get_plotlyjs())
+    fig = plotly_figure(traces, title)
+    atomic_write_text(out / "hv_vs_trial.html", fig.to_html(include_plotlyjs="directory"))
+    matplotlib_figure(traces, title, out / "hv_vs_trial.png")
+    print("\n".join(md))
+    return table
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    if not args.report_only:
+        runs = [(seed, s) for seed in seeds for s in STRATEGIES]
+        for i, (seed, strategy) in enumerate(runs, start=1):
+            print(f"[{i}/{len(runs)}] {strategy} seed {seed}: {run_dir(args.out, strategy, seed)}",
+                  flush=True)
+            status, seconds = run_one(args, strategy, seed)
+            print(f"    exit {status} after {seconds:.0f}s", flush=True)
+            if status != 0:
+                print(f"    see {run_dir(args.out, strategy, seed) / 'driver.log'}", flush=True)
+    table = write_report(args, seeds)
+    return 0 if table is not None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

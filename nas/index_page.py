@@ -1,0 +1,191 @@
+"""results/index.html: the whole search on one page that opens offline from disk.
+
+In this order: a summary (trial counts, wall time, versions, the reference point, the
+final hypervolume, the Pareto-optimal configurations), the Pareto plot, the
+hypervolume-vs-trial plot, the trials table (Ax's exp_to_df), the cross-validation
+diagnostics (numbers and plot), the two contour plots, and the failed trials with
+their reasons.
+
+The figures are the same plotly figures as the separate HTML files, embedded as
+divs; the page loads plotly.js once from plotly.min.js beside it (no CDN, no network).
+Each plot sits in a `<div class="plot" data-plot="NAME">` (the browser test checks that
+every one of them rendered).
+"""
+
+import datetime as dt
+import html
+import platform
+from importlib import metadata
+
+import pandas as pd
+from ax.service.utils.report_utils import exp_to_df
+
+from nas.hypervolume import MAX_HV, REF_POINT, format_hv
+from nas.storage import atomic_write_text
+
+PACKAGES = ["ax-platform", "botorch", "gpytorch", "torch", "torchx", "pytorch-lightning", "plotly"]
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
+h1 { margin-bottom: 0.2em; }
+h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 2em; }
+nav a { margin-right: 1em; }
+table { border-collapse: collapse; font-size: 14px; margin: 0.5em 0; }
+th, td { padding: 3px 10px; border-bottom: 1px solid #ddd; text-align: right; }
+th { background: #f3f3f3; }
+table.kv th { text-align: left; }
+table.kv td { text-align: left; }
+.scroll { max-height: 480px; overflow: auto; border: 1px solid #eee; }
+.scroll th { position: sticky; top: 0; }
+.note { color: #666; font-style: italic; }
+.plot { min-height: 450px; }
+td.reason { text-align: left; font-family: monospace; white-space: pre-wrap; max-width: 700px; }
+"""
+
+
+def versions():
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def trial_counts(experiment):
+    counts = {}
+    for t in experiment.trials.values():
+        counts[t.status.name.lower()] = counts.get(t.status.name.lower(), 0) + 1
+    return counts
+
+
+def search_wall_time(experiment):
+    """First trial started to last trial ended (seconds), over every run of the driver."""
+    starts = [t.time_run_started for t in experiment.trials.values() if t.time_run_started]
+    ends = [t.time_completed for t in experiment.trials.values() if t.time_completed]
+    if not starts or not ends:
+        return None
+    return (max(ends) - min(starts)).total_seconds()
+
+
+def duration(seconds):
+    if seconds is None:
+        return "n/a"
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
+
+
+def kv_table(rows):
+    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{v}</td></tr>" for k, v in rows)
+    return f'<table class="kv">{body}</table>'
+
+
+def df_table(df, scroll=False, **kwargs):
+    if "num_params" in df:  # whole numbers with thousands separators, not 1.322e+04
+        df = df.assign(num_params=[f"{v:,.0f}" if pd.notna(v) else "" for v in df["num_params"]])
+    table = df.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0,
+                       **kwargs)
+    return f'<div class="scroll">{table}</div>' if scroll else table
+
+
+def plot_div(name, fig):
+    if fig is None:
+        return '<p class="note">Not available: fewer than two completed trials to fit a model on.</p>'
+    inner = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"plot-{name}",
+                        config={"displaylogo": False})
+    return f'<div class="plot" data-plot="{name}">{inner}</div>'
+
+
+def failed_trials(experiment):
+    rows = [{"trial_index": t.index, "status": t.status.name, "reason": t.status_reason or ""}
+            for t in experiment.trials.values() if t.status.is_failed or t.status.is_abandoned]
+    return pd.DataFrame(rows, columns=["trial_index", "status", "reason"])
+
+
+def failed_html(df):
+    if df.empty:
+        return "<p>None: no trial failed or was abandoned.</p>"
+    rows = "".join(
+        f'<tr><td>{r.trial_index}</td><td>{r.status}</td><td class="reason">{html.escape(r.reason)}</td></tr>'
+        for r in df.itertuples())
+    return f"<table><tr><th>trial</th><th>status</th><th>reason</th></tr>{rows}</table>"
+
+
+def diagnostics_html(diagnostics):
+    if not diagnostics:
+        return '<p class="note">Not available: fewer than two completed trials to fit a model on.</p>'
+    df = pd.DataFrame(diagnostics).T  # rows: diagnostic, columns: metric
+    df.index.name = "diagnostic"
+    return df_table(df.reset_index())
+
+
+def pareto_html(experiment):
+    from nas.report import pareto_optimal
+
+    front = pareto_optimal(experiment)
+    if not len(front):
+        return '<p class="note">No completed trial yet.</p>'
+    front = front.assign(in_reference_box=(front["val_acc"] >= REF_POINT[0])
+                         & (front["num_params"] <= REF_POINT[1]))
+    return df_table(front)
+
+
+def page(experiment, figures, diagnostics, trace, run_info):
+    counts = trial_counts(experiment)
+    hv = float(trace["hypervolume"].iloc[-1]) if len(trace) else 0.0
+    name = html.escape(experiment.name)
+    generated = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    strategy = run_info.get("strategy", "n/a")
+    summary = kv_table([
+        ("trials", ", ".join(f"{counts.get(s, 0)} {s}" for s in
+                             ("completed", "failed", "running", "abandoned"))
+         + f" ({len(experiment.trials)} in all)"),
+        ("strategy", html.escape(f"{strategy} (seed {run_info.get('seed')})")),
+        ("wall time", f"{duration(search_wall_time(experiment))} from the first trial's start "
+                      f"to the last trial's end; this run of the driver: "
+                      f"{duration(run_info.get('driver_seconds'))}"),
+        ("reference point", f"val_acc {REF_POINT[0]} (maximized), num_params {REF_POINT[1]:,} "
+                            f"(minimized): the objective thresholds"),
+        ("final hypervolume", f"{format_hv(hv)} of the maximum {MAX_HV:,.0f} "
+                              f"(the box up to val_acc 1, num_params 0); observed feasible points"),
+        ("versions", html.escape(", ".join(f"{k} {v}" for k, v in versions().items()))),
+        ("generated", generated),
+    ])
+    table = exp_to_df(experiment)
+    sections = [
+        ("summary", "Summary", summary + "<h3>Pareto-optimal configurations (observed)</h3>"
+         + pareto_html(experiment)),
+        ("pareto", "Pareto frontier", plot_div("pareto", figures.get("pareto"))),
+        ("hypervolume", "Hypervolume after each completed trial",
+         plot_div("hypervolume", figures.get("hypervolume"))
+         + '<p>Trace: <a href="hypervolume.csv">hypervolume.csv</a></p>'),
+        ("trials", f"All trials ({len(table)})",
+         df_table(table, scroll=True) + '<p>As CSV: <a href="experiment.csv">experiment.csv</a></p>'),
+        ("cv", "Cross-validation diagnostics",
+         diagnostics_html(diagnostics) + plot_div("cv", figures.get("cv"))),
+        ("contours", "Contour plots (model mean over hidden_size_1 x hidden_size_2)",
+         plot_div("contour_val_acc", figures.get("contour_val_acc"))
+         + plot_div("contour_num_params", figures.get("contour_num_params"))),
+        ("failed", "Failed trials", failed_html(failed_trials(experiment))),
+    ]
+    nav = "".join(f'<a href="#{key}">{html.escape(title.split(" (")[0])}</a>'
+                  for key, title, _ in sections)
+    body = "\n".join(f'<section id="{key}"><h2>{html.escape(title)}</h2>\n{content}</section>'
+                     for key, title, content in sections)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{name}: NAS report</title>
+<style>{CSS}</style>
+<script src="plotly.min.js"></script>
+</head><body>
+<h1>{name}: multi-objective NAS report</h1>
+<nav>{nav}</nav>
+{body}
+</body></html>
+"""
+
+
+def write_index(path, experiment, figures, diagnostics, trace, run_info):
+    atomic_write_text(path, page(experiment, figures, diagnostics, trace, run_info))

@@ -1,0 +1,118 @@
+"""The console progress of a running search.
+
+On a terminal: one line, redrawn in place (carriage return), with the completed /
+failed / running trials, the current hypervolume, the elapsed time and an estimate
+of the time left. When stdout is not a terminal (a log file, CI, a pipe): the same
+line as a plain log line, printed whenever the trial counts change. The failure
+reason of every failed or abandoned trial is printed once, on a line of its own.
+
+The estimate is (trials still to finish) / (trials finished per second in this
+process so far), counted from `experiment` as given to Progress (a resumed search's
+earlier trials don't count); it stays "?" until a trial finished.
+"""
+
+import sys
+import time
+
+from nas.hypervolume import current_hypervolume, format_hv
+
+
+def format_duration(seconds):
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def counts(experiment):
+    c = {s: 0 for s in ("COMPLETED", "FAILED", "RUNNING", "ABANDONED")}
+    for t in experiment.trials.values():
+        if t.status.name in c:
+            c[t.status.name] += 1
+    return c
+
+
+class Progress:
+    def __init__(self, total, start=None, experiment=None, stream=None, tty=None,
+                 clock=time.time):
+        self.total = total
+        self.clock = clock
+        self.start = clock() if start is None else start
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty() if tty is None else tty
+        self._began = None  # (time, finished trials) when the search began: the ETA's base
+        if experiment is not None:
+            c = counts(experiment)
+            self._began = (clock(), c["COMPLETED"] + c["FAILED"])
+        self._reported = set()
+        self._hv_key = None
+        self._hv = 0.0
+        self._last_counts = None
+        self._width = 0  # of the line now on screen (tty)
+
+    def hypervolume(self, experiment):
+        """Recomputed only when the set of completed trials changed."""
+        key = frozenset(i for i, t in experiment.trials.items() if t.status.name == "COMPLETED")
+        if key != self._hv_key:
+            self._hv, self._hv_key = current_hypervolume(experiment), key
+        return self._hv
+
+    def eta(self, finished, now):
+        if self._began is None:
+            self._began = (now, finished)
+            return None
+        t0, f0 = self._began
+        done = finished - f0
+        remaining = max(self.total - finished, 0)
+        if remaining == 0:
+            return 0.0
+        if done <= 0 or now <= t0:
+            return None
+        return remaining * (now - t0) / done
+
+    def line(self, experiment):
+        now = self.clock()
+        c = counts(experiment)
+        finished = c["COMPLETED"] + c["FAILED"]
+        eta = self.eta(finished, now)
+        text = (f"{c['COMPLETED']}/{self.total} completed, {c['FAILED']} failed, "
+                f"{c['RUNNING']} running")
+        if c["ABANDONED"]:
+            text += f", {c['ABANDONED']} abandoned"
+        text += (f" | HV {format_hv(self.hypervolume(experiment))}"
+                 f" | elapsed {format_duration(now - self.start)}"
+                 f" | ETA {format_duration(eta)}")
+        return text, c
+
+    def update(self, experiment):
+        for t in experiment.trials.values():
+            if (t.status.is_failed or t.status.is_abandoned) and t.index not in self._reported:
+                self._reported.add(t.index)
+                self._print(f"  trial {t.index} {t.status.name}: {t.status_reason}")
+        text, c = self.line(experiment)
+        if self.tty:
+            self._draw(text)
+        elif c != self._last_counts:
+            self._print(f"[{format_duration(self.clock() - self.start):>8s}] {text}")
+        self._last_counts = c
+
+    def close(self):
+        """End the line on screen (tty), so that later output starts on a new line."""
+        if self.tty and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._width = 0
+
+    def _draw(self, text):
+        self.stream.write("\r" + text.ljust(self._width))
+        self.stream.flush()
+        self._width = len(text)
+
+    def _print(self, text):
+        if self.tty and self._width:  # clear the progress line, print, the line comes back next update
+            self.stream.write("\r" + " " * self._width + "\r")
+            self._width = 0
+        self.stream.write(text + "\n")
+        self.stream.flush()

@@ -1,0 +1,148 @@
+"""results/index.html in a real browser: headless Chromium (Debian's chromium and
+chromium-driver, installed by .ci/run) opens the page of a small real run from disk.
+
+Checks that every plot container rendered (holds plotly's SVG), that the page made no
+network request (every request is file://) and logged no console error, and saves a
+screenshot into the test's temp dir.
+"""
+
+import base64
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+EXPECTED_PLOTS = {"pareto", "hypervolume", "cv", "contour_val_acc", "contour_num_params"}
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="needs Debian's chromium and chromium-driver (apt-get install chromium "
+           "chromium-driver; .ci/run installs them)",
+)
+
+
+def open_page(path, profile_dir, width=1300, height=900):
+    """A headless Chromium session on `path` with network and console logging on."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                 f"--user-data-dir={profile_dir}", f"--window-size={width},{height}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    driver.get(Path(path).resolve().as_uri())
+    return driver
+
+
+RENDER_STATE = """
+return Array.from(document.querySelectorAll('div.plot[data-plot]')).map(c => {
+    const gd = c.querySelector('.js-plotly-plot');
+    return {name: c.dataset.plot,
+            svg: c.querySelectorAll('svg.main-svg').length,
+            canvas: c.querySelectorAll('canvas').length,
+            traces: gd && gd._fullData ? gd._fullData.length : 0,
+            height: c.getBoundingClientRect().height};
+});
+"""
+
+
+def wait_for_plots(driver, timeout=60):
+    deadline = time.time() + timeout
+    while True:
+        state = driver.execute_script(RENDER_STATE)
+        if state and all(p["svg"] and p["traces"] for p in state) or time.time() > deadline:
+            return state
+        time.sleep(0.5)
+
+
+def requests_made(driver):
+    """URLs of every request sent, from the DevTools Network events; except those of
+    the browser's own chrome:// pages (its new-tab page loads its resources at start-up)."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            params = message["params"]
+            if not params.get("documentURL", "").startswith("chrome://"):
+                urls.append(params["request"]["url"])
+    return urls
+
+
+def full_page_screenshot(driver, path):
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot",
+                                  {"format": "png", "captureBeyondViewport": True})
+    Path(path).write_bytes(base64.b64decode(shot["data"]))
+
+
+@pytest.fixture(scope="module")
+def page(small_run, tmp_path_factory):
+    results, _ = small_run
+    tmp = tmp_path_factory.mktemp("browser")
+    driver = open_page(results / "index.html", tmp / "profile")
+    try:
+        plots = wait_for_plots(driver)
+        yield driver, plots, requests_made(driver), driver.get_log("browser"), tmp
+    finally:
+        driver.quit()
+
+
+def test_every_plot_rendered(page):
+    driver, plots, _, _, tmp = page
+    assert {p["name"] for p in plots} == EXPECTED_PLOTS, plots
+    for p in plots:
+        assert p["svg"] >= 1 and p["traces"] >= 1, p
+        assert p["height"] > 100, p
+    full_page_screenshot(driver, tmp / "index.png")
+    assert (tmp / "index.png").stat().st_size > 10_000
+    print(f"screenshot: {tmp / 'index.png'}")
+
+
+def test_no_network_request(page):
+    _, _, urls, _, _ = page
+    assert any(u.endswith("/index.html") for u in urls), urls  # the log does record requests
+    assert any(u.endswith("/plotly.min.js") for u in urls), urls
+    # data: URLs are inline content (plotly makes some), not requests that leave the machine
+    outside = [u for u in urls if not u.startswith(("file://", "data:"))]
+    assert not outside, outside
+
+
+def test_no_console_error(page):
+    _, _, _, console, _ = page
+    errors = [e for e in console if e["level"] in ("SEVERE", "ERROR")]
+    assert not errors, errors
+
+
+def test_summary_comes_first_and_sections_in_order(page):
+    driver, *_ = page
+    ids = driver.execute_script(
+        "return Array.from(document.querySelectorAll('section')).map(s => s.id)")
+    assert ids == ["summary", "pareto", "hypervolume", "trials", "cv", "contours", "failed"]
+    text = driver.find_element("id", "summary").text
+    assert "2 completed, 0 failed, 0 running" in text
+    assert "final hypervolume" in text and "val_acc 0.94" in text and "80,000" in text
+
+
+def test_the_checks_can_fail(tmp_path):
+    """A page that asks the network for something and logs an error is caught."""
+    bad = tmp_path / "bad.html"
+    bad.write_text('<!doctype html><html><body><img src="http://127.0.0.1:9/x.png">'
+                   '<script>console.error("boom")</script></body></html>')
+    driver = open_page(bad, tmp_path / "profile")
+    try:
+        time.sleep(1)
+        urls = requests_made(driver)
+        console = driver.get_log("browser")
+    finally:
+        driver.quit()
+    assert "http://127.0.0.1:9/x.png" in urls
+    assert any(e["level"] == "SEVERE" and "boom" in e["message"] for e in console), console

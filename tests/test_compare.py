@@ -1,0 +1,71 @@
+"""bench.compare's table and plot, from made-up run folders (--report-only)."""
+
+import pandas as pd
+import pytest
+
+from bench.compare import band, main
+
+# strategy, seed -> HV after each completed trial (4 trials; botorch-seed1 had a failure)
+TRACES = {("sobol", 0): [0, 100, 100, 300], ("botorch", 0): [0, 100, 400, 900],
+          ("sobol", 1): [50, 50, 200, 200], ("botorch", 1): [0, 0, 150]}
+
+
+def make_run(out, strategy, seed, hvs, stopped=False):
+    folder = out / "runs" / f"{strategy}-seed{seed}"
+    folder.mkdir(parents=True)
+    pd.DataFrame({"completed": range(1, len(hvs) + 1), "trial_index": range(len(hvs)),
+                  "hypervolume": hvs, "hv_fraction": [h / 4800 for h in hvs],
+                  "feasible": [h > 0 for h in hvs]}).to_csv(folder / "hypervolume.csv", index=False)
+    status = ["COMPLETED"] * len(hvs) + ["ABANDONED" if stopped else "FAILED"] * (4 - len(hvs))
+    pd.DataFrame({"trial_index": range(4), "trial_status": status}).to_csv(
+        folder / "experiment.csv", index=False)
+    (folder / "wall_seconds.txt").write_text("60.0\n")
+
+
+@pytest.fixture
+def out(tmp_path):
+    for (strategy, seed), hvs in TRACES.items():
+        make_run(tmp_path, strategy, seed, hvs)
+    assert main(["--seeds", "2", "--trials", "4", "--report-only", "--out", str(tmp_path)]) == 0
+    return tmp_path
+
+
+def test_table_has_one_row_per_run(out):
+    table = pd.read_csv(out / "comparison.csv").set_index(["strategy", "seed"])
+    assert len(table) == 4
+    assert table.loc[("botorch", 0), "final_hv"] == 900
+    assert table.loc[("botorch", 1), "final_hv"] == 150  # flat after its last completed trial
+    assert table.loc[("botorch", 1), "failed"] == 1
+    assert table.loc[("sobol", 1), "hv_at_2"] == 50
+    assert table.loc[("sobol", 0), "hv_at_3"] == 100
+
+
+def test_band_is_median_min_max_over_seeds(out):
+    traces = pd.read_csv(out / "hv_traces.csv")
+    stats = band(traces).set_index(["strategy", "completed"])
+    assert tuple(stats.loc[("botorch", 4)]) == (525, 150, 900)
+    assert tuple(stats.loc[("sobol", 1)]) == (25, 0, 50)
+
+
+def test_summary_says_who_won(out):
+    md = (out / "summary.md").read_text()
+    assert "higher than sobol's on 1 of 2 seeds, equal on 0, lower on 1, at the full budget" in md
+    assert "| botorch" in md and "| sobol" in md
+    assert (out / "hv_vs_trial.png").stat().st_size > 5_000
+    html = (out / "hv_vs_trial.html").read_text()
+    assert 'src="plotly.min.js"' in html and (out / "plotly.min.js").exists()
+
+
+def test_a_stopped_run_counts_only_as_far_as_it_got(tmp_path):
+    make_run(tmp_path, "sobol", 0, [0, 100, 100, 300])
+    make_run(tmp_path, "botorch", 0, [0, 200], stopped=True)  # stopped after 2 of 4
+    assert main(["--seeds", "1", "--trials", "4", "--report-only", "--out", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "comparison.csv").set_index("strategy")
+    assert not table.loc["botorch", "finished"] and table.loc["sobol", "finished"]
+    assert pd.isna(table.loc["botorch", "final_hv"]) and table.loc["botorch", "last_hv"] == 200
+    traces = pd.read_csv(tmp_path / "hv_traces.csv")
+    b = traces[traces["strategy"] == "botorch"].set_index("completed")["hypervolume"]
+    assert b[2] == 200 and pd.isna(b[3]) and pd.isna(b[4])
+    md = (tmp_path / "summary.md").read_text()
+    assert "botorch seed 0 after 2 trials" in md
+    assert "higher than sobol's on 1 of 1 seeds, equal on 0, lower on 0, after 2 completed" in md

@@ -1,0 +1,55 @@
+"""The hypervolume: BoTorch's routine on the observed feasible points, per completed trial."""
+
+import pytest
+from ax.service.utils.best_point import get_trace
+
+from fake_experiment import fake_experiment
+from nas.hypervolume import MAX_HV, current_hypervolume, hypervolume, hypervolume_trace
+
+
+def test_one_point_is_the_box_to_the_reference_point():
+    assert hypervolume([(0.99, 20_000)]) == pytest.approx((0.99 - 0.94) * (80_000 - 20_000))
+
+
+def test_two_points_count_their_union_once():
+    # (0.99, 40k) and (0.97, 10k): 0.05 x 40k + 0.03 x 30k
+    assert hypervolume([(0.99, 40_000), (0.97, 10_000)]) == pytest.approx(2000 + 900)
+
+
+def test_dominated_and_infeasible_points_add_nothing():
+    base = hypervolume([(0.99, 40_000), (0.97, 10_000)])
+    more = [(0.99, 40_000), (0.97, 10_000), (0.98, 50_000),  # dominated
+            (0.93, 1_000), (0.999, 90_000)]  # below 0.94 / above 80k
+    assert hypervolume(more) == pytest.approx(base)
+    assert hypervolume([]) == 0.0 and hypervolume([(0.5, 1)]) == 0.0
+    assert hypervolume([(1.0, 0)]) == pytest.approx(MAX_HV)
+
+
+def test_trace_follows_completion_order_not_trial_index():
+    # trial 1 finishes first, then 2, then 0; trial 3 failed, trial 4 still runs
+    exp = fake_experiment([(0, 0.99, 40_000, 30), (1, 0.95, 60_000, 10), (2, 0.97, 10_000, 20)],
+                          failed=[3], running=[4])
+    trace = hypervolume_trace(exp)
+    assert list(trace["trial_index"]) == [1, 2, 0]
+    assert list(trace["completed"]) == [1, 2, 3]
+    expected = [hypervolume([(0.95, 60_000)]),
+                hypervolume([(0.95, 60_000), (0.97, 10_000)]),
+                hypervolume([(0.95, 60_000), (0.97, 10_000), (0.99, 40_000)])]
+    assert list(trace["hypervolume"]) == pytest.approx(expected)
+    assert expected[0] < expected[1] < expected[2]
+    assert list(trace["hv_fraction"]) == pytest.approx([e / MAX_HV for e in expected])
+    assert current_hypervolume(exp) == pytest.approx(expected[-1])
+
+
+def test_final_value_agrees_with_ax_own_trace():
+    """Ax computes the same hypervolume its own way (trial-index order)."""
+    exp = fake_experiment([(0, 0.99, 40_000, 30), (1, 0.95, 60_000, 10), (2, 0.97, 10_000, 20),
+                           (3, 0.90, 5_000, 40), (4, 0.985, 70_000, 50)])
+    ax_trace = get_trace(exp)
+    assert hypervolume_trace(exp)["hypervolume"].iloc[-1] == pytest.approx(ax_trace[4], rel=1e-6)
+
+
+def test_no_feasible_point_means_zero():
+    exp = fake_experiment([(0, 0.90, 40_000, 1), (1, 0.99, 100_000, 2)])
+    trace = hypervolume_trace(exp)
+    assert list(trace["hypervolume"]) == [0.0, 0.0] and not trace["feasible"].any()

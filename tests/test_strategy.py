@@ -1,0 +1,41 @@
+"""--strategy sobol|botorch: the baseline and Ax's default, same budget and settings."""
+
+import pytest
+
+from conftest import run_driver
+from nas.cli import parse_args
+from nas.orchestration import make_experiment, make_generation_strategy, strategy_of
+
+
+def test_flag_defaults_to_botorch_and_accepts_sobol():
+    assert parse_args(["--results-dir", "/tmp/x-nas-test"]).strategy == "botorch"
+    assert parse_args(["--strategy", "sobol", "--results-dir", "/tmp/x-nas-test"]).strategy == "sobol"
+
+
+def test_bad_strategy_exits_2_with_one_line(tmp_path):
+    result = run_driver("--strategy", "random", "--results-dir", tmp_path / "r", timeout=120)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "--strategy" in result.stderr
+
+
+@pytest.mark.parametrize("strategy", ["botorch", "sobol"])
+def test_generation_strategy(strategy):
+    experiment = make_experiment(runner=None, max_epochs=4)
+    gs = make_generation_strategy(experiment, 48, 4, seed=0, strategy=strategy)
+    assert strategy_of(gs) == strategy
+    keys = [spec.generator_key for node in gs.nodes_by_name.values() for spec in node.generator_specs]
+    assert keys[0] == "Sobol"  # both start with the same quasi-random points
+    assert ("BoTorch" in keys) == (strategy == "botorch"), keys
+
+
+def test_same_seed_same_first_points():
+    """Everything else equal: with one seed both strategies begin at the same configurations."""
+    points = {}
+    for strategy in ("botorch", "sobol"):
+        experiment = make_experiment(runner=None, max_epochs=4)
+        gs = make_generation_strategy(experiment, 48, 4, seed=3, strategy=strategy)
+        runs = gs.gen(experiment=experiment, n=4)
+        points[strategy] = [arm.parameters for gr in runs for run in gr for arm in run.arms] \
+            if isinstance(runs[0], list) else [arm.parameters for gr in runs for arm in gr.arms]
+    assert len(points["sobol"]) == 4
+    assert points["botorch"] == points["sobol"]
