@@ -24,7 +24,6 @@ def main(argv=None):
     args = parse_args(argv)  # bad values end here, exit 2
     start = time.time()
 
-    from ax.core.base_trial import TrialStatus
     from ax.exceptions.core import AxError
 
     from nas.data import DataError, prepare_mnist
@@ -36,8 +35,6 @@ def main(argv=None):
     from nas.report import write_results
     from nas.runner import stop_untracked_jobs
     from nas.storage import STATE_FILE, load_state, save_state
-
-    signal.signal(signal.SIGTERM, raise_interrupted)  # `kill` stops as cleanly as Ctrl-C
 
     quiet_ax_logs()
     log_dir = Path(args.log_dir).resolve()
@@ -71,6 +68,8 @@ def main(argv=None):
             experiment, args.trials, args.max_pending, seed=args.seed, strategy=args.strategy
         )
     orchestrator = make_orchestrator(experiment, generation_strategy, args.trials, args.max_pending)
+    experiment.runner.open_scheduler()
+    install_stop_handlers()
 
     # 8. Orchestration: the trials run, the state is saved after every change.
     show = Progress(args.trials, start, experiment)
@@ -86,7 +85,7 @@ def main(argv=None):
     stopped = None
     try:
         run_search(orchestrator, args.trials, on_change=on_change)
-    except (KeyboardInterrupt, Interrupted, signal_exception()):
+    except (KeyboardInterrupt, Interrupted):
         stopped = "interrupted: running jobs were cancelled"
         for trial in orchestrator.running_trials:
             experiment.runner.stop(trial, reason="driver interrupted")
@@ -109,12 +108,20 @@ def main(argv=None):
         sys.exit(130 if stopped.startswith("interrupted") else 1)
 
 
-class Interrupted(Exception):
-    """SIGTERM received."""
+class Interrupted(BaseException):
+    """SIGTERM received. A BaseException, like Ctrl-C's KeyboardInterrupt, so that no
+    `except Exception` on the way (BoTorch's optimizer has some) swallows it."""
 
 
 def raise_interrupted(signum, frame):
     raise Interrupted(signal.Signals(signum).name)
+
+
+def install_stop_handlers():
+    """Ctrl-C and `kill` stop the search cleanly. Replaces the handlers TorchX's local
+    scheduler installs, which raise an ordinary Exception."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, raise_interrupted)
 
 
 def make_runner(args, log_dir, data_cache):
@@ -153,12 +160,6 @@ def dry_run(args, log_dir, state_file):
              f"here; {install_hint(args.scheduler, e)}")
 
 
-def signal_exception():
-    from torchx.schedulers.local_scheduler import SignalException
-
-    return SignalException
-
-
 def quiet_ax_logs():
     """Our progress lines replace Ax's INFO chatter; warnings still show."""
     import warnings
@@ -171,12 +172,9 @@ def quiet_ax_logs():
 
 
 def status_line(experiment, total):
-    from ax.core.base_trial import TrialStatus
+    from nas.progress import counts
 
-    counts = {s: 0 for s in ("COMPLETED", "FAILED", "RUNNING", "ABANDONED")}
-    for t in experiment.trials.values():
-        if t.status.name in counts:
-            counts[t.status.name] += 1
+    counts = counts(experiment)
     return (f"{counts['COMPLETED']} completed, {counts['FAILED']} failed, "
             f"{counts['RUNNING']} running, {counts['ABANDONED']} abandoned (of {total})")
 

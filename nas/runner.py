@@ -57,6 +57,11 @@ class NasRunner(TorchXRunner):
         )
         self._reasons = {}
 
+    def open_scheduler(self):
+        """Create the TorchX scheduler now rather than at the first launch (the local one
+        installs signal handlers when created; the driver then puts its own back)."""
+        self._torchx_runner._scheduler(self.scheduler)
+
     def trial_log_dir(self, trial_index):
         return os.path.join(self.log_dir, str(trial_index))
 
