@@ -104,6 +104,27 @@ class StepClock(pl.Callback):
         self.last_step = time.time()
 
 
+def make_trainer(epochs, logger=False, callbacks=()):
+    """CPU, no progress bar, summary or checkpoints; validation once, after the last epoch."""
+    return pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=epochs,
+        logger=logger,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        check_val_every_n_epoch=epochs,
+        callbacks=list(callbacks),
+    )
+
+
+def group_size(batch_size):
+    """Mini-batches per Lightning step."""
+    return max(1, SAMPLES_PER_STEP // batch_size)
+
+
 def count_params(model):
     """Weights of the Linear layers, biases not counted: the tutorial's count."""
     return sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
@@ -137,22 +158,11 @@ def run_training_job(argv=None):
     train_loader, val_loader = make_loaders(
         args.data_dir, args.data_cache, args.batch_size
     )
-    train_loader = Grouped(train_loader, max(1, SAMPLES_PER_STEP // args.batch_size))
+    train_loader = Grouped(train_loader, group_size(args.batch_size))
     model = MnistModel(args.hidden_size_1, args.hidden_size_2, args.learning_rate, args.dropout)
     logger = TensorBoardLogger(args.log_path, name="", version="")
     clock = StepClock()
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=args.epochs,
-        logger=logger,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        num_sanity_val_steps=0,
-        check_val_every_n_epoch=args.epochs,  # validate once, after the last epoch
-        callbacks=[clock],
-    )
+    trainer = make_trainer(args.epochs, logger, callbacks=[clock])
     start = time.time()
     trainer.fit(model, train_loader, val_loader)
     train_time = time.time() - start
