@@ -200,29 +200,31 @@ def full_run(repo, data_dir, seed=0):
     return out
 
 
-def idle_gaps(log_dir):
-    """Per trial started after another ended: start - (latest end before it) - its
-    generation time (fit + gen of its generator run). Needs the job's timings.json."""
+def idle_gaps(log_dir, max_pending=4):
+    """How long a free slot waits beyond generation. The driver is one loop, so launch
+    i (after the first `max_pending`) can start preparing once both the (i - max_pending
+    + 1)-th job has ended and launch i - 1 is done; idle = start - that - its generation
+    time (fit + gen of its generator run). Needs the job's timings.json."""
     sys.path.insert(0, str(ROOT))
     from nas.storage import STATE_FILE, load_state
 
     experiment, _ = load_state(log_dir / STATE_FILE)
     timings = {}
-    for i in experiment.trials:
+    for i in sorted(experiment.trials):
         f = log_dir / "trials" / str(i) / "timings.json"
         if f.exists():
             timings[i] = json.loads(f.read_text())
-    if not timings:
-        return {}
+    if len(timings) < len(experiment.trials):
+        return {}  # a build whose job writes no timings
+    starts = [timings[i]["start"] for i in sorted(timings)]
+    ends = sorted(t["metrics_written"] for t in timings.values())
     gaps, gen = [], []
-    for i, t in timings.items():
-        ended = [u["metrics_written"] for j, u in timings.items() if u["metrics_written"] < t["start"]]
-        if not ended:
-            continue
+    for i in range(max_pending, len(starts)):
         gr = experiment.trials[i].generator_runs[0]
         g = (gr.fit_time or 0) + (gr.gen_time or 0)
+        ready = max(ends[i - max_pending], starts[i - 1])
         gen.append(g)
-        gaps.append(t["start"] - max(ended) - g)
+        gaps.append(starts[i] - ready - g)
     return {"idle_gap_median_s": median(gaps), "idle_gap_max_s": max(gaps, default=float("nan")),
             "generation_median_s": median(gen), "generation_total_s": sum(gen)}
 
