@@ -6,7 +6,8 @@ Run by TorchX once per trial (see nas/component.py), or by hand:
         --hidden_size_2 32 --learning_rate 1e-3 --epochs 1 --dropout 0.2 --batch_size 64
 
 After training it writes `train_time`, `val_acc` and `num_params` to TensorBoard
-under --log_path, where the driver's metrics (nas/metrics.py) read them.
+under --log_path, where the driver's metrics (nas/metrics.py) read them, and the
+wall-clock times of its phases to --log_path/timings.json (read by bench/speed.py).
 """
 
 import argparse
