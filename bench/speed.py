@@ -1,6 +1,6 @@
 """Side-by-side speed benchmark of the search's pieces, medians over repeats.
 
-    python -m bench.speed                 # a few minutes: epochs, per-trial overhead, generation
+    python -m bench.speed                 # epochs, per-trial overhead, generation: minutes
     python -m bench.speed --full          # plus the whole default search (48 trials)
     python -m bench.speed --full --repo /path/to/other/checkout   # the search of another build
 
@@ -169,8 +169,7 @@ def trial_overhead(cache, repeats=3, batch_size=256, poll=0.05):
 def generation(repeats=1, threads=(1,)):
     from bench.generation import generation_costs
 
-    costs = generation_costs(repeats, threads=threads)
-    return {t: {n: c for n, c in by_n.items()} for t, by_n in costs.items()}
+    return generation_costs(repeats, threads=threads)
 
 
 # -- full search ------------------------------------------------------------------------
