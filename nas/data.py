@@ -114,6 +114,26 @@ class TensorBatches:
                 yield self.x[i : i + self.batch_size], self.y[i : i + self.batch_size]
 
 
+class Grouped:
+    """Lists of `k` consecutive batches of `batches` (the last list may be shorter)."""
+
+    def __init__(self, batches, k):
+        self.batches, self.k = batches, k
+
+    def __len__(self):
+        return -(-len(self.batches) // self.k)
+
+    def __iter__(self):
+        group = []
+        for batch in self.batches:
+            group.append(batch)
+            if len(group) == self.k:
+                yield group
+                group = []
+        if group:
+            yield group
+
+
 def cached_loaders(cache_path, batch_size):
     """Train/validation batches from the driver's tensor file."""
     t = torch.load(cache_path)

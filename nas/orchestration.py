@@ -11,15 +11,27 @@ from dataclasses import replace
 
 from ax.core import Experiment
 from ax.core.base_trial import TrialStatus
+from ax.adapter.registry import Generators
 from ax.generation_strategy.dispatch_utils import choose_generation_strategy_legacy
 from ax.orchestration.orchestrator import Orchestrator
 from ax.orchestration.orchestrator_options import OrchestratorOptions
+from ax.utils.common.constants import Keys
 
 from nas.metrics import make_metrics
 from nas.optimization import make_optimization_config
 from nas.search_space import make_search_space
 
 POLL_SECONDS = 0.5  # a finished job is noticed within this
+# Threads of the driver's torch (model fit and acquisition optimization). While the
+# trials train, the cores are taken; a second OpenMP thread then makes a BoTorch
+# candidate several times slower, not faster (docs/performance.md).
+GENERATION_THREADS = 1
+
+
+def set_generation_threads(threads=GENERATION_THREADS):
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def make_experiment(runner, max_epochs=4, name="torchx_mnist"):
@@ -33,9 +45,14 @@ def make_experiment(runner, max_epochs=4, name="torchx_mnist"):
     )
 
 
-def make_generation_strategy(experiment, total_trials, max_pending, seed=None, strategy="botorch"):
-    """Ax's choice for this problem: Sobol to start, then BoTorch (or Sobol only)."""
-    return choose_generation_strategy_legacy(
+def make_generation_strategy(experiment, total_trials, max_pending, seed=None, strategy="botorch",
+                             acqf_options=None):
+    """Ax's choice for this problem: Sobol to start, then BoTorch (or Sobol only).
+
+    `acqf_options` (e.g. {"num_restarts": 10, "raw_samples": 512}) replace Ax's defaults
+    for optimizing the acquisition function of the BoTorch node.
+    """
+    gs = choose_generation_strategy_legacy(
         search_space=experiment.search_space,
         optimization_config=experiment.optimization_config,
         num_trials=total_trials,
@@ -44,9 +61,21 @@ def make_generation_strategy(experiment, total_trials, max_pending, seed=None, s
         force_random_search=strategy == "sobol",
         experiment=experiment,
     )
+    if acqf_options:
+        for node in gs._nodes:
+            for spec in node.generator_specs:
+                if spec.generator_enum == Generators.BOTORCH_MODULAR:
+                    spec.generator_gen_kwargs = {**spec.generator_gen_kwargs, **acqf_gen_kwargs(acqf_options)}
+    return gs
+
+
+def acqf_gen_kwargs(acqf_options):
+    """Gen kwargs of a BoTorch generator that set its acquisition optimizer's options."""
+    return {"model_gen_options": {Keys.OPTIMIZER_KWARGS: dict(acqf_options)}}
 
 
 def make_orchestrator(experiment, generation_strategy, total_trials, max_pending):
+    set_generation_threads()
     options = OrchestratorOptions(
         total_trials=total_trials,
         max_pending_trials=max_pending,

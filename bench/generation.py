@@ -1,0 +1,190 @@
+"""The cost of a BoTorch candidate, and a simulated search to compare generation options.
+
+Both run on the real search space and optimization config with a synthetic objective
+(`synthetic_val_acc`, exact `num_params`), so no training is needed:
+
+    python -m bench.generation                 # seconds per candidate at 10/24/47 observations
+    python -m bench.generation --compare 0 1 2 # final hypervolume, Ax's vs fewer restarts
+
+The synthetic accuracy is a smooth made-up function of the six hyperparameters in the
+range a 1..4 epoch MLP reaches on MNIST (0.85..0.98), plus noise. It exercises model fit
+and acquisition optimization like the real search; it is not MNIST.
+"""
+
+import argparse
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ax.adapter.registry import Generators
+from ax.core import Arm, Data, GeneratorRun
+from ax.core.utils import extract_pending_observations
+from ax.generation_strategy.generator_spec import GeneratorSpec
+from botorch.utils.multi_objective.hypervolume import Hypervolume
+from botorch.utils.multi_objective.pareto import is_non_dominated
+
+from nas.optimization import NUM_PARAMS_THRESHOLD, VAL_ACC_THRESHOLD
+from nas.orchestration import (
+    GENERATION_THREADS, acqf_gen_kwargs, make_experiment, make_generation_strategy,
+)
+from nas.runner import NasRunner
+
+OBSERVATIONS = (10, 24, 47)
+PENDING = 3  # trials still running when a candidate is generated (max_pending - 1)
+
+
+def num_params(p):
+    h1, h2 = p["hidden_size_1"], p["hidden_size_2"]
+    return 784 * h1 + h1 * h2 + 10 * h2
+
+
+def synthetic_val_acc(p, rng):
+    steps = p["epochs"] * 60000 / p["batch_size"]
+    lr_miss = (math.log10(p["learning_rate"]) + 2.5) ** 2  # best near 3e-3
+    acc = (0.985 - 0.05 * math.exp(-p["hidden_size_1"] / 40) - 0.02 * math.exp(-p["hidden_size_2"] / 30)
+           - 0.02 * lr_miss * 2000 / (2000 + steps) - 0.01 * p["dropout"] ** 2
+           - 0.02 * 500 / (500 + steps))
+    return acc + rng.normal(0, 0.002)
+
+
+def new_experiment(tmp="/tmp/bench-generation"):
+    return make_experiment(NasRunner("local_cwd", tmp))
+
+
+def complete(experiment, trial, rng):
+    """Attach synthetic metrics to a running trial and mark it completed."""
+    arm = trial.arm
+    values = {"val_acc": synthetic_val_acc(arm.parameters, rng), "num_params": num_params(arm.parameters)}
+    sigs = {m.name: m.signature for m in experiment.metrics.values()}
+    df = pd.DataFrame([
+        {"trial_index": trial.index, "arm_name": arm.name, "metric_name": k,
+         "metric_signature": sigs[k], "mean": float(v), "sem": float("nan")}
+        for k, v in values.items()
+    ])
+    experiment.attach_data(Data(df=df))
+    trial.mark_completed()
+
+
+def add_trial(experiment, parameters):
+    trial = experiment.new_trial(generator_run=GeneratorRun(arms=[Arm(parameters=parameters)]))
+    trial.mark_running(no_runner_required=True)
+    return trial
+
+
+def sobol_experiment(n_completed, seed=0, pending=PENDING):
+    """`n_completed` Sobol trials with synthetic data plus `pending` running ones."""
+    experiment = new_experiment()
+    rng = np.random.default_rng(seed)
+    sobol = Generators.SOBOL(experiment=experiment, seed=seed)
+    for params in sobol.gen(n=n_completed + pending).arms:
+        add_trial(experiment, params.parameters)
+    for trial in list(experiment.trials.values())[:n_completed]:
+        complete(experiment, trial, rng)
+    return experiment
+
+
+def time_candidate(experiment, acqf_options=None):
+    """(fit seconds, acquisition seconds) for one BoTorch candidate, the way the
+    BoTorch node of our generation strategy makes it."""
+    gen_kwargs = acqf_gen_kwargs(acqf_options) if acqf_options else {}
+    spec = GeneratorSpec(generator_enum=Generators.BOTORCH_MODULAR, generator_gen_kwargs=gen_kwargs)
+    t0 = time.perf_counter()
+    spec.fit(experiment=experiment, data=experiment.lookup_data())
+    t1 = time.perf_counter()
+    spec.gen(n=1, pending_observations=extract_pending_observations(experiment))
+    return t1 - t0, time.perf_counter() - t1
+
+
+def generation_costs(repeats=2, observations=OBSERVATIONS, threads=(GENERATION_THREADS,),
+                     acqf_options=None):
+    """{threads: {n: {"fit": median s, "acqf": median s, "total": median s}}}.
+
+    The thread counts alternate within each repeat, so they see the same load."""
+    runs = {t: {n: [] for n in observations} for t in threads}
+    experiments = {n: sobol_experiment(n) for n in observations}
+    try:
+        for _ in range(repeats):
+            for n in observations:
+                for t in threads:
+                    torch.set_num_threads(t)
+                    runs[t][n].append(time_candidate(experiments[n], acqf_options))
+    finally:
+        torch.set_num_threads(GENERATION_THREADS)
+    return {t: {n: {"fit": float(np.median([f for f, _ in r])),
+                    "acqf": float(np.median([a for _, a in r])),
+                    "total": float(np.median([f + a for f, a in r]))}
+                for n, r in by_n.items()}
+            for t, by_n in runs.items()}
+
+
+def hypervolume(experiment_or_points):
+    """Hypervolume of the observed feasible points vs (0.94, 80,000), num_params minimized."""
+    points = experiment_or_points
+    if not isinstance(points, (list, tuple, np.ndarray)):
+        df = experiment_or_points.lookup_data().df
+        wide = df.pivot_table(index="trial_index", columns="metric_name", values="mean")
+        points = wide[["val_acc", "num_params"]].to_numpy()
+    y = torch.tensor(np.asarray(points, dtype=float).reshape(-1, 2))
+    y = torch.stack([y[:, 0], -y[:, 1]], dim=-1)  # both maximized
+    ref = torch.tensor([VAL_ACC_THRESHOLD, -float(NUM_PARAMS_THRESHOLD)], dtype=y.dtype)
+    y = y[(y >= ref).all(dim=-1)]
+    if not len(y):
+        return 0.0
+    return Hypervolume(ref).compute(y[is_non_dominated(y)])
+
+
+def simulate_search(seed, acqf_options=None, total=48, max_pending=4):
+    """The default search (Sobol then BoTorch, `max_pending` at a time, each finished
+    trial replaced) on the synthetic objective; returns (hypervolume, generation seconds)."""
+    experiment = new_experiment()
+    gs = make_generation_strategy(experiment, total, max_pending, seed=seed,
+                                  acqf_options=acqf_options)
+    rng = np.random.default_rng(seed)
+    running, gen_seconds = [], 0.0
+    while len(experiment.trials) < total or running:
+        if len(running) < max_pending and len(experiment.trials) < total:
+            t = time.perf_counter()
+            gr = gs.gen(experiment=experiment, n=1)[0][0]
+            gen_seconds += time.perf_counter() - t
+            running.append(add_trial(experiment, gr.arms[0].parameters))
+        else:
+            complete(experiment, running.pop(0), rng)
+    return hypervolume(experiment), gen_seconds
+
+
+def parse_options(text):
+    """"num_restarts=10,raw_samples=512" -> dict; "" -> None (Ax's defaults)."""
+    return {k: int(v) for k, v in (kv.split("=") for kv in text.split(","))} if text else None
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--compare", type=int, nargs="*", metavar="SEED",
+                   help="simulate the search at these seeds with each of --options")
+    p.add_argument("--options", nargs="+", default=["", "num_restarts=10,raw_samples=512"],
+                   help='acquisition optimizer options to compare ("" = Ax defaults)')
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--repeats", type=int, default=2)
+    args = p.parse_args(argv)
+    if args.compare is None:
+        for opts in args.options:
+            costs = generation_costs(args.repeats, threads=args.threads,
+                                     acqf_options=parse_options(opts))
+            for t, by_n in costs.items():
+                for n, c in by_n.items():
+                    print(f"{opts or 'Ax defaults':32s} threads {t} n={n:2d} fit {c['fit']:.2f}s "
+                          f"acqf {c['acqf']:.2f}s total {c['total']:.2f}s", flush=True)
+        return
+    torch.set_num_threads(GENERATION_THREADS)
+    for seed in args.compare:
+        for opts in args.options:
+            hv, sec = simulate_search(seed, parse_options(opts))
+            print(f"seed {seed} {opts or 'Ax defaults':32s} hypervolume {hv:.1f} "
+                  f"generation {sec:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

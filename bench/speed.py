@@ -1,0 +1,316 @@
+"""Side-by-side speed benchmark of the search's pieces, medians over repeats.
+
+    python -m bench.speed                 # epochs, per-trial overhead, generation: minutes
+    python -m bench.speed --full          # plus the whole default search (48 trials)
+    python -m bench.speed --full --repo /path/to/other/checkout   # the search of another build
+
+Epoch times run in this process with one torch thread (as each trial has), the three
+pipelines interleaved in every repeat so that they share the machine's load:
+  tutorial  the tutorial's data pipeline (torchvision MNIST, ToTensor/Normalize per sample,
+            DataLoader) and one Lightning step per mini-batch (automatic optimization)
+  ours      the job's pipeline: the driver's uint8 tensor file, normalized once, sliced in
+            memory, mini-batches grouped per Lightning step (mnist_train_nas.py)
+  bare      a plain PyTorch loop over the same preloaded normalized tensors, same model/Adam
+Wall and CPU seconds of the training epoch are both reported; on a shared machine the CPU
+time of a single-threaded loop is the steadier figure. Writes results/benchmark.json.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # as in the job: CPU only
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = dict(hidden_size_1=32, hidden_size_2=32, learning_rate=1e-3, dropout=0.2)  # job defaults
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def load():
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+# -- epoch time -------------------------------------------------------------------------
+
+def epoch_times(cache, data_dir, batch_sizes=(32, 256), repeats=3, seed=0):
+    import pytorch_lightning as pl
+    import torch
+    import torch.nn.functional as F
+
+    from mnist_train_nas import MnistModel, group_size, make_trainer
+    from nas.data import Grouped, cached_loaders, tutorial_loaders
+
+    torch.set_num_threads(1)
+
+    class TutorialModel(MnistModel):
+        """The tutorial's module: Lightning optimizes, one mini-batch per step."""
+
+        def __init__(self, *args):
+            super().__init__(*args)
+            self.automatic_optimization = True
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            loss = F.nll_loss(self(x), y)
+            self.last_loss = loss.detach()
+            return loss
+
+    class EpochClock(pl.Callback):
+        def on_train_epoch_start(self, trainer, module):
+            self.t = (time.perf_counter(), time.process_time())
+
+        def on_train_epoch_end(self, trainer, module):
+            self.wall, self.cpu = time.perf_counter() - self.t[0], time.process_time() - self.t[1]
+
+    def lightning(model_cls, train, val):
+        pl.seed_everything(seed, verbose=False)
+        model, clock = model_cls(*MODEL.values()), EpochClock()
+        make_trainer(1, callbacks=[clock]).fit(model, train, val)
+        return clock.wall, clock.cpu, model.val_acc
+
+    def bare(train, val):
+        pl.seed_everything(seed, verbose=False)
+        model = MnistModel(*MODEL.values())
+        optimizer = torch.optim.Adam(model.parameters(), lr=MODEL["learning_rate"])
+        x, y, bs = train.x, train.y, train.batch_size
+        t = (time.perf_counter(), time.process_time())
+        model.train()
+        order = torch.randperm(len(x))
+        for i in range(0, len(x), bs):
+            idx = order[i:i + bs]
+            loss = F.nll_loss(model(x[idx]), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        wall, cpu = time.perf_counter() - t[0], time.process_time() - t[1]
+        model.eval()
+        with torch.inference_mode():
+            correct = sum(int((model(vx).argmax(1) == vy).sum()) for vx, vy in val)
+        return wall, cpu, correct / len(val.x)
+
+    runs = {bs: {k: [] for k in ("tutorial", "ours", "bare")} for bs in batch_sizes}
+    for r in range(repeats):
+        for bs in batch_sizes:
+            train, val = cached_loaders(cache, bs)
+            runs[bs]["tutorial"].append(lightning(TutorialModel, *tutorial_loaders(data_dir, bs)))
+            runs[bs]["ours"].append(lightning(MnistModel, Grouped(train, group_size(bs)), val))
+            runs[bs]["bare"].append(bare(train, val))
+            print(f"  epoch repeat {r + 1}/{repeats} batch {bs}: "
+                  + ", ".join(f"{k} {v[-1][0]:.2f}s" for k, v in runs[bs].items())
+                  + f" (load {load()[0]})", flush=True)
+    out = {}
+    for bs, by in runs.items():
+        out[bs] = {k: {"wall_s": median([w for w, _, _ in v]), "cpu_s": median([c for _, c, _ in v]),
+                       "val_acc": v[0][2]} for k, v in by.items()}
+        for unit, i in (("wall_s", 0), ("cpu_s", 1)):  # ratio within each repeat, then median
+            out[bs][f"ours_over_bare_{unit}"] = median([o[i] / b[i] for o, b in zip(by["ours"], by["bare"])])
+        out[bs]["val_acc_diff_ours_vs_tutorial"] = abs(by["ours"][0][2] - by["tutorial"][0][2])
+    return out
+
+
+# -- per-trial overhead ----------------------------------------------------------------
+
+def trial_overhead(cache, repeats=3, batch_size=256, poll=0.05):
+    """Runs the real TorchX component (local_cwd) one trial at a time and splits its wall
+    time with the job's timings.json: launch -> first training step -> last step ->
+    metrics readable (job exited, TensorBoard scalars read as the runner does)."""
+    from torchx.runner import get_runner
+
+    from nas.component import trainer
+    from nas.metrics import read_final_scalars
+
+    phases = {k: [] for k in ("launch_to_process", "imports", "setup_to_first_step", "training",
+                              "last_step_to_metrics_written", "metrics_written_to_exit_seen",
+                              "exit_seen_to_readable", "launch_to_first_step",
+                              "last_step_to_readable")}
+    with tempfile.TemporaryDirectory() as tmp, get_runner() as runner:
+        for i in range(repeats):
+            app = trainer(log_path=tmp, trial_idx=i, epochs=1, batch_size=batch_size,
+                          data_cache=str(cache), python=sys.executable, **MODEL)
+            t_launch = time.time()
+            handle = runner.run(app, scheduler="local_cwd", cfg={"log_dir": f"{tmp}/torchx"})
+            while not (status := runner.status(handle)).is_terminal():
+                time.sleep(poll)
+            t_exit = time.time()
+            values = read_final_scalars(f"{tmp}/{i}")
+            t_read = time.time()
+            assert status.state.name == "SUCCEEDED" and "val_acc" in values, status
+            t = json.loads(Path(f"{tmp}/{i}/timings.json").read_text())
+            for k, v in {
+                "launch_to_process": t["start"] - t_launch,
+                "imports": t["imported"] - t["start"],
+                "setup_to_first_step": t["first_step"] - t["imported"],
+                "training": t["last_step"] - t["first_step"],
+                "last_step_to_metrics_written": t["metrics_written"] - t["last_step"],
+                "metrics_written_to_exit_seen": t_exit - t["metrics_written"],
+                "exit_seen_to_readable": t_read - t_exit,
+                "launch_to_first_step": t["first_step"] - t_launch,
+                "last_step_to_readable": t_read - t["last_step"],
+            }.items():
+                phases[k].append(v)
+            print(f"  trial {i + 1}/{repeats}: launch->first step {phases['launch_to_first_step'][-1]:.1f}s, "
+                  f"last step->readable {phases['last_step_to_readable'][-1]:.2f}s (load {load()[0]})",
+                  flush=True)
+    return {k: median(v) for k, v in phases.items()}
+
+
+# -- generation -----------------------------------------------------------------------
+
+def generation(repeats=1, threads=(1,)):
+    from bench.generation import generation_costs
+
+    return generation_costs(repeats, threads=threads)
+
+
+# -- full search ------------------------------------------------------------------------
+
+def full_run(repo, data_dir, seed=0):
+    """The default search (48 trials) of `repo`'s run_nas.py in a fresh results dir:
+    wall time, final hypervolume, and the idle gap between a job ending and the next one
+    starting beyond its generation time."""
+    import pandas as pd
+
+    from bench.generation import hypervolume
+
+    results = Path(tempfile.mkdtemp(prefix="bench-full-"))
+    t0 = time.time()
+    proc = subprocess.run([sys.executable, str(Path(repo) / "run_nas.py"), "--seed", str(seed),
+                           "--data-dir", str(data_dir), "--results-dir", str(results)],
+                          cwd=repo, capture_output=True, text=True)
+    wall = time.time() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"run_nas.py failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    df = pd.read_csv(results / "experiment.csv")
+    done = df.dropna(subset=["val_acc", "num_params"])
+    out = {"repo": str(repo), "seed": seed, "wall_s": wall, "trials_completed": len(done),
+           "hypervolume": hypervolume(done[["val_acc", "num_params"]].to_numpy()),
+           "results_dir": str(results), "load_after": load()}
+    out.update(idle_gaps(results / "logs"))
+    return out
+
+
+def idle_gaps(log_dir, max_pending=4):
+    """How long a free slot waits beyond generation. The driver is one loop, so launch
+    i (after the first `max_pending`) can start preparing once both the (i - max_pending
+    + 1)-th job has ended and launch i - 1 is done; idle = start - that - its generation
+    time (fit + gen of its generator run). Needs the job's timings.json."""
+    sys.path.insert(0, str(ROOT))
+    from nas.storage import STATE_FILE, load_state
+
+    experiment, _ = load_state(log_dir / STATE_FILE)
+    timings = {}
+    for i in sorted(experiment.trials):
+        f = log_dir / "trials" / str(i) / "timings.json"
+        if f.exists():
+            timings[i] = json.loads(f.read_text())
+    if len(timings) < len(experiment.trials):
+        return {}  # a build whose job writes no timings
+    starts = [timings[i]["start"] for i in sorted(timings)]
+    ends = sorted(t["metrics_written"] for t in timings.values())
+    gaps, gen = [], []
+    for i in range(max_pending, len(starts)):
+        gr = experiment.trials[i].generator_runs[0]
+        g = (gr.fit_time or 0) + (gr.gen_time or 0)
+        ready = max(ends[i - max_pending], starts[i - 1])
+        gen.append(g)
+        gaps.append(starts[i] - ready - g)
+    return {"idle_gap_median_s": median(gaps), "idle_gap_max_s": max(gaps, default=float("nan")),
+            "generation_median_s": median(gen), "generation_total_s": sum(gen)}
+
+
+# -- report -----------------------------------------------------------------------------
+
+def versions():
+    from importlib.metadata import version
+
+    pkgs = ["torch", "pytorch-lightning", "ax-platform", "botorch", "gpytorch", "torchx",
+            "torchvision", "torchmetrics"]
+    return {p: version(p) for p in pkgs} | {"python": platform.python_version()}
+
+
+def table(res):
+    lines = [f"machine: {res['cpu_count']} CPUs, load average before {res['load_before']}, "
+             f"after {res['load_after']}", ""]
+    if "epoch" in res:
+        lines.append("epoch time, median s (wall / CPU)   tutorial        ours            bare          ours/bare (wall, CPU)  |val_acc ours-tutorial|")
+        for bs, e in res["epoch"].items():
+            cells = "  ".join(f"{e[k]['wall_s']:6.2f} / {e[k]['cpu_s']:5.2f}" for k in ("tutorial", "ours", "bare"))
+            lines.append(f"  batch {bs:<4}                         {cells}   {e['ours_over_bare_wall_s']:.2f}x, "
+                         f"{e['ours_over_bare_cpu_s']:.2f}x          {e['val_acc_diff_ours_vs_tutorial']:.4f}")
+    if "overhead" in res:
+        o = res["overhead"]
+        lines += ["", "per-trial overhead, median s (1-epoch batch-256 trial, TorchX local_cwd)"]
+        lines += [f"  {k:32s} {v:6.2f}" for k, v in o.items()]
+    if "generation" in res:
+        lines += ["", "generation, median s per BoTorch candidate (synthetic data, 3 pending)"]
+        for t, by_n in res["generation"].items():
+            for n, c in by_n.items():
+                lines.append(f"  threads {t}  observations {n:>2}   fit {c['fit']:5.2f}  "
+                             f"acquisition {c['acqf']:5.2f}  total {c['total']:5.2f}")
+    for f in res.get("full", []):
+        lines += ["", f"full search ({f['repo']}, seed {f['seed']}): {f['wall_s']:.0f} s wall, "
+                      f"{f['trials_completed']} trials completed, hypervolume {f['hypervolume']:.1f}"]
+        if "idle_gap_median_s" in f:
+            lines.append(f"  gap between a job ending and the next starting, beyond generation: "
+                         f"median {f['idle_gap_median_s']:.2f} s, max {f['idle_gap_max_s']:.2f} s; "
+                         f"generation median {f['generation_median_s']:.2f} s")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=3, help="repeats of epochs and trials")
+    p.add_argument("--gen-repeats", type=int, default=1)
+    p.add_argument("--gen-threads", type=int, nargs="+", default=[1],
+                   help="torch threads for generation to compare (default: 1, as the driver)")
+    p.add_argument("--skip", nargs="*", default=[], choices=["epoch", "overhead", "generation"])
+    p.add_argument("--full", action="store_true", help="also run the whole default search")
+    p.add_argument("--repo", nargs="+", default=[str(ROOT)],
+                   help="checkouts whose run_nas.py --full runs (default: this one)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", default=os.environ.get("PATH_DATASETS", "."))
+    p.add_argument("--out", default=str(ROOT / "results" / "benchmark.json"))
+    args = p.parse_args(argv)
+    os.chdir(ROOT)  # the TorchX component runs mnist_train_nas.py from the working dir
+    sys.path.insert(0, str(ROOT))
+
+    from nas.data import prepare_mnist
+
+    res = {"cpu_count": os.cpu_count(), "versions": versions(), "load_before": load(),
+           "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = prepare_mnist(args.data_dir, tmp)
+        if "epoch" not in args.skip:
+            print("epoch times ...", flush=True)
+            res["epoch"] = epoch_times(cache, args.data_dir, repeats=args.repeats, seed=args.seed)
+        if "overhead" not in args.skip:
+            print("per-trial overhead ...", flush=True)
+            res["overhead"] = trial_overhead(cache, repeats=args.repeats)
+    if "generation" not in args.skip:
+        print("generation ...", flush=True)
+        res["generation"] = generation(args.gen_repeats, tuple(args.gen_threads))
+    if args.full:
+        res["full"] = []
+        for repo in args.repo:
+            print(f"full search of {repo} ...", flush=True)
+            res["full"].append(full_run(Path(repo).resolve(), args.data_dir, args.seed))
+    res["load_after"] = load()
+    print("\n" + table(res))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2, default=str))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()
