@@ -15,6 +15,7 @@ import shutil
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from nas.cli import fail, parse_args
@@ -23,6 +24,7 @@ from nas.cli import fail, parse_args
 def main(argv=None):
     args = parse_args(argv)  # bad values end here, exit 2
     start = time.time()
+    warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit's, at import
 
     from ax.exceptions.core import AxError
 
@@ -162,13 +164,10 @@ def dry_run(args, log_dir, state_file):
 
 def quiet_ax_logs():
     """Our progress lines replace Ax's INFO chatter; warnings still show."""
-    import warnings
-
     from ax.utils.common.logger import set_ax_logger_levels
 
     set_ax_logger_levels(logging.WARNING)
     logging.getLogger("torchx").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 def status_line(experiment, total):

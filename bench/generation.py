@@ -23,10 +23,8 @@ from ax.adapter.registry import Generators
 from ax.core import Arm, Data, GeneratorRun
 from ax.core.utils import extract_pending_observations
 from ax.generation_strategy.generator_spec import GeneratorSpec
-from botorch.utils.multi_objective.hypervolume import Hypervolume
-from botorch.utils.multi_objective.pareto import is_non_dominated
 
-from nas.optimization import NUM_PARAMS_THRESHOLD, VAL_ACC_THRESHOLD
+from nas.hypervolume import current_hypervolume
 from nas.orchestration import (
     GENERATION_THREADS, acqf_gen_kwargs, make_experiment, make_generation_strategy,
 )
@@ -120,22 +118,6 @@ def generation_costs(repeats=2, observations=OBSERVATIONS, threads=(GENERATION_T
             for t, by_n in runs.items()}
 
 
-def hypervolume(experiment_or_points):
-    """Hypervolume of the observed feasible points vs (0.94, 80,000), num_params minimized."""
-    points = experiment_or_points
-    if not isinstance(points, (list, tuple, np.ndarray)):
-        df = experiment_or_points.lookup_data().df
-        wide = df.pivot_table(index="trial_index", columns="metric_name", values="mean")
-        points = wide[["val_acc", "num_params"]].to_numpy()
-    y = torch.tensor(np.asarray(points, dtype=float).reshape(-1, 2))
-    y = torch.stack([y[:, 0], -y[:, 1]], dim=-1)  # both maximized
-    ref = torch.tensor([VAL_ACC_THRESHOLD, -float(NUM_PARAMS_THRESHOLD)], dtype=y.dtype)
-    y = y[(y >= ref).all(dim=-1)]
-    if not len(y):
-        return 0.0
-    return Hypervolume(ref).compute(y[is_non_dominated(y)])
-
-
 def simulate_search(seed, acqf_options=None, total=48, max_pending=4):
     """The default search (Sobol then BoTorch, `max_pending` at a time, each finished
     trial replaced) on the synthetic objective; returns (hypervolume, generation seconds)."""
@@ -152,7 +134,7 @@ def simulate_search(seed, acqf_options=None, total=48, max_pending=4):
             running.append(add_trial(experiment, gr.arms[0].parameters))
         else:
             complete(experiment, running.pop(0), rng)
-    return hypervolume(experiment), gen_seconds
+    return current_hypervolume(experiment), gen_seconds
 
 
 def parse_options(text):

@@ -180,7 +180,7 @@ def full_run(repo, data_dir, seed=0):
     starting beyond its generation time."""
     import pandas as pd
 
-    from bench.generation import hypervolume
+    from nas.hypervolume import hypervolume
 
     results = Path(tempfile.mkdtemp(prefix="bench-full-"))
     t0 = time.time()
@@ -193,7 +193,7 @@ def full_run(repo, data_dir, seed=0):
     df = pd.read_csv(results / "experiment.csv")
     done = df.dropna(subset=["val_acc", "num_params"])
     out = {"repo": str(repo), "seed": seed, "wall_s": wall, "trials_completed": len(done),
-           "hypervolume": hypervolume(done[["val_acc", "num_params"]].to_numpy()),
+           "hypervolume": hypervolume(done[["val_acc", "num_params"]].itertuples(index=False)),
            "results_dir": str(results), "load_after": load()}
     out.update(idle_gaps(results / "logs"))
     return out
