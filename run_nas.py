@@ -168,6 +168,9 @@ def quiet_ax_logs():
 
     set_ax_logger_levels(logging.WARNING)
     logging.getLogger("torchx").setLevel(logging.WARNING)
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # "No CUDA runtime"
+    # BoTorch's note that one of its 20 restarts stopped early; the candidate is still used
+    warnings.filterwarnings("ignore", message="Optimization failed", category=RuntimeWarning)
 
 
 def status_line(experiment, total):

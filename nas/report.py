@@ -8,6 +8,7 @@ way to BoTorch (a short run).
 """
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from ax.service.utils.report_utils import exp_to_df
 from plotly.offline import get_plotlyjs
 
 from nas.hypervolume import hypervolume_figure, hypervolume_trace
-from nas.index_page import write_index
+from nas.index_page import search_wall_time, trial_counts, versions, write_index
 from nas.optimization import NUM_PARAMS_THRESHOLD, VAL_ACC_THRESHOLD
 from nas.storage import atomic_write_text
 
@@ -110,10 +111,35 @@ def write_results(experiment, results_dir, run_info=None):
         atomic_write_text(out / PLOTLY_JS, get_plotlyjs())
     files, figures = {}, {}
     diagnostics = _write_results(experiment, out, files, figures)
+    trace = hypervolume_trace(experiment)
+    files["run summary"] = out / "run_summary.json"
+    atomic_write_text(files["run summary"],
+                      json.dumps(run_summary(experiment, trace, run_info or {}), indent=2))
     files["report page"] = out / "index.html"
     write_index(files["report page"], experiment, figures=figures, diagnostics=diagnostics,
-                trace=hypervolume_trace(experiment), run_info=run_info or {})
+                trace=trace, run_info=run_info or {})
     return files
+
+
+def run_summary(experiment, trace, run_info):
+    """The run in a few numbers: counts, wall time, hypervolume, best model under the
+    parameter threshold, versions."""
+    front = pareto_optimal(experiment)
+    small = front[front["num_params"] <= NUM_PARAMS_THRESHOLD] if len(front) else front
+    best = small.sort_values("val_acc").tail(1).to_dict("records")  # keeps int columns int
+    return {
+        "trials": trial_counts(experiment),
+        "search_wall_seconds": search_wall_time(experiment),
+        "driver_seconds": run_info.get("driver_seconds"),
+        "strategy": run_info.get("strategy"),
+        "seed": run_info.get("seed"),
+        "final_hypervolume": float(trace["hypervolume"].iloc[-1]) if len(trace) else 0.0,
+        "best_val_acc_under_80k_params": {
+            k: (v.item() if hasattr(v, "item") else v) for k, v in best[0].items()} if best else None,
+        "pareto_optimal_trials": [int(i) for i in front["trial_index"]],
+        "cpu_count": os.cpu_count(),
+        "versions": versions(),
+    }
 
 
 def _write_results(experiment, out, files, figures):

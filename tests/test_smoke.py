@@ -3,6 +3,7 @@
 import json
 
 import pandas as pd
+import pytest
 
 
 def plotly_traces(html):
@@ -32,6 +33,16 @@ def test_every_results_file_exists_and_parses(small_run):
     diagnostics = json.loads((results / "cv_diagnostics.json").read_text())
     assert set(diagnostics["MAPE"]) == {"val_acc", "num_params"}
     assert (results / "plotly.min.js").stat().st_size > 1_000_000
+    summary = json.loads((results / "run_summary.json").read_text())
+    assert summary["trials"] == {"completed": 2}
+    assert summary["versions"]["ax-platform"].startswith("1.3")
+    df = pd.read_csv(results / "experiment.csv")
+    small = df[df["num_params"] <= 80_000]
+    best = summary["best_val_acc_under_80k_params"]
+    if len(small):  # recomputed from the table
+        assert best["val_acc"] == pytest.approx(small["val_acc"].max())
+    else:
+        assert best is None
     for name in ("experiment.html", "pareto_frontier.html", "cross_validation.html",
                  "contour_val_acc.html", "contour_num_params.html"):
         html = (results / name).read_text()
