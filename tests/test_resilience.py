@@ -76,6 +76,8 @@ def test_driver_killed_with_sigkill_resumes_without_rerunning(tmp_path, data_dir
     assert "Resuming the search" in second.stdout
     df = table(results)
     assert (df["trial_status"] != "ABANDONED").sum() == 4  # the requested total ran
+    # jobs running when the driver died were re-attached (or their results taken), not lost
+    assert (df["trial_status"] == "COMPLETED").all(), df["trial_status"].to_dict()
     for i in done_before:
         assert df.loc[i, "trial_status"] == "COMPLETED"
         assert _mtimes(results, i) == mtimes[i], f"trial {i} ran again"
@@ -167,3 +169,15 @@ def test_every_trial_crashing_stops_the_search_listing_the_reasons(tmp_path, dat
     assert len(reasons) >= 5 and all("simulated crash" in l for l in reasons)
     df = table(tmp_path / "r")
     assert (df["trial_status"] == "FAILED").all() and len(df) < 8
+
+
+def test_an_interrupted_write_leaves_the_previous_file(tmp_path):
+    from nas.storage import atomic_write_text
+
+    target = tmp_path / "experiment.csv"
+    atomic_write_text(target, "complete,old\n")
+
+    with pytest.raises(TypeError):
+        atomic_write_text(target, object())  # the write fails midway, as a crash would
+    assert target.read_text() == "complete,old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["experiment.csv"]  # no temporary left
