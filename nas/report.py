@@ -126,7 +126,7 @@ def run_summary(experiment, trace, run_info):
     parameter threshold, versions."""
     front = pareto_optimal(experiment)
     small = front[front["num_params"] <= NUM_PARAMS_THRESHOLD] if len(front) else front
-    best = small.sort_values("val_acc").tail(1).to_dict("records")  # keeps int columns int
+    best = small.sort_values("val_acc").tail(1).to_dict("records") if len(small) else []
     return {
         "trials": trial_counts(experiment),
         "search_wall_seconds": search_wall_time(experiment),
@@ -136,7 +136,7 @@ def run_summary(experiment, trace, run_info):
         "final_hypervolume": float(trace["hypervolume"].iloc[-1]) if len(trace) else 0.0,
         "best_val_acc_under_80k_params": {
             k: (v.item() if hasattr(v, "item") else v) for k, v in best[0].items()} if best else None,
-        "pareto_optimal_trials": [int(i) for i in front["trial_index"]],
+        "pareto_optimal_trials": [int(i) for i in front.get("trial_index", [])],
         "cpu_count": os.cpu_count(),
         "versions": versions(),
     }
