@@ -110,8 +110,8 @@ def write_results(experiment, results_dir, run_info=None):
     if not (out / PLOTLY_JS).exists():
         atomic_write_text(out / PLOTLY_JS, get_plotlyjs())
     files, figures = {}, {}
-    diagnostics = _write_results(experiment, out, files, figures)
     trace = hypervolume_trace(experiment)
+    diagnostics = _write_results(experiment, out, files, figures, trace)
     files["run summary"] = out / "run_summary.json"
     atomic_write_text(files["run summary"],
                       json.dumps(run_summary(experiment, trace, run_info or {}), indent=2))
@@ -142,7 +142,7 @@ def run_summary(experiment, trace, run_info):
     }
 
 
-def _write_results(experiment, out, files, figures):
+def _write_results(experiment, out, files, figures, trace):
 
     df = results_table(experiment)
     if "val_acc" not in df:  # no trial has data yet
@@ -156,7 +156,6 @@ def _write_results(experiment, out, files, figures):
     figures["pareto"] = pareto_figure(df)
     write_figure(figures["pareto"], files["Pareto plot"])
 
-    trace = hypervolume_trace(experiment)
     files["hypervolume (CSV)"] = out / "hypervolume.csv"
     atomic_write_text(files["hypervolume (CSV)"], trace.to_csv(index=False))
     files["hypervolume plot"] = out / "hypervolume.html"
