@@ -22,6 +22,13 @@ import time
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 T_START = time.time()
 
+if __name__ == "__main__":
+    # Locally the driver runs a server that has imported what follows: train in a fork
+    # of it (nas/warm_start.py). Returns only if there is none.
+    from nas.warm_start import run_in_server
+
+    run_in_server(sys.argv[1:], T_START)
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -148,12 +155,13 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def run_training_job(argv=None):
+def run_training_job(argv=None, job_pid=None):
+    """`job_pid`: the process TorchX started, if not this one (warm start)."""
     args = parse_args(argv)
     # the driver re-attaches to this job by pid if it restarts while we train
     os.makedirs(args.log_path, exist_ok=True)
     with open(os.path.join(args.log_path, "job.pid"), "w") as f:
-        f.write(str(os.getpid()))
+        f.write(str(job_pid or os.getpid()))
     if args.seed is not None:
         pl.seed_everything(args.seed, verbose=False)
     train_loader, val_loader = make_loaders(

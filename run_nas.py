@@ -71,6 +71,8 @@ def main(argv=None):
         )
     orchestrator = make_orchestrator(experiment, generation_strategy, args.trials, args.max_pending)
     experiment.runner.open_scheduler()
+    if args.warm_start:
+        experiment.runner.start_warm_server()
     install_stop_handlers()
 
     # 8. Orchestration: the trials run, the state is saved after every change.
@@ -97,6 +99,7 @@ def main(argv=None):
     finally:
         show.close()
         save_state(state_file, experiment, generation_strategy)
+        experiment.runner.stop_warm_server()
 
     # 9. Results.
     files = write_results(experiment, args.results_dir,

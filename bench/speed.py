@@ -120,32 +120,40 @@ def epoch_times(cache, data_dir, batch_sizes=(32, 256), repeats=3, seed=0):
 
 # -- per-trial overhead ----------------------------------------------------------------
 
-def trial_overhead(cache, repeats=3, batch_size=256, poll=0.05):
+def trial_overhead(cache, repeats=3, batch_size=256, poll=0.05, warm=False):
     """Runs the real TorchX component (local_cwd) one trial at a time and splits its wall
     time with the job's timings.json: launch -> first training step -> last step ->
-    metrics readable (job exited, TensorBoard scalars read as the runner does)."""
+    metrics readable (job exited, TensorBoard scalars read as the runner does).
+    `warm`: the jobs fork from a warm-start server (nas/warm_start.py), as in a search;
+    a first, uncounted trial waits for the server's imports."""
     from torchx.runner import get_runner
 
     from nas.component import trainer
     from nas.metrics import read_final_scalars
+    from nas.warm_start import ENV_SOCKET, WarmServer
 
     phases = {k: [] for k in ("launch_to_process", "imports", "setup_to_first_step", "training",
                               "last_step_to_metrics_written", "metrics_written_to_exit_seen",
                               "exit_seen_to_readable", "launch_to_first_step",
                               "last_step_to_readable")}
+    server = WarmServer(ROOT) if warm else None
     with tempfile.TemporaryDirectory() as tmp, get_runner() as runner:
-        for i in range(repeats):
-            app = trainer(log_path=tmp, trial_idx=i, epochs=1, batch_size=batch_size,
+        for i in range(-1 if warm else 0, repeats):
+            app = trainer(log_path=tmp, trial_idx=i + 1, epochs=1, batch_size=batch_size,
                           data_cache=str(cache), python=sys.executable, **MODEL)
+            if server:
+                app.roles[0].env[ENV_SOCKET] = server.socket
             t_launch = time.time()
             handle = runner.run(app, scheduler="local_cwd", cfg={"log_dir": f"{tmp}/torchx"})
             while not (status := runner.status(handle)).is_terminal():
                 time.sleep(poll)
             t_exit = time.time()
-            values = read_final_scalars(f"{tmp}/{i}")
+            values = read_final_scalars(f"{tmp}/{i + 1}")
             t_read = time.time()
             assert status.state.name == "SUCCEEDED" and "val_acc" in values, status
-            t = json.loads(Path(f"{tmp}/{i}/timings.json").read_text())
+            if i < 0:
+                continue
+            t = json.loads(Path(f"{tmp}/{i + 1}/timings.json").read_text())
             for k, v in {
                 "launch_to_process": t["start"] - t_launch,
                 "imports": t["imported"] - t["start"],
@@ -158,9 +166,11 @@ def trial_overhead(cache, repeats=3, batch_size=256, poll=0.05):
                 "last_step_to_readable": t_read - t["last_step"],
             }.items():
                 phases[k].append(v)
-            print(f"  trial {i + 1}/{repeats}: launch->first step {phases['launch_to_first_step'][-1]:.1f}s, "
-                  f"last step->readable {phases['last_step_to_readable'][-1]:.2f}s (load {load()[0]})",
-                  flush=True)
+            print(f"  {'warm' if warm else 'cold'} trial {i + 1}/{repeats}: launch->first step "
+                  f"{phases['launch_to_first_step'][-1]:.1f}s, last step->readable "
+                  f"{phases['last_step_to_readable'][-1]:.2f}s (load {load()[0]})", flush=True)
+    if server:
+        server.stop()
     return {k: median(v) for k, v in phases.items()}
 
 
@@ -249,8 +259,9 @@ def table(res):
                          f"{e['ours_over_bare_cpu_s']:.2f}x          {e['val_acc_diff_ours_vs_tutorial']:.4f}")
     if "overhead" in res:
         o = res["overhead"]
-        lines += ["", "per-trial overhead, median s (1-epoch batch-256 trial, TorchX local_cwd)"]
-        lines += [f"  {k:32s} {v:6.2f}" for k, v in o.items()]
+        lines += ["", "per-trial overhead, median s (1-epoch batch-256 trial, TorchX local_cwd)",
+                  f"  {'':32s} {'cold':>6s} {'warm':>6s}   (warm: forked from nas/warm_start.py)"]
+        lines += [f"  {k:32s} {v:6.2f} {o['warm'][k]:6.2f}" for k, v in o["cold"].items()]
     if "generation" in res:
         lines += ["", "generation, median s per BoTorch candidate (synthetic data, 3 pending)"]
         for t, by_n in res["generation"].items():
@@ -295,7 +306,8 @@ def main(argv=None):
             res["epoch"] = epoch_times(cache, args.data_dir, repeats=args.repeats, seed=args.seed)
         if "overhead" not in args.skip:
             print("per-trial overhead ...", flush=True)
-            res["overhead"] = trial_overhead(cache, repeats=args.repeats)
+            res["overhead"] = {start: trial_overhead(cache, args.repeats, warm=start == "warm")
+                               for start in ("cold", "warm")}
     if "generation" not in args.skip:
         print("generation ...", flush=True)
         res["generation"] = generation(args.gen_repeats, tuple(args.gen_threads))

@@ -85,6 +85,9 @@ def make_parser():
     p.add_argument("--strategy", choices=("botorch", "sobol"), default="botorch",
                    help="botorch: Sobol, then Bayesian optimization (the tutorial's); sobol: "
                    "quasi-random search only, the baseline (default: %(default)s)")
+    p.add_argument("--no-warm-start", dest="warm_start", action="store_false",
+                   help="local jobs import torch and Lightning themselves instead of forking "
+                   "from a process that has (slower; see nas/warm_start.py)")
     p.add_argument("--fresh", action="store_true",
                    help="start a new search; an earlier one in LOG_DIR is moved aside, not deleted")
     return p

@@ -22,6 +22,7 @@ from torchx.specs import AppState
 
 from nas.component import SCRIPT, trainer
 from nas.metrics import read_final_scalars
+from nas.warm_start import ENV_SOCKET, WarmServer
 
 LOCAL_SCHEDULERS = ("local_cwd", "local")
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -56,6 +57,18 @@ class NasRunner(TorchXRunner):
             cfg=self.cfg,
         )
         self._reasons = {}
+        self._warm_server = None
+
+    def start_warm_server(self):
+        """Local jobs fork from a process that has imported torch and Lightning
+        (nas/warm_start.py); other schedulers start their jobs as usual."""
+        if self.scheduler in LOCAL_SCHEDULERS and self._warm_server is None:
+            self._warm_server = WarmServer(PROJECT_DIR)
+
+    def stop_warm_server(self):
+        if self._warm_server is not None:
+            self._warm_server.stop()
+            self._warm_server = None
 
     def open_scheduler(self):
         """Create the TorchX scheduler now rather than at the first launch (the local one
@@ -73,7 +86,10 @@ class NasRunner(TorchXRunner):
             params["trial_idx"] = trial.index
         if "tracker_base" in accepted:
             params["tracker_base"] = self._tracker_base
-        return self._component(**params)
+        app = self._component(**params)
+        if self._warm_server is not None:
+            app.roles[0].env[ENV_SOCKET] = self._warm_server.socket
+        return app
 
     def run(self, trial):
         handle = self._torchx_runner.run(self.app(trial), self._orchestrator, self._cfg)

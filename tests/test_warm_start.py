@@ -1,0 +1,137 @@
+"""Warm start (nas/warm_start.py): a job forked from the server trains the same model as a
+job that imports everything itself, and behaves like one to TorchX (exit status, signals,
+stderr), leaving no training process behind."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nas.data import prepare_mnist
+from nas.metrics import read_final_scalars
+from nas.warm_start import ENV_SOCKET, WarmServer, reseed
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = ["--hidden_size_1", "16", "--hidden_size_2", "16", "--epochs", "1", "--batch_size", "256"]
+LONG = ["--hidden_size_1", "64", "--hidden_size_2", "64", "--epochs", "4", "--batch_size", "32"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory, data_dir):
+    return prepare_mnist(data_dir, tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = WarmServer(ROOT)
+    yield s
+    s.stop()
+
+
+def start_job(log_dir, cache, args, socket=None):
+    env = {k: v for k, v in os.environ.items() if k != ENV_SOCKET}
+    env["OMP_NUM_THREADS"] = "1"
+    if socket:
+        env[ENV_SOCKET] = socket
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "mnist_train_nas.py"), "--log_path", str(log_dir),
+         "--data_cache", str(cache), *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def children(pid):
+    """Pids of a process's children (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def wait_for(condition, timeout=60):
+    end = time.time() + timeout
+    while not condition():
+        if time.time() > end:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_warm_job_trains_the_same_model_as_a_cold_one(tmp_path, cache, server):
+    runs = {}
+    for name, socket in (("cold", None), ("warm", server.socket)):
+        job = start_job(tmp_path / name, cache, SMALL + ["--seed", "0"], socket)
+        out, err = job.communicate(timeout=120)
+        assert job.returncode == 0, err[-2000:]
+        assert (tmp_path / name / "job.pid").read_text() == str(job.pid)  # re-attach needs it
+        runs[name] = read_final_scalars(tmp_path / name)
+    assert runs["warm"]["num_params"] == runs["cold"]["num_params"] == 784 * 16 + 16 * 16 + 160
+    assert runs["warm"]["val_acc"] == runs["cold"]["val_acc"]
+    assert 0.5 < runs["warm"]["val_acc"] <= 1
+
+
+def test_a_failing_training_fails_the_job_with_its_message(tmp_path, cache, server):
+    job = start_job(tmp_path / "bad", cache, SMALL + ["--dropout", "zero"], server.socket)
+    out, err = job.communicate(timeout=60)
+    assert job.returncode == 2
+    assert "argument --dropout: invalid float value: 'zero'" in err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_signalled_job_ends_of_that_signal_and_its_training_stops(tmp_path, cache, server, sig):
+    job = start_job(tmp_path / "long", cache, LONG, server.socket)
+    assert wait_for(lambda: len(children(server.process.pid)) == 1), "no forked child"
+    child = children(server.process.pid)[0]
+    assert wait_for(lambda: (tmp_path / "long" / "job.pid").exists())
+    job.send_signal(sig)
+    job.communicate(timeout=30)
+    assert job.returncode == -sig
+    assert wait_for(lambda: child not in children(server.process.pid), timeout=10)
+
+
+def test_without_a_server_the_job_imports_and_trains_itself(tmp_path, cache):
+    job = start_job(tmp_path / "run", cache, SMALL, socket=str(tmp_path / "no-such-socket"))
+    out, err = job.communicate(timeout=120)
+    assert job.returncode == 0, err[-2000:]
+    assert "val_acc" in read_final_scalars(tmp_path / "run")
+
+
+def test_the_server_ends_when_its_driver_has_gone(tmp_path):
+    driver = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+         "from nas.warm_start import WarmServer; s = WarmServer(sys.argv[1]); "
+         "print(s.process.pid, s.socket)", str(ROOT)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    pid, socket = driver.stdout.split()
+
+    def ended():
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+        except FileNotFoundError:
+            return True
+    assert wait_for(ended, timeout=60)
+    assert not Path(socket).exists() and not Path(socket).parent.exists()
+
+
+def test_forked_processes_draw_fresh_random_states():
+    import random
+
+    import torch
+
+    draws = []
+    for _ in range(2):
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            reseed()
+            os.write(write, f"{torch.rand(1).item()} {random.random()}".encode())
+            os._exit(0)
+        os.close(write)
+        draws.append(os.read(read, 100).decode())
+        os.waitpid(pid, 0)
+    assert draws[0] != draws[1]
