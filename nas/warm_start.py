@@ -26,7 +26,7 @@ import traceback
 from pathlib import Path
 
 ENV_SOCKET = "NAS_WARM_START_SOCKET"  # set in a job's environment by the runner
-POLL_SECONDS = 0.2  # how soon the server notices a finished child or a dead job
+POLL_SECONDS = 0.5  # how soon the server notices that the driver has gone
 MESSAGE_BYTES = 1 << 20
 
 
@@ -99,7 +99,7 @@ def serve(path, driver):
     import_env = {k: v for k, v in os.environ.items() if env_before.get(k) != v}
     stopping = []
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
-    children = {}  # child pid -> connection to its job
+    children = {}  # child pid -> (connection to its job, pidfd: readable once the child ended)
     while True:
         if stopping or os.getppid() != driver:
             if listener is not None:
@@ -109,24 +109,23 @@ def serve(path, driver):
                 Path(path).parent.rmdir()
             if not children:
                 return
-        ready, _, _ = select.select(([listener] if listener else []) + list(children.values()),
-                                    [], [], POLL_SECONDS)
-        for conn in ready:
-            if conn is listener:
-                pid, conn = fork_child(listener, children, mnist_train_nas, import_env)
-                if pid:
-                    children[pid] = conn
-            else:  # a job's connection became readable: the job died; so does its child
-                pid = next(p for p, c in children.items() if c is conn)
+        waiting = [listener] if listener else []
+        for pid, (conn, pidfd) in children.items():
+            waiting += [conn, pidfd]
+        ready, _, _ = select.select(waiting, [], [], POLL_SECONDS)
+        if listener in ready:
+            fork_child(listener, children, mnist_train_nas, import_env)
+        for pid, (conn, pidfd) in list(children.items()):
+            if conn in ready:  # the job closed its end: it died; so does its child
                 _kill(pid)
-        for pid, conn in list(children.items()):
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
+            if pidfd in ready or conn in ready:
+                _, status = os.waitpid(pid, 0)
                 try:
                     conn.send(json.dumps({"status": status}).encode())
                 except OSError:
                     pass  # the job is gone
                 conn.close()
+                os.close(pidfd)
                 del children[pid]
 
 
@@ -137,21 +136,22 @@ def fork_child(listener, children, job_module, import_env):
         request = json.loads(message)
     except (OSError, ValueError):
         conn.close()
-        return None, None
+        return
     pid = os.fork()
     if pid == 0:
         listener.close()
-        for other in children.values():
+        for other, pidfd in children.values():
             other.close()
+            os.close(pidfd)
         conn.close()
         train_in_child(request, fds, job_module, import_env)  # never returns
     for fd in fds:
         os.close(fd)
+    children[pid] = (conn, os.pidfd_open(pid))
     try:
         conn.send(json.dumps({"pid": pid}).encode())
     except OSError:
         _kill(pid)
-    return pid, conn
 
 
 def train_in_child(request, fds, job_module, import_env):
