@@ -288,7 +288,8 @@ def main(argv=None):
     p.add_argument("--full", action="store_true", help="also run the whole default search")
     p.add_argument("--repo", nargs="+", default=[str(ROOT)],
                    help="checkouts whose run_nas.py --full runs (default: this one)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, nargs="+", default=[0],
+                   help="seed of the epoch timings; --full runs each repo at each seed")
     p.add_argument("--data-dir", default=os.environ.get("PATH_DATASETS", "."))
     p.add_argument("--out", default=str(ROOT / "results" / "benchmark.json"))
     args = p.parse_args(argv)
@@ -303,7 +304,7 @@ def main(argv=None):
         cache = prepare_mnist(args.data_dir, tmp)
         if "epoch" not in args.skip:
             print("epoch times ...", flush=True)
-            res["epoch"] = epoch_times(cache, args.data_dir, repeats=args.repeats, seed=args.seed)
+            res["epoch"] = epoch_times(cache, args.data_dir, repeats=args.repeats, seed=args.seed[0])
         if "overhead" not in args.skip:
             print("per-trial overhead ...", flush=True)
             res["overhead"] = {start: trial_overhead(cache, args.repeats, warm=start == "warm")
@@ -313,9 +314,10 @@ def main(argv=None):
         res["generation"] = generation(args.gen_repeats, tuple(args.gen_threads))
     if args.full:
         res["full"] = []
-        for repo in args.repo:
-            print(f"full search of {repo} ...", flush=True)
-            res["full"].append(full_run(Path(repo).resolve(), args.data_dir, args.seed))
+        for seed in args.seed:
+            for repo in args.repo:
+                print(f"full search of {repo}, seed {seed} ...", flush=True)
+                res["full"].append(full_run(Path(repo).resolve(), args.data_dir, seed))
     res["load_after"] = load()
     print("\n" + table(res))
     out = Path(args.out)
