@@ -31,7 +31,7 @@ def main(argv=None):
     from nas.data import DataError, prepare_mnist
     from nas.orchestration import (
         make_experiment, make_generation_strategy, make_orchestrator, run_search,
-        strategy_of,
+        strategy_of, trials_still_to_run,
     )
     from nas.progress import Progress
     from nas.report import write_results
@@ -69,9 +69,9 @@ def main(argv=None):
         generation_strategy = make_generation_strategy(
             experiment, args.trials, args.max_pending, seed=args.seed, strategy=args.strategy
         )
-    orchestrator = make_orchestrator(experiment, generation_strategy, args.trials, args.max_pending)
+    orchestrator = make_orchestrator(experiment, generation_strategy, args.max_pending)
     experiment.runner.open_scheduler()
-    if args.warm_start:
+    if args.warm_start and trials_still_to_run(experiment, args.trials):
         experiment.runner.start_warm_server()
     install_stop_handlers()
 

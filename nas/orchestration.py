@@ -74,10 +74,10 @@ def acqf_gen_kwargs(acqf_options):
     return {"model_gen_options": {Keys.OPTIMIZER_KWARGS: dict(acqf_options)}}
 
 
-def make_orchestrator(experiment, generation_strategy, total_trials, max_pending):
+def make_orchestrator(experiment, generation_strategy, max_pending):
+    """`run_search` sets the trial budget: what the saved state still needs."""
     set_generation_threads()
     options = OrchestratorOptions(
-        total_trials=total_trials,
         max_pending_trials=max_pending,
         init_seconds_between_polls=POLL_SECONDS,
         # Ax sleeps this long after each launch before it generates the next candidate,
