@@ -38,7 +38,8 @@ def run_in_server(argv, started):
     path = os.environ.get(ENV_SOCKET)
     if not path:
         return
-    request = {"argv": list(argv), "cwd": os.getcwd(), "env": dict(os.environ),
+    request = {"script": os.path.realpath(sys.argv[0]), "argv": list(argv),
+               "cwd": os.getcwd(), "env": dict(os.environ),
                "job_pid": os.getpid(), "started": started}
     try:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -135,6 +136,11 @@ def fork_child(listener, children, job_module, import_env):
         message, fds, _, _ = socket.recv_fds(conn, MESSAGE_BYTES, 3)
         request = json.loads(message)
     except (OSError, ValueError):
+        conn.close()
+        return
+    if request["script"] != os.path.realpath(job_module.__file__):
+        for fd in fds:  # another training script: it starts cold
+            os.close(fd)
         conn.close()
         return
     pid = os.fork()

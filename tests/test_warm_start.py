@@ -135,3 +135,16 @@ def test_forked_processes_draw_fresh_random_states():
         draws.append(os.read(read, 100).decode())
         os.waitpid(pid, 0)
     assert draws[0] != draws[1]
+
+
+def test_another_training_script_starts_cold_and_runs_its_own_code(tmp_path, cache, server):
+    """A user's modified copy of the job must not be replaced by the server's module."""
+    script = tmp_path / "my_train.py"
+    code = (ROOT / "mnist_train_nas.py").read_text()
+    script.write_text(code.replace('print(f"train_time=', 'print("MY COPY " + f"train_time='))
+    env = {**os.environ, ENV_SOCKET: server.socket, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    job = subprocess.run([sys.executable, str(script), "--log_path", str(tmp_path / "run"),
+                          "--data_cache", str(cache), *SMALL],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert job.returncode == 0, job.stderr[-2000:]
+    assert "MY COPY train_time=" in job.stdout
