@@ -18,7 +18,6 @@ time of a single-threaded loop is the steadier figure. Writes results/benchmark.
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,9 @@ from pathlib import Path
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # as in the job: CPU only
 
 ROOT = Path(__file__).resolve().parents[1]
+# library versions recorded with the figures
+VERSIONS = ["torch", "pytorch-lightning", "ax-platform", "botorch", "gpytorch", "torchx",
+            "torchvision", "torchmetrics"]
 MODEL = dict(hidden_size_1=32, hidden_size_2=32, learning_rate=1e-3, dropout=0.2)  # job defaults
 
 
@@ -130,7 +132,7 @@ def trial_overhead(cache, repeats=3, batch_size=256, poll=0.05, warm=False):
 
     from nas.component import trainer
     from nas.metrics import read_final_scalars
-    from nas.warm_start import ENV_SOCKET, WarmServer
+    from nas.warm_start import WarmServer
 
     phases = {k: [] for k in ("launch_to_process", "imports", "setup_to_first_step", "training",
                               "last_step_to_metrics_written", "metrics_written_to_exit_seen",
@@ -142,7 +144,7 @@ def trial_overhead(cache, repeats=3, batch_size=256, poll=0.05, warm=False):
             app = trainer(log_path=tmp, trial_idx=i + 1, epochs=1, batch_size=batch_size,
                           data_cache=str(cache), python=sys.executable, **MODEL)
             if server:
-                app.roles[0].env[ENV_SOCKET] = server.socket
+                server.attach(app)
             t_launch = time.time()
             handle = runner.run(app, scheduler="local_cwd", cfg={"log_dir": f"{tmp}/torchx"})
             while not (status := runner.status(handle)).is_terminal():
@@ -240,14 +242,6 @@ def idle_gaps(log_dir, max_pending=4):
 
 # -- report -----------------------------------------------------------------------------
 
-def versions():
-    from importlib.metadata import version
-
-    pkgs = ["torch", "pytorch-lightning", "ax-platform", "botorch", "gpytorch", "torchx",
-            "torchvision", "torchmetrics"]
-    return {p: version(p) for p in pkgs} | {"python": platform.python_version()}
-
-
 def table(res):
     lines = [f"machine: {res['cpu_count']} CPUs, load average before {res['load_before']}, "
              f"after {res['load_after']}", ""]
@@ -297,8 +291,9 @@ def main(argv=None):
     sys.path.insert(0, str(ROOT))
 
     from nas.data import prepare_mnist
+    from nas.index_page import versions
 
-    res = {"cpu_count": os.cpu_count(), "versions": versions(), "load_before": load(),
+    res = {"cpu_count": os.cpu_count(), "versions": versions(VERSIONS), "load_before": load(),
            "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     with tempfile.TemporaryDirectory() as tmp:
         cache = prepare_mnist(args.data_dir, tmp)

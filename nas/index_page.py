@@ -43,9 +43,9 @@ td.reason { text-align: left; font-family: monospace; white-space: pre-wrap; max
 """
 
 
-def versions():
+def versions(packages=PACKAGES):
     out = {"python": platform.python_version()}
-    for name in PACKAGES:
+    for name in packages:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

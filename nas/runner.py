@@ -22,7 +22,7 @@ from torchx.specs import AppState
 
 from nas.component import SCRIPT, trainer
 from nas.metrics import read_final_scalars
-from nas.warm_start import ENV_SOCKET, WarmServer
+from nas.warm_start import WarmServer
 
 LOCAL_SCHEDULERS = ("local_cwd", "local")
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -87,9 +87,7 @@ class NasRunner(TorchXRunner):
         if "tracker_base" in accepted:
             params["tracker_base"] = self._tracker_base
         app = self._component(**params)
-        if self._warm_server is not None:
-            app.roles[0].env[ENV_SOCKET] = self._warm_server.socket
-        return app
+        return self._warm_server.attach(app) if self._warm_server else app
 
     def run(self, trial):
         handle = self._torchx_runner.run(self.app(trial), self._orchestrator, self._cfg)

@@ -76,6 +76,11 @@ class WarmServer:
             start_new_session=True,  # Ctrl-C goes to the driver only
         )
 
+    def attach(self, app):
+        """Make the TorchX app's job train in a fork of this server."""
+        app.roles[0].env[ENV_SOCKET] = self.socket
+        return app
+
     def stop(self):
         """Stop accepting; children still running finish (the driver cancels them first)."""
         if self.process.poll() is None:
