@@ -217,7 +217,7 @@ def matplotlib_figure(traces, title, path):
 def write_report(args, seeds):
     from plotly.offline import get_plotlyjs
 
-    from nas.storage import atomic_write_text
+    from nas.files import atomic_write_text
 
     out = Path(args.out)
     table, traces = load_runs(out, seeds, args.trials)

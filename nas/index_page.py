@@ -21,7 +21,7 @@ import pandas as pd
 from ax.service.utils.report_utils import exp_to_df
 
 from nas.hypervolume import MAX_HV, REF_POINT, format_hv
-from nas.storage import atomic_write_text
+from nas.files import atomic_write_text
 
 PACKAGES = ["ax-platform", "botorch", "gpytorch", "torch", "torchx", "pytorch-lightning", "plotly"]
 

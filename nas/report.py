@@ -24,7 +24,7 @@ from plotly.offline import get_plotlyjs
 from nas.hypervolume import hypervolume_figure, hypervolume_trace
 from nas.index_page import search_wall_time, trial_counts, versions, write_index
 from nas.optimization import NUM_PARAMS_THRESHOLD, VAL_ACC_THRESHOLD
-from nas.storage import atomic_write_text
+from nas.files import atomic_write_text
 
 PLOTLY_JS = "plotly.min.js"
 

@@ -7,8 +7,6 @@ leaves the previous complete state behind.
 """
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from ax.storage.json_store.decoder import object_from_json
@@ -17,6 +15,7 @@ from ax.storage.json_store.registry import CORE_CLASS_DECODER_REGISTRY, CORE_CLA
 from ax.storage.metric_registry import register_metrics
 from ax.storage.runner_registry import register_runners
 
+from nas.files import atomic_write_text
 from nas.metrics import NasMetric
 from nas.runner import NasRunner
 
@@ -27,22 +26,6 @@ _, _ENCODERS, _DECODERS = register_metrics({NasMetric: None})
 _, _ENCODERS, _DECODERS = register_runners(
     {NasRunner: None}, encoder_registry=_ENCODERS, decoder_registry=_DECODERS
 )
-
-
-def atomic_write_text(path, text):
-    """Write to a temporary file in the same folder, then rename over `path`."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_state(path, experiment, generation_strategy):

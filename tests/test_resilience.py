@@ -172,7 +172,7 @@ def test_every_trial_crashing_stops_the_search_listing_the_reasons(tmp_path, dat
 
 
 def test_an_interrupted_write_leaves_the_previous_file(tmp_path):
-    from nas.storage import atomic_write_text
+    from nas.files import atomic_write_text
 
     target = tmp_path / "experiment.csv"
     atomic_write_text(target, "complete,old\n")
