@@ -16,13 +16,13 @@ from ax.storage.metric_registry import register_metrics
 from ax.storage.runner_registry import register_runners
 
 from nas.files import atomic_write_text
-from nas.metrics import NasMetric
+from nas.metrics import CurveMetric, NasMetric
 from nas.runner import NasRunner
 
 STATE_FILE = "search_state.json"
 
 # our Metric and Runner subclasses, registered with Ax's storage so that they round-trip
-_, _ENCODERS, _DECODERS = register_metrics({NasMetric: None})
+_, _ENCODERS, _DECODERS = register_metrics({NasMetric: None, CurveMetric: None})
 _, _ENCODERS, _DECODERS = register_runners(
     {NasRunner: None}, encoder_registry=_ENCODERS, decoder_registry=_DECODERS
 )

@@ -5,7 +5,7 @@ from ax.core import Arm, Experiment
 from ax.metrics.tensorboard import RUN_METADATA_KEY
 from torch.utils.tensorboard import SummaryWriter
 
-from nas.metrics import make_metrics, read_final_scalars
+from nas.metrics import make_metrics, read_curves, read_final_scalars, trial_log
 from nas.search_space import make_search_space
 
 
@@ -46,3 +46,58 @@ def test_missing_log_is_an_error_not_a_value(tmp_path):
 def test_corrupt_event_file_yields_no_values(tmp_path):
     (tmp_path / "events.out.tfevents.123.host").write_bytes(b"\x00garbage" * 50)
     assert not math.isfinite(read_final_scalars(tmp_path).get("val_acc", math.nan))
+
+
+def write_curve(writer, accs, first_epoch=1):
+    """The job's per-epoch log: val_acc at step = epoch, flushed at once."""
+    for epoch, acc in enumerate(accs, start=first_epoch):
+        writer.add_scalar("val_acc", acc, epoch)
+        writer.add_scalar("train_loss", 1.0 / epoch, epoch)
+    writer.flush()
+
+
+def test_val_acc_is_a_curve_read_while_the_trial_runs(tmp_path):
+    exp, trial = trial_with_log(tmp_path)
+    metric = exp.metrics["val_acc"]
+    assert metric.is_available_while_running()
+    assert not exp.metrics["num_params"].is_available_while_running()
+    with SummaryWriter(str(tmp_path)) as w:
+        write_curve(w, [0.90])
+        df = metric.fetch_trial_data(trial).unwrap().full_df
+        assert df["step"].tolist() == [1] and df["mean"].tolist() == pytest.approx([0.90])
+        write_curve(w, [0.93, 0.95], first_epoch=2)
+        df = metric.fetch_trial_data(trial).unwrap().full_df
+        assert df["step"].tolist() == [1, 2, 3]
+        assert df["mean"].tolist() == pytest.approx([0.90, 0.93, 0.95])
+        w.add_scalar("num_params", 52_000, 0)
+    # the objective is the accuracy after the last epoch
+    data = metric.fetch_trial_data(trial).unwrap()
+    assert data.df["mean"].tolist() == pytest.approx([0.95])
+    assert read_final_scalars(tmp_path)["val_acc"] == pytest.approx(0.95)
+
+
+def test_an_unchanged_log_is_not_parsed_again(tmp_path):
+    exp, trial = trial_with_log(tmp_path)
+    metric = exp.metrics["val_acc"]
+    log = trial_log(tmp_path)
+    with SummaryWriter(str(tmp_path)) as w:
+        write_curve(w, [0.90])
+        metric.fetch_trial_data(trial).unwrap()
+        parsed = log.reloads
+        for _ in range(3):  # the driver's next polls
+            assert len(metric.fetch_trial_data(trial).unwrap().full_df) == 1
+        assert log.reloads == parsed
+        write_curve(w, [0.93], first_epoch=2)
+        assert len(metric.fetch_trial_data(trial).unwrap().full_df) == 2
+        assert log.reloads == parsed + 1
+
+
+def test_a_replaced_log_is_read_anew(tmp_path):
+    """A trial's log dir moved aside and written again (a re-run trial index)."""
+    with SummaryWriter(str(tmp_path / "t")) as w:
+        write_curve(w, [0.90, 0.91])
+    assert [s for s, _ in read_curves(tmp_path / "t")["val_acc"]] == [1, 2]
+    (tmp_path / "t").rename(tmp_path / "t.stale")
+    with SummaryWriter(str(tmp_path / "t")) as w:
+        write_curve(w, [0.50])
+    assert read_curves(tmp_path / "t")["val_acc"] == [(1, pytest.approx(0.50))]
