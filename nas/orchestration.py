@@ -17,6 +17,7 @@ from ax.orchestration.orchestrator import Orchestrator
 from ax.orchestration.orchestrator_options import OrchestratorOptions
 from ax.utils.common.constants import Keys
 
+from nas.early_stopping import MODEL_DATA, make_strategy
 from nas.metrics import make_metrics
 from nas.optimization import make_optimization_config
 from nas.search_space import make_search_space
@@ -61,10 +62,12 @@ def make_generation_strategy(experiment, total_trials, max_pending, seed=None, s
         force_random_search=strategy == "sobol",
         experiment=experiment,
     )
-    if acqf_options:
-        for node in gs._nodes:
-            for spec in node.generator_specs:
-                if spec.generator_enum == Generators.BOTORCH_MODULAR:
+    for node in gs._nodes:
+        for spec in node.generator_specs:
+            if spec.generator_enum == Generators.BOTORCH_MODULAR:
+                # val_acc is a curve: model only completed trials' last epoch (nas/early_stopping.py)
+                spec.generator_kwargs = {**spec.generator_kwargs, "data_loader_config": MODEL_DATA}
+                if acqf_options:
                     spec.generator_gen_kwargs = {**spec.generator_gen_kwargs, **acqf_gen_kwargs(acqf_options)}
     return gs
 
@@ -74,8 +77,9 @@ def acqf_gen_kwargs(acqf_options):
     return {"model_gen_options": {Keys.OPTIMIZER_KWARGS: dict(acqf_options)}}
 
 
-def make_orchestrator(experiment, generation_strategy, max_pending):
-    """`run_search` sets the trial budget: what the saved state still needs."""
+def make_orchestrator(experiment, generation_strategy, max_pending, early_stopping=None):
+    """`run_search` sets the trial budget: what the saved state still needs.
+    `early_stopping`: options of nas.early_stopping.parse_spec, or None (off)."""
     set_generation_threads()
     options = OrchestratorOptions(
         max_pending_trials=max_pending,
@@ -85,6 +89,8 @@ def make_orchestrator(experiment, generation_strategy, max_pending):
         min_seconds_before_poll=0,
         seconds_between_polls_backoff_factor=1.0,
         logging_level=logging.WARNING,
+        early_stopping_strategy=(make_strategy(experiment, early_stopping)
+                                 if early_stopping is not None else None),
     )
     return Orchestrator(experiment=experiment, generation_strategy=generation_strategy,
                         options=options)

@@ -1,0 +1,118 @@
+"""Early stopping: options, Ax strategy decisions on made-up curves, and what the model
+sees of partly trained trials (fast; the real search is in test_early_stopping_search.py)."""
+
+import pandas as pd
+import pytest
+from ax.adapter.registry import Generators
+from ax.core import Arm, Data
+from ax.core.data_utils import DataLoaderConfig
+
+from nas.early_stopping import (
+    EarlyStoppingSpecError, MODEL_DATA, make_strategy, parse_spec, stopped_epochs,
+)
+from nas.orchestration import make_experiment, make_generation_strategy
+from nas.storage import load_state, save_state
+
+
+def test_options():
+    assert parse_spec("") == {"percentile": 50.0, "min_epoch": 1, "min_curves": 5}
+    assert parse_spec("threshold=0.9, min_curves=0")["threshold"] == 0.9
+    for bad in ("percentile", "percentile=x", "speed=3", "threshold=2", "min_epoch=0"):
+        with pytest.raises(EarlyStoppingSpecError, match="--early-stopping"):
+            parse_spec(bad)
+
+
+def curve_experiment(curves):
+    """`curves`: {trial index: (status, planned epochs, [val_acc after epoch 1, 2, ...])}."""
+    experiment = make_experiment(runner=None, max_epochs=4)
+    rows = []
+    for i, (status, epochs, accs) in sorted(curves.items()):
+        trial = experiment.new_trial()
+        trial.add_arm(Arm(parameters=dict(hidden_size_1=16 + i, hidden_size_2=32,
+                                          learning_rate=1e-3, epochs=epochs, dropout=0.1,
+                                          batch_size=64)))
+        trial.mark_running(no_runner_required=True)
+        for epoch, acc in enumerate(accs, start=1):
+            rows.append(dict(trial_index=i, arm_name=trial.arm.name, metric_name="val_acc",
+                             metric_signature="val_acc", mean=acc, sem=float("nan"), step=epoch))
+        if status != "RUNNING":
+            rows.append(dict(trial_index=i, arm_name=trial.arm.name, metric_name="num_params",
+                             metric_signature="num_params", mean=20_000.0 + i, sem=float("nan"),
+                             step=0))
+    experiment.attach_data(Data(df=pd.DataFrame(rows)))
+    for i, (status, _, _) in curves.items():
+        if status == "COMPLETED":
+            experiment.trials[i].mark_completed()
+        elif status == "EARLY_STOPPED":
+            experiment.trials[i].mark_early_stopped()
+    return experiment
+
+
+COMPLETED = {i: ("COMPLETED", 3, [0.90 + i / 100, 0.93 + i / 100, 0.95 + i / 100])
+             for i in range(5)}
+
+
+def test_percentile_stops_a_poor_trial_at_the_same_epoch_but_not_a_finished_one():
+    experiment = curve_experiment({
+        **COMPLETED,
+        5: ("RUNNING", 4, [0.80]),          # worst after epoch 1: stopped
+        6: ("RUNNING", 4, [0.99]),          # best after epoch 1: runs on
+        7: ("RUNNING", 1, [0.70]),          # worst, but it has trained its 1 epoch: done
+        8: ("RUNNING", 4, [0.95, 0.90]),    # compared at epoch 2 with the epoch-2 values
+    })
+    strategy = make_strategy(experiment, parse_spec(""))
+    decisions = strategy.should_stop_trials_early({5, 6, 7, 8}, experiment)
+    assert set(decisions) == {5, 8}
+    # nothing new since: not decided again (the driver asks on every 0.25 s poll)
+    assert strategy.should_stop_trials_early({6, 7}, experiment) == {}
+
+
+def test_no_stopping_before_min_curves_trials_completed():
+    experiment = curve_experiment({**{i: COMPLETED[i] for i in range(4)},
+                                   4: ("RUNNING", 4, [0.50])})
+    assert make_strategy(experiment, parse_spec("")).should_stop_trials_early({4}, experiment) == {}
+    assert set(make_strategy(experiment, parse_spec("min_curves=4"))
+               .should_stop_trials_early({4}, experiment)) == {4}
+
+
+def test_threshold_strategy():
+    experiment = curve_experiment({0: ("RUNNING", 2, [0.96]), 1: ("RUNNING", 2, [0.97])})
+    strategy = make_strategy(experiment, parse_spec("threshold=0.965,min_curves=0"))
+    assert set(strategy.should_stop_trials_early({0, 1}, experiment)) == {0}
+
+
+def training_trials(experiment, data_loader_config):
+    """{trial index: val_acc} the BoTorch model of the search is fitted on."""
+    adapter = Generators.BOTORCH_MODULAR(experiment=experiment, data=experiment.lookup_data(),
+                                         data_loader_config=data_loader_config)
+    obs = adapter.get_training_data().observation_data["mean"]["val_acc"].dropna()
+    return {i: v for (i, *_), v in obs.items()}
+
+
+def test_partly_trained_accuracy_is_not_modelled():
+    experiment = curve_experiment({
+        **COMPLETED,
+        5: ("RUNNING", 4, [0.97]),
+        6: ("EARLY_STOPPED", 4, [0.50]),
+    })
+    # Ax's default fits the running and early-stopped trials' last epoch as their result
+    assert {5, 6} <= set(training_trials(experiment, DataLoaderConfig()))
+    # the search's model: completed trials only, each by its accuracy after the last epoch
+    gs = make_generation_strategy(experiment, total_trials=48, max_pending=4, seed=0)
+    [config] = [spec.generator_kwargs["data_loader_config"] for node in gs._nodes
+                for spec in node.generator_specs if "data_loader_config" in spec.generator_kwargs]
+    assert config == MODEL_DATA
+    got = training_trials(experiment, config)
+    assert got == pytest.approx({i: COMPLETED[i][2][-1] for i in range(5)})
+
+
+def test_saved_state_keeps_the_model_data_config_and_stopped_trials(tmp_path):
+    experiment = curve_experiment({**COMPLETED, 5: ("EARLY_STOPPED", 4, [0.50, 0.6])})
+    gs = make_generation_strategy(experiment, total_trials=48, max_pending=4, seed=0)
+    save_state(tmp_path / "state.json", experiment, gs)
+    experiment, gs = load_state(tmp_path / "state.json")
+    configs = [spec.generator_kwargs.get("data_loader_config") for node in gs._nodes
+               for spec in node.generator_specs]
+    assert MODEL_DATA in configs
+    assert stopped_epochs(experiment) == {5: 2}
+    assert experiment.metrics["val_acc"].is_available_while_running()
