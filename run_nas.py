@@ -35,7 +35,7 @@ def main(argv=None):
     )
     from nas.progress import Progress
     from nas.report import write_results
-    from nas.runner import stop_untracked_jobs
+    from nas.processes import stop_untracked_jobs
     from nas.storage import STATE_FILE, load_state, save_state
 
     quiet_ax_logs()
@@ -71,8 +71,9 @@ def main(argv=None):
         )
     orchestrator = make_orchestrator(experiment, generation_strategy, args.max_pending)
     experiment.runner.open_scheduler()
+    warm_server = None
     if args.warm_start and trials_still_to_run(experiment, args.trials):
-        experiment.runner.start_warm_server()
+        warm_server = start_warm_server(experiment.runner)
     install_stop_handlers()
 
     # 8. Orchestration: the trials run, the state is saved after every change; when a
@@ -104,7 +105,8 @@ def main(argv=None):
     finally:
         show.close()
         save_state(state_file, experiment, generation_strategy)
-        experiment.runner.stop_warm_server()
+        if warm_server is not None:
+            warm_server.stop()
 
     # 9. Results.
     files = write_results(experiment, args.results_dir,
@@ -132,6 +134,19 @@ def install_stop_handlers():
     scheduler installs, which raise an ordinary Exception."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, raise_interrupted)
+
+
+def start_warm_server(runner):
+    """Local jobs fork from a process that has imported torch and Lightning
+    (nas/warm_start.py); other schedulers start their jobs as usual. None if not local."""
+    from nas.runner import LOCAL_SCHEDULERS, PROJECT_DIR
+    from nas.warm_start import WarmServer
+
+    if runner.scheduler not in LOCAL_SCHEDULERS:
+        return None
+    server = WarmServer(PROJECT_DIR)
+    runner.launch_hooks.append(server.attach)
+    return server
 
 
 def make_runner(args, log_dir, data_cache):

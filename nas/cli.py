@@ -166,8 +166,8 @@ def parse_scheduler_cfg(scheduler, text):
             raise UsageError(f"unknown run option {key!r} for scheduler {scheduler}; "
                              f"valid: {valid}")
         try:
-            cfg[key] = cast_cfg_value(value, opt.opt_type)
-        except ValueError:
+            cfg[key] = cast_option(opts, key, value)
+        except (ValueError, IndexError):  # IndexError: a dict item without ':'
             raise UsageError(f"--scheduler-cfg {key}={value!r}: expected {type_of[key]} "
                              f"({help_of[key]})")
     try:
@@ -179,22 +179,13 @@ def parse_scheduler_cfg(scheduler, text):
     return cfg
 
 
-def cast_cfg_value(value, opt_type):
-    """A run option's text as its type, as TorchX casts it but strict about bools."""
-    from typing import Dict, List
-
-    if opt_type is bool:
-        if value.lower() not in ("true", "false"):
-            raise ValueError(value)
-        return value.lower() == "true"
-    if opt_type == List[str]:
-        return [v for v in value.replace(";", ",").split(",") if v]
-    if opt_type == Dict[str, str]:
-        pairs = [item.split(":", 1) for item in value.replace(";", ",").split(",") if item]
-        if any(len(pair) != 2 for pair in pairs):
-            raise ValueError(value)
-        return dict(pairs)
-    return opt_type(value)
+def cast_option(opts, key, value):
+    """One run option's text as its type, by TorchX's own `runopts.cfg_from_str`; but
+    strict about bools: TorchX reads anything but "true" as False, so a typo such as
+    privileged=yes would silently mean False."""
+    if opts.get(key).opt_type is bool and value.lower() not in ("true", "false"):
+        raise ValueError(value)
+    return opts.cfg_from_str(f"{key}={value}")[key]
 
 
 def check_mounts(mounts):
@@ -213,10 +204,13 @@ def check_mounts(mounts):
 
 
 def check_writable(flag, folder):
-    path = Path(folder)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"{flag} {folder} cannot be created ({e.strerror}); choose another folder")
-    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {folder} is not a writable folder; choose another folder")
+    """`folder` exists as a writable folder, or can be created: its nearest existing
+    parent is one. Nothing is created here; the writers create their folders."""
+    path = Path(folder).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise UsageError(f"{flag} {folder} cannot be created: {existing} is not a folder; "
+                         "choose another folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "is not writable" if existing == path else f"cannot be created in {existing}"
+        raise UsageError(f"{flag} {folder} {what}; choose another folder")

@@ -1,40 +1,49 @@
 """The TorchXRunner set-up: Ax launches each trial as a TorchX job and polls its state.
 
-`NasRunner` is Ax's `TorchXRunner` with the `trainer` component, plus what a long
-search needs: run metadata that can be saved (handle, log dir, pid; not the torchx
-runner object), a failure reason for every failed trial (exit code or signal and the
-tail of its stderr), re-attaching to local jobs after the driver restarted, and `dryrun`:
-the request a trial would submit, built by the same code path as `run`.
+`NasRunner` is Ax's `TorchXRunner` with the `trainer` component. Ax builds and submits
+the job (`run`) and cancels it (`stop`); this class adds only what a long search needs
+and Ax does not do:
+- run metadata that can be saved and re-attached after a driver restart: the trial's log
+  dir (where its TensorBoard log and, for local jobs, job.pid are), not the torchx runner;
+- a failure reason for every failed trial (nas/failures.py), and FAILED for a job that
+  exited 0 without finite metrics;
+- the state of jobs the current TorchX runner does not know (started by an earlier driver
+  process: nas/processes.py), and stopping them;
+- `dryrun`: the request a trial would submit, built by Ax's own `run`.
 """
 
+import copy
 import inspect
-import json
 import math
 import os
-import signal
 import sys
 from pathlib import Path
 
 from ax.core.base_trial import TrialStatus
 from ax.metrics.tensorboard import RUN_METADATA_KEY
-from ax.runners.torchx import APP_STATE_TO_TRIAL_STATUS, TORCHX_APP_HANDLE, TorchXRunner
+from ax.runners.torchx import (
+    APP_STATE_TO_TRIAL_STATUS, TORCHX_APP_HANDLE, TORCHX_RUNNER, TorchXRunner,
+)
 from torchx.specs import AppState
 
 from nas.component import SCRIPT, trainer
+from nas.failures import failure_reason
 from nas.metrics import read_final_scalars
-from nas.warm_start import WarmServer
+from nas.processes import job_pid, stop_job
 
 LOCAL_SCHEDULERS = ("local_cwd", "local")
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # jobs run on hosts sharing the driver's filesystem, so its interpreter is there too
 HOST_SCHEDULERS = LOCAL_SCHEDULERS + ("slurm",)
-PID_FILE = "job.pid"
 FAILURE_FILE = "failure_reason.txt"
-STDERR_TAIL_LINES = 5
 
 
 class NasRunner(TorchXRunner):
-    """Runs `trainer` jobs on a TorchX scheduler; every init arg is plain data for storage."""
+    """Runs `trainer` jobs on a TorchX scheduler; every init arg is plain data for storage.
+
+    `launch_hooks`: functions AppDef -> AppDef applied to each job this driver process
+    launches (e.g. the local warm start's `WarmServer.attach`); not saved with the search.
+    """
 
     def __init__(self, scheduler, log_dir, component_args=None, cfg=None):
         self.scheduler = scheduler
@@ -49,53 +58,43 @@ class NasRunner(TorchXRunner):
         if scheduler in LOCAL_SCHEDULERS:
             # local jobs' stdout/stderr land next to the logs
             self.cfg.setdefault("log_dir", str(Path(log_dir) / "torchx"))
+        self.launch_hooks = []
         super().__init__(
             tracker_base=self.log_dir,
-            component=trainer,
+            component=with_hooks(trainer, self.launch_hooks),
             component_const_params={"log_path": self.log_dir, **self.component_args},
             orchestrator=scheduler,
             cfg=self.cfg,
         )
         self._reasons = {}
-        self._warm_server = None
-
-    def start_warm_server(self):
-        """Local jobs fork from a process that has imported torch and Lightning
-        (nas/warm_start.py); other schedulers start their jobs as usual."""
-        if self.scheduler in LOCAL_SCHEDULERS and self._warm_server is None:
-            self._warm_server = WarmServer(PROJECT_DIR)
-
-    def stop_warm_server(self):
-        if self._warm_server is not None:
-            self._warm_server.stop()
-            self._warm_server = None
 
     def open_scheduler(self):
         """Create the TorchX scheduler now rather than at the first launch (the local one
-        installs signal handlers when created; the driver then puts its own back)."""
-        self._torchx_runner._scheduler(self.scheduler)
+        installs signal handlers when created; the driver then puts its own back).
+        TorchX has no public call for that alone: asking its run options creates it."""
+        self._torchx_runner.scheduler_run_opts(self.scheduler)
 
     def trial_log_dir(self, trial_index):
         return os.path.join(self.log_dir, str(trial_index))
 
-    def app(self, trial):
-        """The trial's AppDef, with the arguments Ax's TorchXRunner.run passes."""
-        params = {**self._component_const_params, **trial.arm.parameters}
-        accepted = inspect.getfullargspec(self._component).args
-        if "trial_idx" in accepted:
-            params["trial_idx"] = trial.index
-        if "tracker_base" in accepted:
-            params["tracker_base"] = self._tracker_base
-        app = self._component(**params)
-        return self._warm_server.attach(app) if self._warm_server else app
-
     def run(self, trial):
-        handle = self._torchx_runner.run(self.app(trial), self._orchestrator, self._cfg)
-        return {TORCHX_APP_HANDLE: handle, RUN_METADATA_KEY: self.trial_log_dir(trial.index)}
+        """Ax submits; we keep what a restarted driver needs: the handle and the log dir."""
+        metadata = super().run(trial)
+        # this process's torchx runner object: it cannot be saved, and a restarted
+        # driver polls through its own
+        del metadata[TORCHX_RUNNER]
+        metadata[RUN_METADATA_KEY] = self.trial_log_dir(trial.index)
+        return metadata
 
     def dryrun(self, trial):
-        """TorchX's AppDryRunInfo of the trial: the request `run` would submit; nothing runs."""
-        return self._torchx_runner.dryrun(self.app(trial), self._orchestrator, self._cfg)
+        """TorchX's AppDryRunInfo of the trial: the request `run` would submit; nothing runs.
+
+        Ax builds the trial's AppDef inside `TorchXRunner.run` and has no hook to get it
+        alone, so that method runs on a copy whose submission is TorchX's dryrun.
+        `_torchx_runner` is Ax's private attribute; Ax has no public one for it."""
+        dry = copy.copy(self)
+        dry._torchx_runner = _DryRunSubmission(self._torchx_runner)
+        return TorchXRunner.run(dry, trial)[TORCHX_APP_HANDLE]
 
     def poll_trial_status(self, trials):
         by_status = {}
@@ -111,29 +110,40 @@ class NasRunner(TorchXRunner):
             (log_dir / FAILURE_FILE).write_text(reason + "\n")
         return reason
 
+    def stop(self, trial, reason=None):
+        """Ax cancels through TorchX; a job of an earlier driver TorchX does not know is
+        stopped by its pid."""
+        if self._torchx_runner.status(trial.run_metadata[TORCHX_APP_HANDLE]) is None:
+            pid = job_pid(trial.run_metadata.get(RUN_METADATA_KEY, ""))
+            if pid is not None:
+                stop_job(pid)
+            return {"reason": reason} if reason else {}
+        return super().stop(trial, reason=reason)
+
     def _trial_status(self, trial):
         handle = trial.run_metadata[TORCHX_APP_HANDLE]
         status = self._torchx_runner.status(handle)
         if status is None:  # a local job started by an earlier driver process
             return self._orphan_status(trial)
-        state = APP_STATE_TO_TRIAL_STATUS[status.state]
         if status.state == AppState.SUCCEEDED:
             return self._check_metrics(trial)
+        state = APP_STATE_TO_TRIAL_STATUS[status.state]
         if state.is_terminal:
-            self._reasons[trial.index] = self._failure_reason(trial, status)
+            self._reasons[trial.index] = failure_reason(self._torchx_runner, handle, status)
         return state
 
     def _check_metrics(self, trial):
         """A job that exited 0 but logged no finite val_acc/num_params has failed."""
+        log_dir = trial.run_metadata[RUN_METADATA_KEY]
         try:
-            values = read_final_scalars(trial.run_metadata[RUN_METADATA_KEY])
+            values = read_final_scalars(log_dir)
         except Exception as e:
             values, problem = {}, f"unreadable TensorBoard log ({type(e).__name__}: {e})"
         else:
             problem = None
         for tag in ("val_acc", "num_params"):
             if problem is None and not math.isfinite(values.get(tag, math.nan)):
-                problem = f"exited 0 but logged no finite {tag} in {trial.run_metadata[RUN_METADATA_KEY]}"
+                problem = f"exited 0 but logged no finite {tag} in {log_dir}"
         if problem:
             self._reasons[trial.index] = problem
             return TrialStatus.FAILED
@@ -141,8 +151,7 @@ class NasRunner(TorchXRunner):
 
     def _orphan_status(self, trial):
         """A job the previous driver started: still running, done, or lost with it."""
-        log_dir = trial.run_metadata[RUN_METADATA_KEY]
-        if job_pid(log_dir) is not None:
+        if job_pid(trial.run_metadata[RUN_METADATA_KEY]) is not None:
             return TrialStatus.RUNNING
         status = self._check_metrics(trial)
         if status == TrialStatus.FAILED:  # ended unseen without results: run a new trial instead
@@ -150,71 +159,25 @@ class NasRunner(TorchXRunner):
             return TrialStatus.ABANDONED
         return status
 
-    def _failure_reason(self, trial, status):
-        """Exit code or signal plus the last lines of stderr, as far as TorchX tells."""
-        reason = f"job {status.state.name.lower()}"
-        app_dir = (status.ui_url or "").removeprefix("file://")
-        info = Path(app_dir) / "SUCCESS"  # torchx's local scheduler: exit codes of the replicas
-        if not (app_dir and info.exists()):
-            return f"{reason}: {status.msg}" if status.msg else reason
-        try:
-            replica = next(iter(json.loads(info.read_text())["roles"].values()))[0]
-            code = replica["exitcode"]
-            if code is not None:
-                reason = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-            stderr = Path(replica["stderr"])
-            lines = [l for l in stderr.read_text(errors="replace").splitlines() if l.strip()]
-        except (OSError, ValueError, KeyError, IndexError, StopIteration):
-            return reason
-        if lines:
-            reason += ": " + " | ".join(lines[-STDERR_TAIL_LINES:])
-        return reason
+
+class _DryRunSubmission:
+    """Stands in for the torchx runner in `NasRunner.dryrun`: "submits" by dry-running."""
+
+    def __init__(self, torchx_runner):
+        self._torchx_runner = torchx_runner
+
+    def run(self, app, scheduler, cfg=None):
+        return self._torchx_runner.dryrun(app, scheduler, cfg)
 
 
-def job_pid(log_dir):
-    """The pid of the training job still running for this log dir, else None."""
-    try:
-        pid = int((Path(log_dir) / PID_FILE).read_text())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except (OSError, ValueError):
-        return None
-    # the pid may have been reused after the job ended: check it is our job
-    return pid if f"\0{log_dir}\0" in f"\0{cmdline}" and _is_running(pid) else None
+def with_hooks(component, hooks):
+    """`component`, each AppDef passed through `hooks` (read at call time). It keeps the
+    component's signature: Ax's TorchXRunner.run reads it to pass `trial_idx`."""
+    def build(**params):
+        app = component(**params)
+        for hook in hooks:
+            app = hook(app)
+        return app
 
-
-def stop_untracked_jobs(trials_dir, experiment):
-    """Before resuming: stop jobs the saved state does not know as running, and move
-    their log dirs aside, so no trial index gets two jobs or mixed logs."""
-    trials_dir = Path(trials_dir)
-    if not trials_dir.is_dir():
-        return []
-    stopped = []
-    for log_dir in trials_dir.iterdir():
-        if not log_dir.name.isdigit():
-            continue
-        trial = experiment.trials.get(int(log_dir.name))
-        if trial is not None and (trial.status.is_terminal or trial.status == TrialStatus.RUNNING):
-            continue
-        pid = job_pid(log_dir)
-        if pid is not None:
-            try:
-                os.killpg(pid, signal.SIGKILL)  # torchx starts each job in its own session
-            except OSError:
-                os.kill(pid, signal.SIGKILL)
-            stopped.append(pid)
-        log_dir.rename(log_dir.with_name(f"{log_dir.name}.stale-{os.getpid()}"))
-    return stopped
-
-
-def _is_running(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child still answers kill(0)
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return True
+    build.__signature__ = inspect.signature(component)
+    return build

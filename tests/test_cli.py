@@ -37,3 +37,12 @@ def test_data_dir_without_mnist_names_folder_and_files(tmp_path):
     assert str(tmp_path / "empty" / "MNIST" / "raw") in line
     assert "train-images-idx3-ubyte" in line and "t10k-labels-idx1-ubyte" in line
     assert "Traceback" not in result.stderr
+
+
+def test_checking_the_folders_creates_none(tmp_path):
+    from nas.cli import parse_args
+
+    results = tmp_path / "new" / "results"
+    args = parse_args(["--results-dir", str(results), "--log-dir", str(tmp_path / "logs")])
+    assert args.results_dir == str(results)
+    assert list(tmp_path.iterdir()) == []

@@ -17,7 +17,8 @@ from torch.utils.tensorboard import SummaryWriter
 
 from conftest import run_driver, start_driver
 from nas.metrics import make_metrics
-from nas.runner import NasRunner, job_pid
+from nas.processes import job_pid
+from nas.runner import NasRunner
 from nas.search_space import make_search_space
 
 

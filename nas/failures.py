@@ -1,0 +1,52 @@
+"""Why a trial's job failed, in one line: how it ended (exit code or signal) and the last
+lines of its stderr, as far as TorchX can tell for its scheduler."""
+
+import collections
+import json
+import signal
+from pathlib import Path
+
+from torchx.schedulers.api import Stream
+
+STDERR_TAIL_LINES = 5
+
+
+def failure_reason(torchx_runner, handle, status):
+    """`status`: the job's terminal TorchX AppStatus."""
+    reason = exit_description(status) or f"job {status.state.name.lower()}"
+    if status.msg:
+        reason += f": {status.msg}"
+    tail = stderr_tail(torchx_runner, handle)
+    return f"{reason}: {' | '.join(tail)}" if tail else reason
+
+
+def exit_description(status):
+    """'exit code N' or 'killed by SIGNAME' for a local job, else None.
+
+    TorchX has no public API for a job's exit code: its local scheduler keeps the replicas'
+    exit codes private and writes them only to the SUCCESS file in the app's log dir
+    (`ui_url`, file://...), which we read; other schedulers report no SUCCESS file.
+    """
+    app_dir = (status.ui_url or "").removeprefix("file://")
+    try:
+        roles = json.loads((Path(app_dir) / "SUCCESS").read_text())["roles"]
+        code = next(iter(roles.values()))[0]["exitcode"]
+    except (OSError, ValueError, KeyError, IndexError, StopIteration, TypeError):
+        return None
+    if code is None:
+        return None
+    return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+
+
+def stderr_tail(torchx_runner, handle, lines=STDERR_TAIL_LINES):
+    """The last non-blank lines of the first replica's stderr (TorchX's `log_lines`)."""
+    app = torchx_runner.describe(handle)
+    if app is None:
+        return []
+    tail = collections.deque(maxlen=lines)
+    try:
+        for chunk in torchx_runner.log_lines(handle, app.roles[0].name, 0, streams=Stream.STDERR):
+            tail.extend(line for line in chunk.splitlines() if line.strip())
+    except Exception:  # schedulers raise their own errors when logs are gone: no tail then
+        return []
+    return list(tail)

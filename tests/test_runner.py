@@ -1,0 +1,117 @@
+"""NasRunner with real local TorchX jobs: what a trial really runs against its dry-run,
+the failure reason of a failing job, and a job outliving the driver that started it."""
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from ax.core.base_trial import TrialStatus
+from ax.metrics.tensorboard import RUN_METADATA_KEY
+from ax.runners.torchx import TORCHX_APP_HANDLE
+
+from conftest import ROOT
+from nas.dryrun import first_trials
+from nas.processes import is_running, job_pid
+from nas.runner import NasRunner
+
+
+@pytest.fixture(autouse=True)
+def keep_signal_handlers():
+    """TorchX's local scheduler installs its own SIGINT/SIGTERM handlers; put pytest's back."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+def wait_for(predicate, timeout=120):
+    end = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.1)
+    return value
+
+
+def launched_trial(runner):
+    """The search's first trial, launched by `runner` (trial.run: Ax's path)."""
+    (trial,) = first_trials(runner, max_epochs=1, total_trials=2, max_pending=1, seed=0)
+    trial.run()
+    return trial
+
+
+def poll_until_terminal(runner, trial):
+    def terminal():
+        ((status, indices),) = runner.poll_trial_status([trial]).items()
+        assert indices == {trial.index}
+        return status if status.is_terminal else None
+    return wait_for(terminal)
+
+
+def test_a_local_trial_runs_the_command_its_dry_run_shows(tmp_path, data_dir):
+    runner = NasRunner("local_cwd", tmp_path / "trials", {"data_dir": str(data_dir)})
+    (trial,) = first_trials(runner, max_epochs=1, total_trials=2, max_pending=1, seed=0)
+    (replica,) = next(iter(runner.dryrun(trial).request.role_params.values()))
+    # the dry-run's command, against what the trial should run (built here, not by the runner)
+    expected = [sys.executable, str(ROOT / "mnist_train_nas.py"),
+                "--log_path", str(tmp_path / "trials" / "0")]
+    for name, value in trial.arm.parameters.items():
+        expected += [f"--{name}", str(value)]
+    assert sorted(replica.args) == sorted(expected + ["--data_dir", str(data_dir)])
+    assert replica.args[:2] == expected[:2]
+
+    trial.run()
+    log_dir = trial.run_metadata[RUN_METADATA_KEY]
+    assert log_dir == str(tmp_path / "trials" / "0")
+    pid = wait_for(lambda: job_pid(log_dir))
+    try:  # the process TorchX started is the dry-run's command
+        assert Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1] == replica.args
+        assert os.readlink(f"/proc/{pid}/cwd") == replica.cwd
+    finally:
+        runner.stop(trial, reason="test done")
+    assert not is_running(pid)
+
+
+def test_a_failing_job_fails_with_its_exit_code_and_stderr_tail(tmp_path, data_dir):
+    runner = NasRunner("local_cwd", tmp_path / "trials", {"data_dir": str(data_dir)})
+
+    def unknown_flag(app):  # the job's argparse rejects it: exit code 2, usage on stderr
+        app.roles[0].args.append("--no_such_flag")
+        return app
+
+    runner.launch_hooks.append(unknown_flag)
+    trial = launched_trial(runner)
+    assert poll_until_terminal(runner, trial) == TrialStatus.FAILED
+    reason = runner.poll_exception(trial)
+    assert reason.startswith("exit code 2: "), reason
+    assert reason.endswith("error: unrecognized arguments: --no_such_flag"), reason
+    assert "\n" not in reason
+
+
+def test_a_job_of_a_dead_driver_is_reattached_stopped_and_abandoned(tmp_path, data_dir):
+    args = ("local_cwd", tmp_path / "trials", {"data_dir": str(data_dir)})
+    trial = launched_trial(NasRunner(*args))
+    pid = wait_for(lambda: job_pid(trial.run_metadata[RUN_METADATA_KEY]))
+    # the driver "restarts": a new runner, whose TorchX runner never saw this job
+    restarted = NasRunner(*args)
+    assert restarted.poll_trial_status([trial]) == {TrialStatus.RUNNING: {0}}
+    restarted.stop(trial, reason="early stopped")  # by its pid: TorchX does not know it
+    assert not is_running(pid)
+    # it ended without results while no driver watched it: a new trial replaces it
+    assert restarted.poll_trial_status([trial]) == {TrialStatus.ABANDONED: {0}}
+    assert restarted.poll_exception(trial).startswith("job ended while the driver was down; "
+                                                      "exited 0 but logged no finite val_acc")
+
+
+def test_run_metadata_is_plain_data_a_restarted_driver_can_use(tmp_path, data_dir):
+    runner = NasRunner("local_cwd", tmp_path / "trials", {"data_dir": str(data_dir)})
+    trial = launched_trial(runner)
+    try:
+        assert set(trial.run_metadata) == {TORCHX_APP_HANDLE, RUN_METADATA_KEY,
+                                           "torchx_tracker_base"}
+        assert trial.run_metadata[TORCHX_APP_HANDLE].startswith("local_cwd://")
+        assert all(isinstance(v, str) for v in trial.run_metadata.values())
+    finally:
+        runner.stop(trial)
