@@ -69,7 +69,12 @@ def main(argv=None):
         generation_strategy = make_generation_strategy(
             experiment, args.trials, args.max_pending, seed=args.seed, strategy=args.strategy
         )
-    orchestrator = make_orchestrator(experiment, generation_strategy, args.max_pending)
+    orchestrator = make_orchestrator(experiment, generation_strategy, args.max_pending,
+                                     early_stopping=args.early_stopping)
+    if args.early_stopping is not None:
+        from nas.early_stopping import describe
+
+        print(describe(args.early_stopping))
     experiment.runner.open_scheduler()
     warm_server = None
     if args.warm_start and trials_still_to_run(experiment, args.trials):

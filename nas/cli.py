@@ -88,6 +88,10 @@ def make_parser():
     p.add_argument("--no-warm-start", dest="warm_start", action="store_false",
                    help="local jobs import torch and Lightning themselves instead of forking "
                    "from a process that has (slower; see nas/warm_start.py)")
+    p.add_argument("--early-stopping", nargs="?", const="", default=None, metavar="K=V,K=V",
+                   help="stop trials whose val_acc is poor compared with other trials at the "
+                   "same epoch (Ax's percentile strategy; options percentile=50, min_epoch=1, "
+                   "min_curves=5, or threshold=ACC for Ax's threshold strategy; see README)")
     p.add_argument("--fresh", action="store_true",
                    help="start a new search; an earlier one in LOG_DIR is moved aside, not deleted")
     return p
@@ -106,6 +110,13 @@ def check_args(args):
     if args.max_epochs > 100:
         raise UsageError(f"--max-epochs {args.max_epochs} makes no sense for MNIST; use 1..100")
     args.scheduler_cfg = parse_scheduler_cfg(args.scheduler, args.scheduler_cfg)
+    if args.early_stopping is not None:
+        from nas.early_stopping import EarlyStoppingSpecError, parse_spec
+
+        try:
+            args.early_stopping = parse_spec(args.early_stopping)
+        except EarlyStoppingSpecError as e:
+            raise UsageError(str(e))
     check_mounts(args.mount)
     args.log_dir = args.log_dir or os.path.join(args.results_dir, "logs")
 

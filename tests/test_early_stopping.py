@@ -116,3 +116,21 @@ def test_saved_state_keeps_the_model_data_config_and_stopped_trials(tmp_path):
     assert MODEL_DATA in configs
     assert stopped_epochs(experiment) == {5: 2}
     assert experiment.metrics["val_acc"].is_available_while_running()
+
+
+@pytest.mark.parametrize("spec", ["speed=3", "threshold=1.5"])
+def test_bad_early_stopping_option_exits_2_with_one_line(spec, tmp_path):
+    from nas.cli import parse_args
+
+    with pytest.raises(SystemExit) as e:
+        parse_args(["--early-stopping", spec, "--results-dir", str(tmp_path)])
+    assert e.value.code == 2
+
+
+def test_early_stopping_flag(tmp_path):
+    from nas.cli import parse_args
+
+    assert parse_args(["--results-dir", str(tmp_path)]).early_stopping is None
+    assert parse_args(["--early-stopping", "--results-dir", str(tmp_path)]).early_stopping == parse_spec("")
+    args = parse_args(["--early-stopping", "threshold=0.99,min_curves=0", "--results-dir", str(tmp_path)])
+    assert args.early_stopping["threshold"] == 0.99
