@@ -51,6 +51,15 @@ def stop_job(pid, grace_seconds=5.0):
         _signal_group(pid, signal.SIGKILL)
 
 
+def kill_job(log_dir):
+    """SIGKILL the local job still running for this log dir (no grace: early stopping);
+    its pid, or None."""
+    pid = job_pid(log_dir)
+    if pid is not None:
+        _signal_group(pid, signal.SIGKILL)
+    return pid
+
+
 def _signal_group(pid, sig):
     try:
         os.killpg(pid, sig)
@@ -73,6 +82,10 @@ def stop_untracked_jobs(trials_dir, experiment):
         if not log_dir.name.isdigit():
             continue
         trial = experiment.trials.get(int(log_dir.name))
+        if trial is not None and trial.status.name == "EARLY_STOPPED":
+            pid = kill_job(log_dir)  # stopped, but its job outlived the driver
+            stopped.extend([pid] if pid is not None else [])
+            continue  # its log is its learning curve: kept
         if trial is not None and (trial.status.is_terminal or trial.status.is_running):
             continue
         pid = job_pid(log_dir)

@@ -29,7 +29,7 @@ from torchx.specs import AppState
 from nas.component import SCRIPT, trainer
 from nas.failures import failure_reason
 from nas.metrics import read_final_scalars
-from nas.processes import job_pid, stop_job
+from nas.processes import job_pid, kill_job, stop_job
 
 LOCAL_SCHEDULERS = ("local_cwd", "local")
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -112,7 +112,12 @@ class NasRunner(TorchXRunner):
 
     def stop(self, trial, reason=None):
         """Ax cancels through TorchX; a job of an earlier driver TorchX does not know is
-        stopped by its pid."""
+        stopped by its pid. A local job gets SIGKILL first: TorchX's local cancel sends
+        SIGTERM and waits up to 10 s for the job to end, which would hold the driver up at
+        every early-stopped trial; the job needs no clean-up (it flushes its log every
+        epoch)."""
+        if self.scheduler in LOCAL_SCHEDULERS:
+            kill_job(trial.run_metadata.get(RUN_METADATA_KEY, ""))
         if self._torchx_runner.status(trial.run_metadata[TORCHX_APP_HANDLE]) is None:
             pid = job_pid(trial.run_metadata.get(RUN_METADATA_KEY, ""))
             if pid is not None:
