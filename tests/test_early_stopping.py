@@ -134,3 +134,24 @@ def test_early_stopping_flag(tmp_path):
     assert parse_args(["--early-stopping", "--results-dir", str(tmp_path)]).early_stopping == parse_spec("")
     args = parse_args(["--early-stopping", "threshold=0.99,min_curves=0", "--results-dir", str(tmp_path)])
     assert args.early_stopping["threshold"] == 0.99
+
+
+def test_resume_kills_a_stopped_trials_job_that_outlived_the_driver(tmp_path):
+    import subprocess
+    import sys
+
+    from nas.processes import PID_FILE, is_running, stop_untracked_jobs
+
+    experiment = curve_experiment({**COMPLETED, 5: ("EARLY_STOPPED", 4, [0.5])})
+    log_dir = tmp_path / "trials" / "5"
+    log_dir.mkdir(parents=True)
+    # stands in for the job: a process whose command line holds its log dir
+    job = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(log_dir)],
+                           start_new_session=True)
+    try:
+        (log_dir / PID_FILE).write_text(str(job.pid))
+        assert stop_untracked_jobs(tmp_path / "trials", experiment) == [job.pid]
+        assert job.wait(timeout=10) == -9 and not is_running(job.pid)
+        assert log_dir.is_dir()  # its curve stays for the report
+    finally:
+        job.kill()
