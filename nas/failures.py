@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 
 from torchx.schedulers.api import Stream
+from torchx.specs import NONE
 
 STDERR_TAIL_LINES = 5
 
@@ -14,7 +15,7 @@ STDERR_TAIL_LINES = 5
 def failure_reason(torchx_runner, handle, status):
     """`status`: the job's terminal TorchX AppStatus."""
     reason = exit_description(status) or f"job {status.state.name.lower()}"
-    if status.msg:
+    if status.msg and status.msg != NONE:  # NONE: TorchX's "no message"
         reason += f": {status.msg}"
     tail = stderr_tail(torchx_runner, handle)
     return f"{reason}: {' | '.join(tail)}" if tail else reason
@@ -46,7 +47,7 @@ def stderr_tail(torchx_runner, handle, lines=STDERR_TAIL_LINES):
     tail = collections.deque(maxlen=lines)
     try:
         for chunk in torchx_runner.log_lines(handle, app.roles[0].name, 0, streams=Stream.STDERR):
-            tail.extend(line for line in chunk.splitlines() if line.strip())
+            tail.extend(line.strip() for line in chunk.splitlines() if line.strip())
     except Exception:  # schedulers raise their own errors when logs are gone: no tail then
         return []
     return list(tail)

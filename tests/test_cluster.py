@@ -115,8 +115,9 @@ def test_cluster_settings_are_saved_with_the_search(tmp_path):
     from nas.runner import NasRunner
     from nas.storage import load_state, save_state
 
-    runner = NasRunner("slurm", "/shared/logs/trials",
-                       {"data_cache": "/shared/logs/data/c.pt", "cpu": 2, "threads": 2,
+    shared = tmp_path / "shared" / "logs"  # a dry run writes nothing there
+    runner = NasRunner("slurm", shared / "trials",
+                       {"data_cache": str(shared / "data" / "c.pt"), "cpu": 2, "threads": 2,
                         "memMB": 3000, "gpu": 1, "mounts": ["type=bind", "src=/s", "dst=/s"]},
                        cfg={"partition": "cpu", "mail-type": "BEGIN,END"})
     (trial,) = first_trials(runner, max_epochs=2, total_trials=4, max_pending=1, seed=2)

@@ -14,6 +14,7 @@ from ax.runners.torchx import TORCHX_APP_HANDLE
 
 from conftest import ROOT
 from nas.dryrun import first_trials
+from nas.failures import STDERR_TAIL_LINES
 from nas.processes import is_running, job_pid
 from nas.runner import NasRunner
 
@@ -85,7 +86,10 @@ def test_a_failing_job_fails_with_its_exit_code_and_stderr_tail(tmp_path, data_d
     trial = launched_trial(runner)
     assert poll_until_terminal(runner, trial) == TrialStatus.FAILED
     reason = runner.poll_exception(trial)
-    assert reason.startswith("exit code 2: "), reason
+    # how it ended (and no TorchX "<NONE>" message), then the last lines of stderr
+    exit, tail = reason.split(": ", 1)
+    assert exit == "exit code 2", reason
+    assert tail.count(" | ") == STDERR_TAIL_LINES - 1 and "<NONE>" not in tail, reason
     assert reason.endswith("error: unrecognized arguments: --no_such_flag"), reason
     assert "\n" not in reason
 
