@@ -2,20 +2,25 @@
 
     python -m bench.compare --seeds 3                 # 2 x 3 searches of 48 trials
     python -m bench.compare --seeds 1 --trials 4 --max-epochs 1   # a quick try
+    python -m bench.compare --variants botorch,botorch-es --seeds 3 --out results/early_stopping
+                                                      # early stopping off vs on
 
-For every seed, run_nas.py runs once with --strategy sobol and once with --strategy
-botorch, the same budget and everything else equal (same seed, so the same initial
-Sobol points), each in its own results folder under OUT/runs/STRATEGY-seedN/ (its
-console output in driver.log there). A run already finished is not repeated: run_nas.py
+For every seed, run_nas.py runs once per variant (VARIANTS: --strategy sobol, --strategy
+botorch, botorch with --early-stopping), the same budget and everything else equal (same
+seed, so the same initial Sobol points), each in its own results folder under
+OUT/runs/VARIANT-seedN/ (its console output in driver.log there). A run already finished is not repeated: run_nas.py
 resumes a saved search, and a finished one just rewrites its results. Then, from each
 run's hypervolume.csv:
 
     OUT/comparison.csv     one row per run: final hypervolume, HV after 25/50/75% of
-                           the trials, completed/failed trials, wall time
-    OUT/summary.md         the same per strategy (median, min, max) as markdown
+                           the trials, completed/failed/early-stopped trials, training
+                           epochs spent (bench/effort.py), wall time
+    OUT/summary.md         the same per variant (median, min, max) as markdown
     OUT/hv_traces.csv      every run's HV after each completed trial (long format)
-    OUT/hv_vs_trial.html   the plot: median HV per strategy, band from min to max
+    OUT/hv_vs_trial.html   the plot: median HV per variant, band from min to max
     OUT/hv_vs_trial.png    the same plot as an image (matplotlib)
+    OUT/hv_by_minute.csv   every run's HV reached after each wall-clock minute
+    OUT/hv_vs_minute.png   the plot of that: median and min..max per variant
 """
 
 import argparse
@@ -28,11 +33,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.effort import mark_start, run_effort, write_minutes
 from nas.hypervolume import MAX_HV
 
 ROOT = Path(__file__).resolve().parent.parent
-STRATEGIES = ("sobol", "botorch")
-COLORS = {"sobol": "#1f77b4", "botorch": "#d62728"}
+VARIANTS = {"sobol": ["--strategy", "sobol"], "botorch": ["--strategy", "botorch"],
+            "botorch-es": ["--strategy", "botorch", "--early-stopping"]}
+STRATEGIES = ("sobol", "botorch")  # the default variants
+COLORS = {"sobol": "#1f77b4", "botorch": "#d62728", "botorch-es": "#2ca02c"}
 
 
 def parse_args(argv=None):
@@ -44,11 +52,16 @@ def parse_args(argv=None):
     p.add_argument("--max-epochs", type=int, default=4, help="default: %(default)s")
     p.add_argument("--data-dir", default=os.environ.get("PATH_DATASETS", "."))
     p.add_argument("--out", default="results/comparison", help="default: %(default)s")
+    p.add_argument("--variants", default=",".join(STRATEGIES),
+                   help=f"comma-separated, of {', '.join(VARIANTS)} (default: %(default)s)")
     p.add_argument("--report-only", action="store_true",
                    help="run nothing; rebuild the table and plot from the runs in OUT/runs")
     args = p.parse_args(argv)
     if args.seeds < 1 or args.trials < 1:
         p.error("--seeds and --trials must be at least 1")
+    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if not args.variants or set(args.variants) - set(VARIANTS):
+        p.error(f"--variants: choose from {', '.join(VARIANTS)}")
     return args
 
 
@@ -60,11 +73,12 @@ def run_one(args, strategy, seed):
     """run_nas.py as a child process; returns (exit status, wall seconds)."""
     folder = run_dir(args.out, strategy, seed)
     folder.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, str(ROOT / "run_nas.py"), "--strategy", strategy, "--seed", str(seed),
+    cmd = [sys.executable, str(ROOT / "run_nas.py"), *VARIANTS[strategy], "--seed", str(seed),
            "--trials", str(args.trials), "--max-pending", str(args.max_pending),
            "--max-epochs", str(args.max_epochs), "--data-dir", str(args.data_dir),
            "--results-dir", str(folder)]
     start = time.time()
+    mark_start(folder)
     with open(folder / "driver.log", "a") as log:
         log.write(f"$ {' '.join(cmd)}\n")
         log.flush()
@@ -74,11 +88,11 @@ def run_one(args, strategy, seed):
     return status, seconds
 
 
-def load_runs(out, seeds, trials):
+def load_runs(out, seeds, trials, variants=STRATEGIES):
     """(per-run rows, long HV traces) from every run's results folder."""
     rows, traces = [], []
     for seed in seeds:
-        for strategy in STRATEGIES:
+        for strategy in variants:
             folder = run_dir(out, strategy, seed)
             hv_file = folder / "hypervolume.csv"
             if not hv_file.exists():
@@ -88,9 +102,10 @@ def load_runs(out, seeds, trials):
             wall = folder / "wall_seconds.txt"
             status = exp["trial_status"].value_counts()
             completed, failed = int(status.get("COMPLETED", 0)), int(status.get("FAILED", 0))
+            effort = run_effort(folder)
             # a run stopped before its budget (abandoned trials, not all run) is known
             # only up to its last completed trial; a finished one stays flat after it
-            finished = completed + failed >= trials
+            finished = completed + failed + effort["stopped"] >= trials
             # HV after n completed trials, n = 1..trials
             curve = np.zeros(trials)
             for n, value in zip(hv["completed"], hv["hypervolume"]):
@@ -102,7 +117,7 @@ def load_runs(out, seeds, trials):
                 traces.append({"strategy": strategy, "seed": seed, "completed": n,
                                "hypervolume": curve[n - 1]})
             row = {"strategy": strategy, "seed": seed, "finished": finished,
-                   "completed": completed, "failed": failed,
+                   "completed": completed, "failed": failed, **effort,
                    "feasible": int(hv["feasible"].sum()) if len(hv) else 0}
             for frac in (0.25, 0.5, 0.75):
                 n = max(int(round(frac * trials)), 1)
@@ -116,12 +131,12 @@ def load_runs(out, seeds, trials):
 
 
 def summarize(table):
-    """Per strategy: median (min..max) of each number over the seeds."""
+    """Per variant: median (min..max) of each number over the seeds."""
     cols = [c for c in table.columns if c.startswith("hv_at_") or c in
-            ("final_hv", "last_hv", "final_hv_fraction", "completed", "failed", "feasible",
-             "wall_seconds")]
+            ("final_hv", "last_hv", "final_hv_fraction", "completed", "failed", "stopped",
+             "epochs_trained", "feasible", "wall_seconds")]
     out = []
-    for strategy in STRATEGIES:
+    for strategy in table["strategy"].unique():
         t = table[table["strategy"] == strategy]
         if t.empty:
             continue
@@ -134,17 +149,17 @@ def summarize(table):
     return pd.DataFrame(out)
 
 
-def head_to_head(traces):
-    """Seeds on which botorch's HV is above / equal to / below sobol's, after the most
+def head_to_head(traces, base="sobol", other="botorch"):
+    """Seeds on which `other`'s HV is above / equal to / below `base`'s, after the most
     completed trials that both runs of the seed reached (the budget, unless one stopped)."""
     known = traces.dropna(subset=["hypervolume"])
     diffs, at = [], []
     for seed, runs in known.groupby("seed"):
-        if set(runs["strategy"]) != set(STRATEGIES):
+        if not {base, other} <= set(runs["strategy"]):
             continue
-        n = min(runs[runs["strategy"] == s]["completed"].max() for s in STRATEGIES)
+        n = min(runs[runs["strategy"] == s]["completed"].max() for s in (base, other))
         hv = runs[runs["completed"] == n].set_index("strategy")["hypervolume"]
-        diffs.append(hv["botorch"] - hv["sobol"])
+        diffs.append(hv[other] - hv[base])
         at.append(int(n))
     if not diffs:
         return None
@@ -165,10 +180,8 @@ def plotly_figure(traces, title):
 
     fig = go.Figure()
     stats = band(traces)
-    for strategy in STRATEGIES:
+    for strategy in stats["strategy"].unique():
         s = stats[stats["strategy"] == strategy]
-        if s.empty:
-            continue
         color = COLORS[strategy]
         fig.add_trace(go.Scatter(x=s["completed"], y=s["max"], mode="lines", line=dict(width=0),
                                  showlegend=False, hoverinfo="skip", line_shape="hv"))
@@ -195,10 +208,8 @@ def matplotlib_figure(traces, title, path):
 
     stats = band(traces)
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    for strategy in STRATEGIES:
+    for strategy in stats["strategy"].unique():
         s = stats[stats["strategy"] == strategy]
-        if s.empty:
-            continue
         ax.fill_between(s["completed"], s["min"], s["max"], step="post", alpha=0.2,
                         color=COLORS[strategy], label=f"{strategy}: min..max over seeds")
         ax.step(s["completed"], s["median"], where="post", color=COLORS[strategy], lw=2.5,
@@ -220,7 +231,7 @@ def write_report(args, seeds):
     from nas.files import atomic_write_text
 
     out = Path(args.out)
-    table, traces = load_runs(out, seeds, args.trials)
+    table, traces = load_runs(out, seeds, args.trials, args.variants)
     if table.empty:
         print("no finished run to compare", file=sys.stderr)
         return None
@@ -228,8 +239,7 @@ def write_report(args, seeds):
     atomic_write_text(out / "comparison.csv", table.to_csv(index=False))
     atomic_write_text(out / "hv_traces.csv", traces.to_csv(index=False))
     summary = summarize(table)
-    h2h = head_to_head(traces)
-    runs = ", ".join(f"{s} {int((table['strategy'] == s).sum())}" for s in STRATEGIES)
+    runs = ", ".join(f"{s} {int((table['strategy'] == s).sum())}" for s in args.variants)
     title = (f"Hypervolume vs completed trials ({args.trials} trials, max {args.max_epochs} "
              f"epochs, {args.max_pending} at a time; runs: {runs})")
     md = [f"# {title}", "", "Median (min..max) over the seeds:", "",
@@ -241,12 +251,16 @@ def write_report(args, seeds):
                "empty, last_hv is the HV there): "
                + ", ".join(f"{r.strategy} seed {r.seed} after {r.completed} trials"
                            for r in stopped.itertuples()), ""]
-    if h2h:
+    for base, other in (("sobol", "botorch"), ("botorch", "botorch-es")):
+        h2h = head_to_head(traces, base, other)
+        if not h2h:
+            continue
         where = ("at the full budget" if all(n == args.trials for n in h2h["at_trials"])
                  else "after " + ", ".join(map(str, h2h["at_trials"])) + " completed trials")
-        md += [f"botorch's hypervolume is higher than sobol's on {h2h['better']} of "
+        md += [f"{other}'s hypervolume is higher than {base}'s on {h2h['better']} of "
                f"{h2h['seeds']} seeds, equal on {h2h['equal']}, lower on {h2h['worse']}, "
                f"{where} (median difference {h2h['median_difference']:,.0f}).", ""]
+    md += write_minutes(out, table, atomic_write_text, run_dir, COLORS)
     atomic_write_text(out / "summary.md", "\n".join(md))
     if not (out / "plotly.min.js").exists():
         atomic_write_text(out / "plotly.min.js", get_plotlyjs())
@@ -262,7 +276,7 @@ def main(argv=None):
     sys.path.insert(0, str(ROOT))
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     if not args.report_only:
-        runs = [(seed, s) for seed in seeds for s in STRATEGIES]
+        runs = [(seed, s) for seed in seeds for s in args.variants]
         for i, (seed, strategy) in enumerate(runs, start=1):
             print(f"[{i}/{len(runs)}] {strategy} seed {seed}: {run_dir(args.out, strategy, seed)}",
                   flush=True)

@@ -155,3 +155,48 @@ def test_resume_kills_a_stopped_trials_job_that_outlived_the_driver(tmp_path):
         assert log_dir.is_dir()  # its curve stays for the report
     finally:
         job.kill()
+
+
+def test_comparison_reports_time_epochs_and_stopped_trials(tmp_path):
+    """bench.compare with early stopping as a variant, from made-up run folders."""
+    import datetime as dt
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    from bench.compare import main
+
+    t0 = dt.datetime(2026, 1, 1, 12, 0, 0)
+    runs = {  # variant -> [(status, epochs in its log, HV after it, minutes after start)]
+        "botorch": [("COMPLETED", 4, 100, 1.0), ("COMPLETED", 4, 300, 2.0)],
+        "botorch-es": [("EARLY_STOPPED", 1, None, 0.5), ("COMPLETED", 4, 200, 1.5)],
+    }
+    for variant, trials in runs.items():
+        folder = tmp_path / "runs" / f"{variant}-seed0"
+        (folder / "logs" / "trials").mkdir(parents=True)
+        (folder / "started_at.txt").write_text(t0.isoformat())
+        (folder / "wall_seconds.txt").write_text("150\n")
+        for i, (status, epochs, _, _) in enumerate(trials):
+            with SummaryWriter(str(folder / "logs" / "trials" / str(i))) as w:
+                for epoch in range(1, epochs + 1):
+                    w.add_scalar("val_acc", 0.9, epoch)
+        pd.DataFrame({"trial_index": [0, 1], "trial_status": [t[0] for t in trials]}).to_csv(
+            folder / "experiment.csv", index=False)
+        done = [(i, t) for i, t in enumerate(trials) if t[0] == "COMPLETED"]
+        pd.DataFrame({
+            "completed": range(1, len(done) + 1), "trial_index": [i for i, _ in done],
+            "time_completed": [str(t0 + dt.timedelta(minutes=t[3])) for _, t in done],
+            "hypervolume": [t[2] for _, t in done], "feasible": True,
+        }).to_csv(folder / "hypervolume.csv", index=False)
+    assert main(["--seeds", "1", "--trials", "2", "--report-only", "--variants",
+                 "botorch,botorch-es", "--out", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "comparison.csv").set_index("strategy")
+    assert table.loc["botorch-es", "stopped"] == 1 and table.loc["botorch", "stopped"] == 0
+    assert table.loc["botorch-es", "epochs_trained"] == 5
+    assert table.loc["botorch", "epochs_trained"] == 8
+    assert table.loc["botorch-es", "finished"] and table.loc["botorch-es", "final_hv"] == 200
+    minutes = pd.read_csv(tmp_path / "hv_by_minute.csv")
+    es = minutes[minutes["variant"] == "botorch-es"].set_index("minute")["hypervolume"]
+    assert es[1.25] == 0 and es[1.5] == 200
+    assert (tmp_path / "hv_vs_minute.png").stat().st_size > 5_000
+    assert "botorch-es's hypervolume is higher than botorch's on 0 of 1 seeds" in (
+        tmp_path / "summary.md").read_text()
