@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.effort import mark_start, run_effort, write_minutes
+from bench.effort import band_plot, mark_start, run_effort, write_minutes
 from nas.hypervolume import MAX_HV
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -201,28 +201,7 @@ def _rgba(hex_color, alpha):
 
 
 def matplotlib_figure(traces, title, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    stats = band(traces)
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    for strategy in stats["strategy"].unique():
-        s = stats[stats["strategy"] == strategy]
-        ax.fill_between(s["completed"], s["min"], s["max"], step="post", alpha=0.2,
-                        color=COLORS[strategy], label=f"{strategy}: min..max over seeds")
-        ax.step(s["completed"], s["median"], where="post", color=COLORS[strategy], lw=2.5,
-                label=f"{strategy}: median")
-    ax.set_xlabel("completed trials")
-    ax.set_ylabel("hypervolume (val_acc x num_params)")
-    ax.set_ylim(bottom=0)
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    band_plot(band(traces), "strategy", "completed", "completed trials", title, path, COLORS)
 
 
 def write_report(args, seeds):

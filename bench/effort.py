@@ -62,24 +62,21 @@ def minute_grid(wall_seconds):
     return np.arange(0, longest + MINUTE_STEP, MINUTE_STEP)
 
 
-def minutes_figure(traces, title, path, colors):
-    """Median (line) and min..max (band) HV per variant against wall-clock minutes, as a
-    PNG (matplotlib)."""
+def band_plot(stats, group, x, xlabel, title, path, colors):
+    """`stats` (columns group, x, median, min, max): per group a median line and a
+    min..max band, as a PNG (matplotlib)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    stats = (traces.groupby(["variant", "minute"])["hypervolume"]
-             .agg(["median", "min", "max"]).reset_index())
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    for variant, s in stats.groupby("variant", sort=False):
-        color = colors.get(variant)
-        ax.fill_between(s["minute"], s["min"], s["max"], step="post", alpha=0.2, color=color,
-                        label=f"{variant}: min..max over seeds")
-        ax.step(s["minute"], s["median"], where="post", color=color, lw=2.5,
-                label=f"{variant}: median")
-    ax.set_xlabel("wall-clock minutes since the run started")
+    for name, s in stats.groupby(group, sort=False):
+        color = colors.get(name)
+        ax.fill_between(s[x], s["min"], s["max"], step="post", alpha=0.2, color=color,
+                        label=f"{name}: min..max over seeds")
+        ax.step(s[x], s["median"], where="post", color=color, lw=2.5, label=f"{name}: median")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("hypervolume (val_acc x num_params)")
     ax.set_ylim(bottom=0)
     ax.set_title(title, fontsize=10)
@@ -105,7 +102,10 @@ def write_minutes(out, table, write, run_dir, colors):
     if traces.empty:
         return []
     title = "Hypervolume reached vs wall-clock minutes"
-    minutes_figure(traces, title, out / "hv_vs_minute.png", colors)
+    stats = (traces.groupby(["variant", "minute"])["hypervolume"]
+             .agg(["median", "min", "max"]).reset_index())
+    band_plot(stats, "variant", "minute", "wall-clock minutes since the run started", title,
+              out / "hv_vs_minute.png", colors)
     marks = [minutes[int(round(f * (len(minutes) - 1)))] for f in (0.25, 0.5, 0.75, 1.0)]
     median = (traces[traces["minute"].isin(marks)]
               .pivot_table(index="variant", columns="minute", values="hypervolume",
