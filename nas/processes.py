@@ -8,7 +8,6 @@ command line holds that log dir (pids are reused).
 
 import os
 import signal
-import time
 from pathlib import Path
 
 PID_FILE = "job.pid"
@@ -38,17 +37,6 @@ def is_running(pid):
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return True
-
-
-def stop_job(pid, grace_seconds=5.0):
-    """Stop a job and what it started, as TorchX's cancel does: SIGTERM, then SIGKILL
-    after `grace_seconds`. TorchX starts each local job in its own session."""
-    _signal_group(pid, signal.SIGTERM)
-    end = time.monotonic() + grace_seconds
-    while is_running(pid) and time.monotonic() < end:
-        time.sleep(0.05)
-    if is_running(pid):
-        _signal_group(pid, signal.SIGKILL)
 
 
 def kill_job(log_dir):
@@ -82,15 +70,15 @@ def stop_untracked_jobs(trials_dir, experiment):
         if not log_dir.name.isdigit():
             continue
         trial = experiment.trials.get(int(log_dir.name))
-        if trial is not None and trial.status.name == "EARLY_STOPPED":
-            pid = kill_job(log_dir)  # stopped, but its job outlived the driver
-            stopped.extend([pid] if pid is not None else [])
-            continue  # its log is its learning curve: kept
-        if trial is not None and (trial.status.is_terminal or trial.status.is_running):
-            continue
-        pid = job_pid(log_dir)
-        if pid is not None:
-            _signal_group(pid, signal.SIGKILL)
-            stopped.append(pid)
-        log_dir.rename(log_dir.with_name(f"{log_dir.name}.stale-{os.getpid()}"))
+        if trial is not None and trial.status.is_early_stopped:
+            # stopped, but its job outlived the driver; its log is its learning curve: kept
+            stopped += _killed(log_dir)
+        elif trial is None or not (trial.status.is_terminal or trial.status.is_running):
+            stopped += _killed(log_dir)
+            log_dir.rename(log_dir.with_name(f"{log_dir.name}.stale-{os.getpid()}"))
     return stopped
+
+
+def _killed(log_dir):
+    pid = kill_job(log_dir)
+    return [] if pid is None else [pid]

@@ -29,7 +29,7 @@ from torchx.specs import AppState
 from nas.component import SCRIPT, trainer
 from nas.failures import failure_reason
 from nas.metrics import read_final_scalars
-from nas.processes import job_pid, kill_job, stop_job
+from nas.processes import job_pid, kill_job
 
 LOCAL_SCHEDULERS = ("local_cwd", "local")
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -111,17 +111,14 @@ class NasRunner(TorchXRunner):
         return reason
 
     def stop(self, trial, reason=None):
-        """Ax cancels through TorchX; a job of an earlier driver TorchX does not know is
-        stopped by its pid. A local job gets SIGKILL first: TorchX's local cancel sends
-        SIGTERM and waits up to 10 s for the job to end, which would hold the driver up at
-        every early-stopped trial; the job needs no clean-up (it flushes its log every
-        epoch)."""
+        """Ax cancels through TorchX. A local job gets SIGKILL by its pid first: TorchX's
+        local cancel sends SIGTERM and waits up to 10 s for the job to end, which would hold
+        the driver up at every early-stopped trial (the job needs no clean-up: it flushes
+        its log every epoch); and a job of an earlier driver, which TorchX does not know,
+        has only its pid."""
         if self.scheduler in LOCAL_SCHEDULERS:
             kill_job(trial.run_metadata.get(RUN_METADATA_KEY, ""))
         if self._torchx_runner.status(trial.run_metadata[TORCHX_APP_HANDLE]) is None:
-            pid = job_pid(trial.run_metadata.get(RUN_METADATA_KEY, ""))
-            if pid is not None:
-                stop_job(pid)
             return {"reason": reason} if reason else {}
         return super().stop(trial, reason=reason)
 

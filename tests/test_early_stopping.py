@@ -139,6 +139,8 @@ def test_early_stopping_flag(tmp_path):
 def test_resume_kills_a_stopped_trials_job_that_outlived_the_driver(tmp_path):
     import subprocess
     import sys
+    import time
+    from pathlib import Path
 
     from nas.processes import PID_FILE, is_running, stop_untracked_jobs
 
@@ -150,6 +152,9 @@ def test_resume_kills_a_stopped_trials_job_that_outlived_the_driver(tmp_path):
                            start_new_session=True)
     try:
         (log_dir / PID_FILE).write_text(str(job.pid))
+        # right after exec, /proc/<pid>/cmdline can still be empty
+        while str(log_dir).encode() not in Path(f"/proc/{job.pid}/cmdline").read_bytes():
+            time.sleep(0.05)
         assert stop_untracked_jobs(tmp_path / "trials", experiment) == [job.pid]
         assert job.wait(timeout=10) == -9 and not is_running(job.pid)
         assert log_dir.is_dir()  # its curve stays for the report

@@ -72,7 +72,7 @@ def test_a_local_trial_runs_the_command_its_dry_run_shows(tmp_path, data_dir):
         assert os.readlink(f"/proc/{pid}/cwd") == replica.cwd
     finally:
         runner.stop(trial, reason="test done")
-    assert not is_running(pid)
+    wait_for(lambda: not is_running(pid), timeout=10)
 
 
 def test_a_failing_job_fails_with_its_exit_code_and_stderr_tail(tmp_path, data_dir):
@@ -102,7 +102,7 @@ def test_a_job_of_a_dead_driver_is_reattached_stopped_and_abandoned(tmp_path, da
     restarted = NasRunner(*args)
     assert restarted.poll_trial_status([trial]) == {TrialStatus.RUNNING: {0}}
     restarted.stop(trial, reason="early stopped")  # by its pid: TorchX does not know it
-    assert not is_running(pid)
+    wait_for(lambda: not is_running(pid), timeout=10)
     # it ended without results while no driver watched it: a new trial replaces it
     assert restarted.poll_trial_status([trial]) == {TrialStatus.ABANDONED: {0}}
     assert restarted.poll_exception(trial).startswith("job ended while the driver was down; "
