@@ -4,15 +4,14 @@
     python run_nas.py --trials 8 --max-epochs 1
     python run_nas.py --scheduler slurm --scheduler-cfg partition=cpu --dry-run
 
-Reads top to bottom like the tutorial: data, TorchX runner, experiment (search space,
-metrics, optimization config), generation strategy, orchestration, results. The
-search state is saved after every trial state change in LOG_DIR; running the same
-command again resumes it (see README, "Interrupted runs").
+`main` reads top to bottom like the tutorial: data, TorchX runner, search space, metrics,
+optimization config, experiment, generation strategy, orchestrator, run, results. What
+keeps a search alive across drivers (one driver per log dir, saving the state after every
+trial state change, stopping cleanly, resuming after a crash) is nas/lifecycle.py: running
+the same command again resumes the search (see README, "Interrupted runs").
 """
 
 import logging
-import shutil
-import signal
 import sys
 import time
 import warnings
@@ -24,29 +23,25 @@ from nas.cli import fail, parse_args
 def main(argv=None):
     args = parse_args(argv)  # bad values end here, exit 2
     start = time.time()
+    log_dir = Path(args.log_dir).resolve()
+    from nas import lifecycle
+
+    if not args.dry_run:  # a dry run launches and writes nothing: it needs no lock
+        # This driver owns the search in log_dir until it exits (another one: exit 2).
+        lifecycle.own_log_dir(log_dir, fresh=args.fresh)
+
     warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit's, at import
-
-    from ax.exceptions.core import AxError
-
     from nas.data import DataError, prepare_mnist
     from nas.orchestration import (
-        make_experiment, make_generation_strategy, make_orchestrator, run_search,
-        strategy_of, trials_still_to_run,
+        make_experiment, make_generation_strategy, make_orchestrator, set_generation_threads,
     )
     from nas.progress import Progress
     from nas.report import write_results
-    from nas.processes import stop_untracked_jobs
-    from nas.storage import STATE_FILE, load_state, save_state
+    from nas.storage import STATE_FILE
 
     quiet_ax_logs()
-    log_dir = Path(args.log_dir).resolve()
-    state_file = log_dir / STATE_FILE
     if args.dry_run:
-        return dry_run(args, log_dir, state_file)
-    if args.fresh and state_file.exists():
-        backup = log_dir.with_name(f"{log_dir.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
-        shutil.move(log_dir, backup)
-        print(f"--fresh: moved the earlier search's logs and state to {backup}")
+        return dry_run(args, log_dir)
 
     # 1. Data: present once, before any trial starts.
     try:
@@ -54,104 +49,53 @@ def main(argv=None):
     except DataError as e:
         fail(str(e))
 
-    # 2-7. Runner, experiment, generation strategy: new, or resumed from the saved state.
-    if state_file.exists():
-        experiment, generation_strategy = load_state(state_file)
-        if strategy_of(generation_strategy) != args.strategy:
-            fail(f"the search saved in {state_file} uses --strategy "
-                 f"{strategy_of(generation_strategy)}; run it with that, or start anew with --fresh")
+    state_file = log_dir / STATE_FILE
+    saved = lifecycle.load_saved_search(state_file, args.strategy)
+    if saved:  # 2-7 as saved: runner, experiment, generation strategy
+        experiment, generation_strategy = saved
         print(f"Resuming the search saved in {state_file}: {status_line(experiment, args.trials)}")
-        for pid in stop_untracked_jobs(experiment.runner.log_dir, experiment):
-            print(f"  stopped job {pid}: launched just before the driver died, never recorded")
     else:
+        # 2. TorchX runner: the trainer component on the chosen scheduler.
         runner = make_runner(args, log_dir, data_cache)
+        # 3-6. Search space, metrics, optimization config, experiment.
         experiment = make_experiment(runner, max_epochs=args.max_epochs)
+        # 7. Generation strategy: Sobol, then BoTorch.
         generation_strategy = make_generation_strategy(
             experiment, args.trials, args.max_pending, seed=args.seed, strategy=args.strategy
         )
+    lifecycle.take_over_jobs(experiment)
+
+    # 8. Orchestrator; candidates are generated with one torch thread (the jobs own the cores).
+    set_generation_threads()
     orchestrator = make_orchestrator(experiment, generation_strategy, args.max_pending,
                                      early_stopping=args.early_stopping)
     if args.early_stopping is not None:
         from nas.early_stopping import describe
 
         print(describe(args.early_stopping))
-    experiment.runner.open_scheduler()
-    warm_server = None
-    if args.warm_start and trials_still_to_run(experiment, args.trials):
-        warm_server = start_warm_server(experiment.runner)
-    install_stop_handlers()
 
-    # 8. Orchestration: the trials run, the state is saved after every change; when a
-    # trial ends and a new one is due, with that launch. Saving takes ~0.5 s at 48 trials
-    # and would hold up the launch; a driver that dies in between finds what the ended
-    # job logged on resume (NasRunner._orphan_status), as for jobs ending while it is down.
-    show = Progress(args.trials, start, experiment)
-    saved = [None]
+    # 9. Run: the state is saved after every trial state change; a stop cancels the jobs.
+    stopped = lifecycle.run_owned_search(orchestrator, args.trials,
+                                         Progress(args.trials, start, experiment),
+                                         warm_start=args.warm_start)
+    if stopped and not stopped.saved:  # the results would not be written either
+        fail_run(f"{stopped.why}; free space or make {log_dir} writable, then run the same "
+                 "command again to resume", stopped.status)
 
-    def on_change(o):
-        fingerprint = [(t.index, t.status) for t in o.experiment.trials.values()]
-        launch_due = (len(o.running_trials) < args.max_pending
-                      and trials_still_to_run(o.experiment, args.trials) > 0)
-        if fingerprint != saved[0] and not launch_due:
-            save_state(state_file, o.experiment, o.generation_strategy)
-            saved[0] = fingerprint
-        show.update(o.experiment)
-
-    stopped = None
-    try:
-        run_search(orchestrator, args.trials, on_change=on_change)
-    except (KeyboardInterrupt, Interrupted):
-        stopped = "interrupted: running jobs were cancelled"
-        for trial in orchestrator.running_trials:
-            experiment.runner.stop(trial, reason="driver interrupted")
-            trial.mark_abandoned(reason="driver interrupted; job cancelled", unsafe=True)
-    except AxError as e:  # e.g. too many failed trials
-        stopped = f"{type(e).__name__}: {' '.join(str(e).split())}"
-    finally:
-        show.close()
-        save_state(state_file, experiment, generation_strategy)
-        if warm_server is not None:
-            warm_server.stop()
-
-    # 9. Results.
+    # 10. Results.
     files = write_results(experiment, args.results_dir,
                           run_info={"strategy": args.strategy, "seed": args.seed,
                                     "driver_seconds": time.time() - start})
     summary(experiment, args.trials, start, files)
     if stopped:
         failed_reasons(experiment)
-        print(f"run_nas.py: search stopped ({stopped}); the state is saved in {state_file}: "
-              "run the same command again to resume", file=sys.stderr)
-        sys.exit(130 if stopped.startswith("interrupted") else 1)
+        fail_run(f"search stopped ({stopped.why}); the state is saved in {state_file}: "
+                 "run the same command again to resume", stopped.status)
 
 
-class Interrupted(BaseException):
-    """SIGTERM received. A BaseException, like Ctrl-C's KeyboardInterrupt, so that no
-    `except Exception` on the way (BoTorch's optimizer has some) swallows it."""
-
-
-def raise_interrupted(signum, frame):
-    raise Interrupted(signal.Signals(signum).name)
-
-
-def install_stop_handlers():
-    """Ctrl-C and `kill` stop the search cleanly. Replaces the handlers TorchX's local
-    scheduler installs, which raise an ordinary Exception."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, raise_interrupted)
-
-
-def start_warm_server(runner):
-    """Local jobs fork from a process that has imported torch and Lightning
-    (nas/warm_start.py); other schedulers start their jobs as usual. None if not local."""
-    from nas.runner import LOCAL_SCHEDULERS, PROJECT_DIR
-    from nas.warm_start import WarmServer
-
-    if runner.scheduler not in LOCAL_SCHEDULERS:
-        return None
-    server = WarmServer(PROJECT_DIR)
-    runner.launch_hooks.append(server.attach)
-    return server
+def fail_run(message, status):
+    print(f"run_nas.py: {message}", file=sys.stderr)
+    sys.exit(status)
 
 
 def make_runner(args, log_dir, data_cache):
@@ -167,11 +111,13 @@ def make_runner(args, log_dir, data_cache):
                      component_args=component_args, cfg=args.scheduler_cfg)
 
 
-def dry_run(args, log_dir, state_file):
+def dry_run(args, log_dir):
     """Print the first trials' TorchX requests (nas/dryrun.py); launch and write nothing."""
     from nas.data import cache_path, missing_files
     from nas.dryrun import first_trials, print_dry_run
+    from nas.storage import STATE_FILE
 
+    state_file = log_dir / STATE_FILE
     if state_file.exists():
         print(f"note: {state_file} holds a saved search; without --dry-run it is resumed "
               "with its saved scheduler settings, not these", file=sys.stderr)

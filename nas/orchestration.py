@@ -30,6 +30,8 @@ GENERATION_THREADS = 1
 
 
 def set_generation_threads(threads=GENERATION_THREADS):
+    """torch's global thread count in this process: a step of its own in run_nas.py,
+    since it changes every later torch call of the driver."""
     import torch
 
     torch.set_num_threads(threads)
@@ -62,7 +64,7 @@ def make_generation_strategy(experiment, total_trials, max_pending, seed=None, s
         force_random_search=strategy == "sobol",
         experiment=experiment,
     )
-    for node in gs._nodes:
+    for node in gs.nodes_by_name.values():
         for spec in node.generator_specs:
             if spec.generator_enum == Generators.BOTORCH_MODULAR:
                 # val_acc is a curve: model only completed trials' last epoch (nas/early_stopping.py)
@@ -80,7 +82,6 @@ def acqf_gen_kwargs(acqf_options):
 def make_orchestrator(experiment, generation_strategy, max_pending, early_stopping=None):
     """`run_search` sets the trial budget: what the saved state still needs.
     `early_stopping`: options of nas.early_stopping.parse_spec, or None (off)."""
-    set_generation_threads()
     options = OrchestratorOptions(
         max_pending_trials=max_pending,
         init_seconds_between_polls=POLL_SECONDS,

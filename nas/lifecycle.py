@@ -1,0 +1,262 @@
+"""The driver's lifecycle around one search: who owns it, what is saved when, how a
+stop ends and how a resume begins. run_nas.py builds the search; this module keeps it.
+
+- **One owner.** The driver holds an exclusive `flock` on LOG_DIR/driver.lock from
+  before it reads the saved state until it exits; a second driver on the same log dir
+  exits 2 at once, naming the holder's pid. The kernel drops the lock with the process
+  (`kill -9` too), so a stale lock never blocks; the descriptor is not inherited by the
+  jobs or the warm-start server (close-on-exec), so a job outliving its driver holds none.
+- **Resume.** A saved state is loaded (damaged -> exit 2, nas/storage.py); the console
+  says which saved running trials were re-attached and which ended while no driver ran;
+  jobs the state never recorded (launched in the instant before a crash) are stopped.
+- **Saving** after every change of trial statuses (`StateSaver`); a save that fails
+  (full disk, unwritable log dir) stops the driver, the previous state intact.
+- **Stopping.** Ctrl-C, SIGTERM, a failed save or Ax giving up: the running jobs are
+  cancelled (the console lists them), the state saved, the warm-start server (started
+  here for local jobs) stopped.
+"""
+
+import errno
+import fcntl
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nas.cli import fail
+
+# Ax, TorchX and torch (~5 s of imports) are imported by the functions that use them, so
+# that the lock is taken, and a second driver refused, before they load.
+
+LOCK_FILE = "driver.lock"
+EXIT_INTERRUPTED = 130
+_held = []  # the lock's file descriptor, open for the process's whole life
+
+
+# --- one owner ---------------------------------------------------------------------
+
+def own_log_dir(log_dir, fresh=False):
+    """Lock `log_dir` for this process, or exit 2 naming the driver that holds it.
+    `fresh`: move an earlier search (logs and state) aside first, never deleting it."""
+    log_dir = Path(log_dir)
+    fd = _lock(log_dir)
+    if fresh and any(p.name != LOCK_FILE for p in log_dir.iterdir()):
+        backup = log_dir.with_name(f"{log_dir.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+        log_dir.rename(backup)  # one rename: a crash leaves either the old or the new layout
+        log_dir.mkdir()
+        new_fd = _lock(log_dir)
+        os.close(fd)
+        (backup / LOCK_FILE).unlink(missing_ok=True)
+        fd = new_fd
+        print(f"--fresh: moved the earlier search's logs and state to {backup}")
+    _held.append(fd)
+
+
+def _lock(log_dir):
+    path = log_dir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        os.close(fd)
+        if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+            raise
+        fail(f"{log_dir} is in use by another run_nas.py (pid {_holder(path)}); wait for it to "
+             "end or stop it, or give this run another --results-dir / --log-dir")
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def _holder(path):
+    """The pid the holder wrote; it writes it right after locking, so wait a moment."""
+    for _ in range(20):
+        text = Path(path).read_text().strip()
+        if text:
+            return text
+        time.sleep(0.05)
+    return "unknown"
+
+
+# --- resume --------------------------------------------------------------------------
+
+def load_saved_search(state_file, strategy):
+    """(experiment, generation_strategy) saved in `state_file`, or None for a new search.
+    Exit 2 if the file is unusable or was made with another --strategy."""
+    from nas.orchestration import strategy_of
+    from nas.storage import StateError, load_state
+
+    state_file = Path(state_file)
+    if not state_file.exists():
+        return None
+    try:
+        experiment, generation_strategy = load_state(state_file)
+    except StateError as e:
+        fail(str(e))
+    if strategy_of(generation_strategy) != strategy:
+        fail(f"the search saved in {state_file} uses --strategy "
+             f"{strategy_of(generation_strategy)}; run it with that, or start anew with --fresh")
+    return experiment, generation_strategy
+
+
+def take_over_jobs(experiment):
+    """Say what becomes of the jobs an earlier driver left; stop those it never recorded
+    (their trial dirs are moved aside, so no trial index gets two jobs or mixed logs)."""
+    from ax.core.base_trial import TrialStatus
+    from ax.metrics.tensorboard import RUN_METADATA_KEY
+
+    from nas.processes import job_pid, stop_untracked_jobs
+    from nas.runner import LOCAL_SCHEDULERS
+
+    runner = experiment.runner
+    for trial in experiment.trials.values():
+        if trial.status != TrialStatus.RUNNING:
+            continue
+        if runner.scheduler not in LOCAL_SCHEDULERS:
+            print(f"  trial {trial.index}: re-attached to its {runner.scheduler} job")
+        elif (pid := job_pid(trial.run_metadata.get(RUN_METADATA_KEY, ""))) is not None:
+            print(f"  trial {trial.index}: job {pid} still running, re-attached")
+        else:
+            print(f"  trial {trial.index}: its job ended while no driver ran; its results are "
+                  "taken from its logs (none: the trial is abandoned and replaced)")
+    for pid in stop_untracked_jobs(runner.log_dir, experiment):
+        print(f"  stopped job {pid}: launched just before the driver died, never recorded")
+
+
+# --- saving --------------------------------------------------------------------------
+
+class SaveFailed(BaseException):
+    """The state could not be written. A BaseException so that Ax's orchestrator, which
+    logs and ignores an Exception from its idle callback, does not go on without saves."""
+
+
+class StateSaver:
+    """Saves the state whenever the trials' statuses changed. When a trial ends and a new
+    one is due, the save comes with that launch: saving takes ~0.5 s at 48 trials and
+    would hold up the launch; a driver that dies in between finds what the ended job
+    logged on resume (NasRunner._orphan_status), as for jobs ending while it is down."""
+
+    def __init__(self, state_file, total_trials, max_pending):
+        self.state_file = Path(state_file)
+        self.total_trials = total_trials
+        self.max_pending = max_pending
+        self._saved = None  # the (index, status) pairs last saved
+
+    def on_change(self, orchestrator):
+        from nas.orchestration import trials_still_to_run
+
+        experiment = orchestrator.experiment
+        fingerprint = [(t.index, t.status) for t in experiment.trials.values()]
+        launch_due = (len(orchestrator.running_trials) < self.max_pending
+                      and trials_still_to_run(experiment, self.total_trials) > 0)
+        if fingerprint != self._saved and not launch_due:
+            self.save(experiment, orchestrator.generation_strategy)
+            self._saved = fingerprint
+
+    def save(self, experiment, generation_strategy):
+        from nas.storage import save_state
+
+        try:
+            save_state(self.state_file, experiment, generation_strategy)
+        except OSError as e:
+            raise SaveFailed(f"cannot save the search state to {self.state_file} "
+                             f"({e.strerror or e}); the previous state there is intact")
+
+
+# --- running and stopping ------------------------------------------------------------
+
+class Interrupted(BaseException):
+    """SIGTERM received. A BaseException, like Ctrl-C's KeyboardInterrupt, so that no
+    `except Exception` on the way (BoTorch's optimizer has some) swallows it."""
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def install_stop_handlers():
+    """Ctrl-C and `kill` stop the search cleanly. Replaces the handlers TorchX's local
+    scheduler installs (when it is created), which raise an ordinary Exception."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+
+
+@dataclass
+class Stop:
+    """Why the search stopped before its end, the driver's exit status, and whether the
+    state could be saved (if not, the previous one is on disk)."""
+    status: int
+    why: str
+    saved: bool = True
+
+
+def run_owned_search(orchestrator, total_trials, progress, warm_start=True):
+    """Run the search to its end or to a `Stop` (returned; None: it ended). Whatever ends
+    it, no job is left running, and the state is saved unless saving is what failed."""
+    from ax.exceptions.core import AxError
+
+    from nas.orchestration import run_search, trials_still_to_run
+    from nas.storage import STATE_FILE
+
+    experiment = orchestrator.experiment
+    runner = experiment.runner
+    saver = StateSaver(Path(runner.log_dir).parent / STATE_FILE, total_trials,
+                       orchestrator.options.max_pending_trials)
+    runner.open_scheduler()
+    install_stop_handlers()
+    warm_server = None
+    if warm_start and trials_still_to_run(experiment, total_trials):
+        warm_server = start_warm_server(runner)
+
+    def on_change(o):
+        saver.on_change(o)
+        progress.update(o.experiment)
+
+    stopped = None
+    try:
+        run_search(orchestrator, total_trials, on_change=on_change)
+    except (KeyboardInterrupt, Interrupted) as e:
+        stopped = Stop(EXIT_INTERRUPTED, f"interrupted ({e or 'SIGINT'})")
+    except SaveFailed as e:
+        stopped = Stop(1, str(e), saved=False)
+    except AxError as e:  # e.g. too many failed trials
+        stopped = Stop(1, f"{type(e).__name__}: {' '.join(str(e).split())}")
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut this short
+            signal.signal(sig, signal.SIG_IGN)
+        progress.close()
+        cancel_running_jobs(orchestrator, "search stopped" if stopped else "driver failed")
+        try:
+            if stopped is None or stopped.saved:
+                saver.save(experiment, orchestrator.generation_strategy)
+        except SaveFailed as e:
+            stopped = Stop(1, str(e), saved=False)
+        if warm_server is not None:
+            warm_server.stop()
+    return stopped
+
+
+def start_warm_server(runner):
+    """Local jobs fork from a process that has imported torch and Lightning
+    (nas/warm_start.py); other schedulers start their jobs as usual. None if not local."""
+    from nas.runner import LOCAL_SCHEDULERS, PROJECT_DIR
+    from nas.warm_start import WarmServer
+
+    if runner.scheduler not in LOCAL_SCHEDULERS:
+        return None
+    server = WarmServer(PROJECT_DIR)
+    runner.launch_hooks.append(server.attach)
+    return server
+
+
+def cancel_running_jobs(orchestrator, why):
+    """Stop every running trial's job and mark the trial ABANDONED (replaced on resume)."""
+    running = list(orchestrator.running_trials)
+    if running:
+        print(f"Cancelling the jobs of the running trials {[t.index for t in running]} "
+              "(they are run anew, as new trials, on resume)", file=sys.stderr, flush=True)
+    for trial in running:
+        orchestrator.experiment.runner.stop(trial, reason=why)
+        trial.mark_abandoned(reason=f"{why}; job cancelled", unsafe=True)
