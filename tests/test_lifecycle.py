@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from conftest import driver_command, run_driver, start_driver
-from test_resilience import common, running_job, wait_for
+from test_resilience import common, lock_is_free, running_job, wait_for
 
 LOCK = "driver.lock"
 
@@ -43,16 +43,6 @@ def saved_search(results, mnist_cache, trials=3):
     strategy = make_generation_strategy(experiment, trials, 2, seed=1)
     save_state(log_dir / STATE_FILE, experiment, strategy)
     return log_dir / STATE_FILE
-
-
-def lock_is_free(log_dir):
-    with open(log_dir / LOCK, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        fcntl.flock(f, fcntl.LOCK_UN)
-        return True
 
 
 def snapshot(results):

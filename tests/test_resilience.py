@@ -3,9 +3,12 @@
 Real driver processes, real TorchX jobs, real signals; 1-epoch trials to stay fast.
 """
 
+import fcntl
 import math
 import os
+import random
 import signal
+import subprocess
 import time
 
 import pandas as pd
@@ -169,7 +172,9 @@ def test_every_trial_crashing_stops_the_search_listing_the_reasons(tmp_path, dat
     reasons = [l for l in proc.stderr.splitlines() if "FAILED: exit code 1" in l]
     assert len(reasons) >= 5 and all("simulated crash" in l for l in reasons)
     df = table(tmp_path / "r")
-    assert (df["trial_status"] == "FAILED").all() and len(df) < 8
+    assert len(df) < 8 and (df["trial_status"] == "FAILED").sum() >= 5
+    # a trial still running when Ax gave up had its job cancelled
+    assert set(df["trial_status"]) <= {"FAILED", "ABANDONED"}
 
 
 def test_an_interrupted_write_leaves_the_previous_file(tmp_path):
@@ -182,3 +187,75 @@ def test_an_interrupted_write_leaves_the_previous_file(tmp_path):
         atomic_write_text(target, object())  # the write fails midway, as a crash would
     assert target.read_text() == "complete,old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["experiment.csv"]  # no temporary left
+
+
+KILL_SEED = 12  # of the kill delays: a failure replays with the same moments
+KILLS = 6
+
+
+def test_kill_9_at_random_moments_then_the_search_finishes_every_trial_once(tmp_path, data_dir):
+    """The driver is SIGKILLed again and again at random moments (start-up, generating,
+    launching, saving, polling, writing results), then runs to the end. Judged on the
+    trials' own log dirs: each trial of the search trained in one process, its logged
+    result is the one counted, no finished training was thrown away, nothing runs on."""
+    from nas.metrics import read_final_scalars
+    from nas.storage import STATE_FILE, load_state
+
+    rng = random.Random(KILL_SEED)
+    results = tmp_path / "r"
+    args = common(results, data_dir, trials=4)
+    kills = []
+    for attempt in range(KILLS):
+        out = tmp_path / f"driver{attempt}.txt"
+        driver = start_driver(*args, out=out)
+        delay = rng.uniform(2.0, 14.0)
+        try:
+            assert driver.wait(timeout=delay) == 0, out.read_text()[-3000:]
+            break  # it finished before its kill
+        except subprocess.TimeoutExpired:
+            driver.kill()
+            driver.wait()
+        last = [line for line in out.read_text().splitlines() if line.strip()][-1:]
+        kills.append((round(delay, 1), last))
+        assert lock_is_free(results / "logs"), "the jobs of a killed driver hold its lock"
+    final = run_driver(*args)
+    assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
+    print(f"{len(kills)} kills (delay s, the driver's last line): {kills}")
+    assert len(kills) >= 3
+
+    experiment, _ = load_state(results / "logs" / STATE_FILE)
+    status = {t.index: t.status.name for t in experiment.trials.values()}
+    assert sorted(status.values()).count("COMPLETED") == 4, status
+    assert set(status.values()) <= {"COMPLETED", "ABANDONED"}, status
+    counted = experiment.lookup_data().df.set_index(["trial_index", "metric_name"])["mean"]
+    trials_dir = results / "logs" / "trials"
+    for idx, name in status.items():
+        logged = read_final_scalars(trials_dir / str(idx))
+        if name == "COMPLETED":
+            assert len(_training_processes(trials_dir / str(idx))) == 1, f"trial {idx} trained twice"
+            assert counted[(idx, "val_acc")] == pytest.approx(logged["val_acc"])
+        else:  # abandoned: its job ended while no driver ran, without a result
+            assert "val_acc" not in logged, f"trial {idx}'s finished training was discarded"
+    dirs = [p for p in trials_dir.iterdir() if p.name != "torchx"]
+    assert {int(p.name) for p in dirs if p.name.isdigit()} == set(status)
+    stale = [p for p in dirs if not p.name.isdigit()]
+    print(f"{len(stale)} job(s) launched but never recorded, stopped: {[p.name for p in stale]}")
+    for d in dirs:
+        assert job_pid(d) is None, f"the job of {d.name} runs on"
+    df = table(results)
+    assert df.index.is_unique and (df["trial_status"] == "COMPLETED").sum() == 4
+
+
+def _training_processes(log_dir):
+    """The pids in the TensorBoard event files' names: one per training that logged there."""
+    return {p.name.split(".")[-2] for p in log_dir.glob("events.out.tfevents.*")}
+
+
+def lock_is_free(log_dir):
+    with open(log_dir / "driver.lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return True
