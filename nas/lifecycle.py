@@ -41,6 +41,7 @@ def own_log_dir(log_dir, fresh=False):
     """Lock `log_dir` for this process, or exit 2 naming the driver that holds it.
     `fresh`: move an earlier search (logs and state) aside first, never deleting it."""
     log_dir = Path(log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)  # nas/cli.py checked that it can be
     fd = _lock(log_dir)
     if fresh and any(p.name != LOCK_FILE for p in log_dir.iterdir()):
         backup = log_dir.with_name(f"{log_dir.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
