@@ -145,13 +145,17 @@ def quiet_ax_logs():
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # "No CUDA runtime"
     # BoTorch's note that one of its 20 restarts stopped early; the candidate is still used
     warnings.filterwarnings("ignore", message="Optimization failed", category=RuntimeWarning)
+    # exp_to_df's feasibility check, once per early-stopped trial and call: such a trial
+    # has no num_params (the job logs it after training); the table shows it stopped
+    logging.getLogger("ax.service.utils.best_point").setLevel(logging.ERROR)
 
 
 def status_line(experiment, total):
     from nas.progress import counts
 
     counts = counts(experiment)
-    return (f"{counts['COMPLETED']} completed, {counts['FAILED']} failed, "
+    stopped = f"{counts['EARLY_STOPPED']} stopped early, " if counts["EARLY_STOPPED"] else ""
+    return (f"{counts['COMPLETED']} completed, {stopped}{counts['FAILED']} failed, "
             f"{counts['RUNNING']} running, {counts['ABANDONED']} abandoned (of {total})")
 
 

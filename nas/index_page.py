@@ -140,7 +140,8 @@ def page(experiment, figures, diagnostics, trace, run_info):
     strategy = run_info.get("strategy", "n/a")
     summary = kv_table([
         ("trials", ", ".join(f"{counts.get(s, 0)} {s}" for s in
-                             ("completed", "failed", "running", "abandoned"))
+                             ("completed", "early_stopped", "failed", "running", "abandoned")
+                             if s != "early_stopped" or counts.get(s))
          + f" ({len(experiment.trials)} in all)"),
         ("strategy", html.escape(f"{strategy} (seed {run_info.get('seed')})")),
         ("wall time", f"{duration(search_wall_time(experiment))} from the first trial's start "
@@ -153,7 +154,9 @@ def page(experiment, figures, diagnostics, trace, run_info):
         ("versions", html.escape(", ".join(f"{k} {v}" for k, v in versions().items()))),
         ("generated", generated),
     ])
-    table = exp_to_df(experiment)
+    from nas.report import results_table
+
+    table = results_table(experiment)  # with the epoch each early-stopped trial reached
     sections = [
         ("summary", "Summary", summary + "<h3>Pareto-optimal configurations (observed)</h3>"
          + pareto_html(experiment)),
@@ -161,6 +164,9 @@ def page(experiment, figures, diagnostics, trace, run_info):
         ("hypervolume", "Hypervolume after each completed trial",
          plot_div("hypervolume", figures.get("hypervolume"))
          + '<p>Trace: <a href="hypervolume.csv">hypervolume.csv</a></p>'),
+        ("curves", "Learning curves (val_acc after each epoch)",
+         plot_div("curves", figures.get("curves"))
+         if figures.get("curves") is not None else '<p class="note">No curve logged yet.</p>'),
         ("trials", f"All trials ({len(table)})",
          df_table(table, scroll=True) + '<p>As CSV: <a href="experiment.csv">experiment.csv</a></p>'),
         ("cv", "Cross-validation diagnostics",

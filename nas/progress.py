@@ -1,10 +1,11 @@
 """The console progress of a running search.
 
 On a terminal: one line, redrawn in place (carriage return), with the completed /
-failed / running trials, the current hypervolume, the elapsed time and an estimate
+failed / early-stopped / running trials, the current hypervolume, the elapsed time and an estimate
 of the time left. When stdout is not a terminal (a log file, CI, a pipe): the same
 line as a plain log line, printed whenever the trial counts change. The failure
-reason of every failed or abandoned trial is printed once, on a line of its own.
+reason of every failed or abandoned trial, and the epoch each early-stopped trial
+reached, is printed once, on a line of its own.
 
 The estimate is (trials still to finish) / (trials finished per second in this
 process so far), counted from `experiment` as given to Progress (a resumed search's
@@ -14,6 +15,7 @@ earlier trials don't count); it stays "?" until a trial finished.
 import sys
 import time
 
+from nas.early_stopping import stopped_epochs
 from nas.hypervolume import current_hypervolume, format_hv
 
 
@@ -26,8 +28,13 @@ def format_duration(seconds):
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
 
 
+def finished(counts):
+    """Trials that ended and count toward the budget."""
+    return counts["COMPLETED"] + counts["EARLY_STOPPED"] + counts["FAILED"]
+
+
 def counts(experiment):
-    c = {s: 0 for s in ("COMPLETED", "FAILED", "RUNNING", "ABANDONED")}
+    c = {s: 0 for s in ("COMPLETED", "EARLY_STOPPED", "FAILED", "RUNNING", "ABANDONED")}
     for t in experiment.trials.values():
         if t.status.name in c:
             c[t.status.name] += 1
@@ -45,7 +52,7 @@ class Progress:
         self._began = None  # (time, finished trials) when the search began: the ETA's base
         if experiment is not None:
             c = counts(experiment)
-            self._began = (clock(), c["COMPLETED"] + c["FAILED"])
+            self._began = (clock(), finished(c))
         self._reported = set()
         self._hv_key = None
         self._hv = 0.0
@@ -75,10 +82,11 @@ class Progress:
     def line(self, experiment):
         now = self.clock()
         c = counts(experiment)
-        finished = c["COMPLETED"] + c["FAILED"]
-        eta = self.eta(finished, now)
-        text = (f"{c['COMPLETED']}/{self.total} completed, {c['FAILED']} failed, "
-                f"{c['RUNNING']} running")
+        eta = self.eta(finished(c), now)
+        text = f"{c['COMPLETED']}/{self.total} completed, "
+        if c["EARLY_STOPPED"]:
+            text += f"{c['EARLY_STOPPED']} stopped early, "
+        text += f"{c['FAILED']} failed, {c['RUNNING']} running"
         if c["ABANDONED"]:
             text += f", {c['ABANDONED']} abandoned"
         text += (f" | HV {format_hv(self.hypervolume(experiment))}"
@@ -87,10 +95,17 @@ class Progress:
         return text, c
 
     def update(self, experiment):
+        stopped = None
         for t in experiment.trials.values():
             if (t.status.is_failed or t.status.is_abandoned) and t.index not in self._reported:
                 self._reported.add(t.index)
                 self._print(f"  trial {t.index} {t.status.name}: {t.status_reason}")
+            if t.status.name == "EARLY_STOPPED" and t.index not in self._reported:
+                self._reported.add(t.index)
+                stopped = stopped or stopped_epochs(experiment)
+                why = (t.status_reason or "").split("\n")[0]  # Ax's reason: first line
+                self._print(f"  trial {t.index} EARLY_STOPPED after epoch {stopped[t.index]} of "
+                            f"{t.arm.parameters.get('epochs')}: {why}")
         text, c = self.line(experiment)
         if self.tty:
             self._draw(text)

@@ -21,7 +21,9 @@ from ax.plot.diagnostic import interact_cross_validation_plotly
 from ax.service.utils.report_utils import exp_to_df
 from plotly.offline import get_plotlyjs
 
+from nas.early_stopping import MODEL_DATA, stopped_epochs
 from nas.hypervolume import hypervolume_figure, hypervolume_trace
+from nas.learning_curves import learning_curves_figure
 from nas.index_page import search_wall_time, trial_counts, versions, write_index
 from nas.optimization import NUM_PARAMS_THRESHOLD, VAL_ACC_THRESHOLD
 from nas.files import atomic_write_text
@@ -30,11 +32,15 @@ PLOTLY_JS = "plotly.min.js"
 
 
 def results_table(experiment):
-    """The tutorial's `exp_to_df`, plus the failure reason of failed trials."""
+    """The tutorial's `exp_to_df`, plus the failure reason of failed trials and the epoch
+    an early-stopped trial reached (its val_acc is the one after that epoch)."""
     df = exp_to_df(experiment)
     reasons = {t.index: t.status_reason or "" for t in experiment.trials.values()}
     if any(reasons.values()):
         df["reason"] = df["trial_index"].map(reasons)
+    stopped = stopped_epochs(experiment)
+    if stopped:
+        df["stopped_at_epoch"] = df["trial_index"].map(stopped).astype("Int64")
     return df
 
 
@@ -94,8 +100,10 @@ def pareto_figure(df):
 
 
 def fit_report_model(experiment):
-    """A BoTorch model of both objectives on every completed trial."""
-    return Generators.BOTORCH_MODULAR(experiment=experiment, data=experiment.lookup_data())
+    """A BoTorch model of both objectives on every completed trial (by its last epoch;
+    not early-stopped or running trials' partly trained accuracy)."""
+    return Generators.BOTORCH_MODULAR(experiment=experiment, data=experiment.lookup_data(),
+                                      data_loader_config=MODEL_DATA)
 
 
 def write_figure(fig, path):
@@ -161,6 +169,11 @@ def _write_results(experiment, out, files, figures, trace):
     files["hypervolume plot"] = out / "hypervolume.html"
     figures["hypervolume"] = hypervolume_figure(trace)
     write_figure(figures["hypervolume"], files["hypervolume plot"])
+
+    figures["curves"] = learning_curves_figure(experiment)
+    if figures["curves"] is not None:
+        files["learning curves"] = out / "learning_curves.html"
+        write_figure(figures["curves"], files["learning curves"])
 
     completed = [t for t in experiment.trials.values() if t.status == TrialStatus.COMPLETED]
     if len(completed) < 2:

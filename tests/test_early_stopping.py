@@ -205,3 +205,26 @@ def test_comparison_reports_time_epochs_and_stopped_trials(tmp_path):
     assert (tmp_path / "hv_vs_minute.png").stat().st_size > 5_000
     assert "botorch-es's hypervolume is higher than botorch's on 0 of 1 seeds" in (
         tmp_path / "summary.md").read_text()
+
+
+def test_stopped_trials_in_console_table_and_curves():
+    import io
+
+    from nas.learning_curves import learning_curves_figure
+    from nas.progress import Progress
+    from nas.report import results_table
+
+    experiment = curve_experiment({**COMPLETED, 5: ("EARLY_STOPPED", 4, [0.50, 0.6])})
+    experiment.trials[5]._status_reason = "worse than the 50th percentile\n- Progressions: [2]"
+    out = io.StringIO()
+    Progress(8, experiment=experiment, stream=out, tty=False).update(experiment)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "  trial 5 EARLY_STOPPED after epoch 2 of 4: worse than the 50th percentile"
+    assert "5/8 completed, 1 stopped early, 0 failed, 0 running" in lines[1]
+    table = results_table(experiment).set_index("trial_index")
+    assert table.loc[5, "trial_status"] == "EARLY_STOPPED"
+    assert table.loc[5, "stopped_at_epoch"] == 2 and pd.isna(table.loc[0, "stopped_at_epoch"])
+    fig = learning_curves_figure(experiment)
+    stopped = [t for t in fig.data if t.line.dash == "dash"]
+    assert [t.name for t in stopped] == ["trial 5: stopped after epoch 2 of 4"]
+    assert list(stopped[0].x) == [1, 2] and len(fig.data) == 6

@@ -8,8 +8,8 @@ import pytest
 from conftest import run_driver
 from nas.hypervolume import hypervolume
 
-SECTIONS = ["summary", "pareto", "hypervolume", "trials", "cv", "contours", "failed"]
-PLOTS = ["pareto", "hypervolume", "cv", "contour_val_acc", "contour_num_params"]
+SECTIONS = ["summary", "pareto", "hypervolume", "curves", "trials", "cv", "contours", "failed"]
+PLOTS = ["pareto", "hypervolume", "curves", "cv", "contour_val_acc", "contour_num_params"]
 
 
 def test_index_has_every_section_in_order_and_loads_plotly_locally(small_run):
