@@ -3,6 +3,8 @@ the one-line errors for bad schedulers, run options, mounts and log dirs."""
 
 import re
 import shlex
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -106,6 +108,43 @@ def test_kubernetes_dry_run_prints_the_volcano_job_of_each_trial(capsys, tmp_pat
                   for v in pod["volumes"] if "persistentVolumeClaim" in v}
         assert {mounts[name]: claim for name, claim in claims.items()} == {
             str(tmp_path / "nas"): "nas-shared"}
+
+
+def slurm_or_skip():
+    """Skip unless a Slurm cluster answers here (scripts/slurm-local up starts one)."""
+    if shutil.which("sinfo") is None:
+        pytest.skip("no Slurm here: sinfo not found (start one with scripts/slurm-local up)")
+    states = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True,
+                            timeout=30).stdout.split()
+    if not {"idle", "mix", "alloc"} & set(states):
+        pytest.skip(f"Slurm has no node up (sinfo: {states}); scripts/slurm-local up starts it")
+
+
+def test_slurm_holds_the_batch_script_the_dry_run_shows(tmp_path, data_dir, monkeypatch):
+    """Submitted to a real Slurm: the script sbatch received is the dry-run's."""
+    from nas.dryrun import first_trials
+    from nas.runner import NasRunner
+
+    slurm_or_skip()
+    monkeypatch.chdir(tmp_path)  # TorchX notes the job dir in ./.torchxslurmjobdirs
+    (tmp_path / "job").mkdir()
+    runner = NasRunner("slurm", tmp_path / "trials", {"data_dir": str(data_dir)},
+                       cfg={"job_dir": str(tmp_path / "job")})
+    (trial,) = first_trials(runner, max_epochs=1, total_trials=2, max_pending=1, seed=0)
+    shown = runner.dryrun(trial).request.materialize()
+    trial.run()
+    job_id = trial.run_metadata["torchx_app_handle"].rsplit("/", 1)[1]
+    try:
+        held = subprocess.run(["scontrol", "write", "batch_script", job_id, "-"],
+                              capture_output=True, text=True, check=True).stdout
+    finally:
+        subprocess.run(["scancel", job_id], check=True)
+    # the same script, but for the comment TorchX adds at submission: the sbatch command
+    run_with = "# Run with: sbatch --parsable"
+    assert [l for l in shown.splitlines() if not l.startswith(run_with)] == [
+        l for l in held.splitlines() if not l.startswith(run_with)]
+    assert f"{run_with} --chdir={tmp_path / 'job'} " in held
+    assert f" --log_path {tmp_path / 'trials' / '0'} " in held
 
 
 def test_cluster_settings_are_saved_with_the_search(tmp_path):
