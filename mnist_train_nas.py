@@ -1,13 +1,35 @@
-"""The training job of one NAS trial: a Lightning MLP on MNIST.
+"""Train one MLP on MNIST with PyTorch Lightning and log its metrics to TensorBoard.
 
-Run by TorchX once per trial (see nas/component.py), or by hand:
+The training app of the tutorial "Multi-Objective NAS with Ax": one run of it is one
+trial of the search (TorchX starts it; see nas/component.py), but it needs nothing of
+the search. It imports only torch, torchvision, Lightning and TensorBoard, and
+mnist_data.py, which ships beside it. By hand:
 
-    python mnist_train_nas.py --log_path /tmp/logs/0 --hidden_size_1 64 \
-        --hidden_size_2 32 --learning_rate 1e-3 --epochs 1 --dropout 0.2 --batch_size 64
+    python mnist_train_nas.py --log_path /tmp/logs/0 --hidden_size_1 64 \\
+        --hidden_size_2 32 --learning_rate 1e-3 --epochs 2 --dropout 0.2 --batch_size 64
 
-After training it writes `train_time`, `val_acc` and `num_params` to TensorBoard
-under --log_path, where the driver's metrics (nas/metrics.py) read them, and the
-wall-clock times of its phases to --log_path/timings.json (read by bench/speed.py).
+Model: Flatten -> [Linear -> ReLU -> Dropout] x 2 -> Linear(10), Adam, NLL loss.
+
+Data: MNIST/raw/ under --data_dir (default $PATH_DATASETS, else the working dir) through
+the tutorial's torchvision pipeline, or --data_cache: a tensor file of the decoded images
+(mnist_data.read_mnist's dict, as torch.save wrote it), the same numbers without decoding
+and per-sample transforms (the NAS driver writes it once per search).
+
+Writes to TensorBoard in --log_path:
+  after every epoch   val_acc (accuracy on the 10,000 test images) and train_loss (mean
+                      loss of the epoch's mini-batches), step = epoch number 1..--epochs,
+                      flushed at once: learning curves readable while the job runs;
+  after training      num_params (weights of the Linear layers, biases not counted, as
+                      in the tutorial) and train_time (seconds in Trainer.fit).
+The last val_acc is the trial's result. Prints one line with all three at the end.
+
+Options: --seed N (reproducible run); --gpus N (0, the default: CPU, CUDA hidden; N > 0:
+Lightning's "gpu" accelerator on N devices); --timings FILE (JSON of wall-clock times:
+main() entered, first and last training step, metrics written; for the benchmark).
+
+Exit status: 0 trained and logged; 1 training diverged (a NaN/inf loss: training stops
+after that epoch, whose val_acc is not logged; one line on stderr); 2 bad arguments,
+MNIST missing, or --gpus N with no GPU.
 """
 
 import argparse
@@ -16,29 +38,15 @@ import os
 import sys
 import time
 
-# CPU-only job (the Trainer below uses accelerator="cpu"). Hiding CUDA also stops a
-# per-step cost: Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1, and then every Adam step
-# of a CUDA build asks NVML (a dlopen of libnvidia-ml) whether a GPU is there.
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-T_START = time.time()
-
-if __name__ == "__main__":
-    # Locally the driver runs a server that has imported what follows: train in a fork
-    # of it (nas/warm_start.py). Returns only if there is none.
-    from nas.warm_start import run_in_server
-
-    run_in_server(sys.argv[1:], T_START)
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import pytorch_lightning as pl
+from lightning_fabric.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from nas.data import Grouped, make_loaders
-
-T_IMPORTED = time.time()
+from mnist_data import DataError, Grouped, make_loaders
 
 PATH_DATASETS = os.environ.get("PATH_DATASETS", ".")
 SAMPLES_PER_STEP = 1024  # mini-batches are grouped into Lightning steps of about this many samples
@@ -66,18 +74,23 @@ class MnistModel(pl.LightningModule):
             nn.Dropout(dropout),
             nn.Linear(hidden_size_2, 10),
         )
-        self.val_correct = 0
-        self.val_seen = 0
+        self.val_correct = self.val_seen = 0
+        self.loss_sum, self.loss_count = 0.0, 0
         self.nonfinite_losses = 0
 
     def forward(self, x):
         return F.log_softmax(self.model(x), dim=1)
+
+    def on_train_epoch_start(self):
+        self.loss_sum, self.loss_count = 0.0, 0
 
     def training_step(self, batches, batch_idx):
         optimizer = self.optimizers()
         for x, y in batches:
             loss = F.nll_loss(self(x), y)
             self.nonfinite_losses += int(not torch.isfinite(loss))
+            self.loss_sum += loss.detach()
+            self.loss_count += 1
             optimizer.zero_grad()
             self.manual_backward(loss)
             optimizer.step()
@@ -98,9 +111,31 @@ class MnistModel(pl.LightningModule):
     def val_acc(self):
         return self.val_correct / self.val_seen
 
+    @property
+    def train_loss(self):
+        """Mean loss of this epoch's mini-batches."""
+        return float(self.loss_sum) / max(1, self.loss_count)
+
+
+class LearningCurves(pl.Callback):
+    """After each epoch's validation: val_acc and train_loss at step = epoch, flushed, so a
+    reader (TensorBoard, the search's early stopping) sees them while the job runs. An
+    epoch with a NaN/inf loss logs nothing and ends the training."""
+
+    def __init__(self, logger):
+        self.logger = logger
+
+    def on_validation_epoch_end(self, trainer, module):
+        if module.nonfinite_losses:
+            trainer.should_stop = True
+            return
+        step = trainer.current_epoch + 1
+        self.logger.log_metrics({"val_acc": module.val_acc, "train_loss": module.train_loss}, step=step)
+        self.logger.experiment.flush()
+
 
 class StepClock(pl.Callback):
-    """Wall-clock time of the first and the last training step (for bench/speed.py)."""
+    """Wall-clock time of the first and the last training step (for --timings)."""
 
     first_step = last_step = None
 
@@ -112,18 +147,24 @@ class StepClock(pl.Callback):
         self.last_step = time.time()
 
 
-def make_trainer(epochs, logger=False, callbacks=()):
-    """CPU, no progress bar, summary or checkpoints; validation once, after the last epoch."""
+def accelerator(gpus):
+    """The Trainer's device arguments for --gpus: 0 is the CPU, N > 0 that many GPUs."""
+    if gpus == 0:
+        return {"accelerator": "cpu", "devices": 1}
+    return {"accelerator": "gpu", "devices": gpus}
+
+
+def make_trainer(epochs, gpus=0, logger=False, callbacks=()):
+    """No progress bar, summary or checkpoints; validation after every epoch."""
     return pl.Trainer(
-        accelerator="cpu",
-        devices=1,
+        **accelerator(gpus),
         max_epochs=epochs,
         logger=logger,
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,
         num_sanity_val_steps=0,
-        check_val_every_n_epoch=epochs,
+        check_val_every_n_epoch=1,
         callbacks=list(callbacks),
     )
 
@@ -150,50 +191,69 @@ def parse_args(argv=None):
     parser.add_argument("--data_dir", type=str, default=PATH_DATASETS,
                         help="dataset root holding MNIST/raw (default: $PATH_DATASETS)")
     parser.add_argument("--data_cache", type=str, default=None,
-                        help="tensor file written by the driver; skips decoding the IDX files")
+                        help="tensor file of the decoded images; skips decoding the IDX files")
     parser.add_argument("--seed", type=int, default=None)
-    return parser.parse_args(argv)
+    parser.add_argument("--gpus", type=int, default=0, help="GPUs to train on (0: the CPU)")
+    parser.add_argument("--timings", type=str, default=None,
+                        help="write the wall-clock times of the job's phases to this JSON file")
+    args = parser.parse_args(argv)
+    if args.gpus < 0:
+        parser.error(f"--gpus {args.gpus}: give 0 (CPU) or a number of GPUs")
+    return args
 
 
-def run_training_job(argv=None, job_pid=None):
-    """`job_pid`: the process TorchX started, if not this one (warm start)."""
+def fail(message, code):
+    print(f"mnist_train_nas.py: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def main(argv=None):
+    times = {"main": time.time()}
     args = parse_args(argv)
-    # the driver re-attaches to this job by pid if it restarts while we train
-    os.makedirs(args.log_path, exist_ok=True)
-    with open(os.path.join(args.log_path, "job.pid"), "w") as f:
-        f.write(str(job_pid or os.getpid()))
+    if args.gpus == 0:
+        # Hide CUDA before anything asks for it: Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1,
+        # and then every Adam step of a CUDA build asks NVML (a dlopen of libnvidia-ml)
+        # whether a GPU is there, unless no device is visible.
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
     if args.seed is not None:
         pl.seed_everything(args.seed, verbose=False)
-    train_loader, val_loader = make_loaders(
-        args.data_dir, args.data_cache, args.batch_size
-    )
+    try:
+        train_loader, val_loader = make_loaders(args.data_dir, args.data_cache, args.batch_size)
+    except DataError as e:
+        fail(str(e), 2)
     train_loader = Grouped(train_loader, group_size(args.batch_size))
     model = MnistModel(args.hidden_size_1, args.hidden_size_2, args.learning_rate, args.dropout)
     logger = TensorBoardLogger(args.log_path, name="", version="")
     clock = StepClock()
-    trainer = make_trainer(args.epochs, logger, callbacks=[clock])
+    try:
+        trainer = make_trainer(args.epochs, args.gpus, logger, [LearningCurves(logger), clock])
+    except MisconfigurationException as e:
+        fail(f"--gpus {args.gpus}: {e}; use --gpus 0 to train on the CPU", 2)
     start = time.time()
     trainer.fit(model, train_loader, val_loader)
     train_time = time.time() - start
-
     if model.nonfinite_losses:
-        sys.exit(f"training diverged: {model.nonfinite_losses} steps had a NaN/inf loss "
-                 f"(learning_rate={args.learning_rate}); no metrics logged")
-    val_acc = model.val_acc
-    metrics = {"train_time": train_time, "val_acc": val_acc, "num_params": count_params(model)}
-    logger.log_metrics(metrics)
+        fail(f"training diverged: {model.nonfinite_losses} steps had a NaN/inf loss "
+             f"(learning_rate={args.learning_rate}); stopped after epoch "
+             f"{trainer.current_epoch}", 1)
+
+    num_params = count_params(model)
+    logger.log_metrics({"num_params": num_params, "train_time": train_time})
     logger.finalize("success")
-    timings = {"start": T_START, "imported": T_IMPORTED, "first_step": clock.first_step,
-               "last_step": clock.last_step, "metrics_written": time.time()}
-    with open(os.path.join(args.log_path, "timings.json"), "w") as f:
-        json.dump(timings, f)
-    print(f"train_time={train_time:.1f}s val_acc={val_acc:.4f} num_params={metrics['num_params']}", flush=True)
+    if args.timings:
+        times.update(first_step=clock.first_step, last_step=clock.last_step,
+                     metrics_written=time.time())
+        with open(args.timings, "w") as f:
+            json.dump(times, f)
+    print(f"train_time={train_time:.1f}s val_acc={model.val_acc:.4f} num_params={num_params}",
+          flush=True)
 
 
 if __name__ == "__main__":
-    run_training_job()
+    main()
     # Everything is written and closed. Skip the interpreter's teardown of the modules
-    # torch and Lightning import: it takes seconds, and the driver waits for the exit.
+    # torch and Lightning imported: it takes seconds, and whoever waits for this job
+    # (TorchX, the search's driver) waits for the exit. Errors above exit normally.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

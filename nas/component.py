@@ -3,7 +3,10 @@
 The same AppDef runs on every TorchX scheduler. On a container scheduler the job runs
 `python` from the image; the driver passes its own interpreter as `python` for local
 schedulers and Slurm (see nas/runner.py), so an unactivated venv still trains with its
-packages. `mounts` are TorchX mount specs: how container jobs see the shared log dir.
+packages. `mounts` are TorchX mount specs: how container jobs see the shared log dir. `launcher`
+(local schedulers): the job starts through nas/local_launch.py, which writes its pid into
+the trial's log dir and hands the job to the warm-start server whose address is in the
+file `warm_start`, if one serves (see nas/runner.py, which sets both).
 """
 
 import os
@@ -12,6 +15,8 @@ from typing import List, Optional
 import torchx
 from torchx import specs
 from torchx.components import utils
+
+from nas.local_launch import PID_FILE
 
 SCRIPT = "mnist_train_nas.py"  # relative to the job's working dir (the image's, on containers)
 
@@ -35,6 +40,8 @@ def trainer(
     gpu: int = 0,
     threads: int = 1,
     mounts: Optional[List[str]] = None,
+    launcher: str = "",
+    warm_start: str = "",
 ) -> specs.AppDef:
     """The tutorial's `trainer`, with each trial logging into `<log_path>/<trial_idx>`."""
     if trial_idx >= 0:
@@ -52,6 +59,13 @@ def trainer(
         args += ["--data_dir", data_dir]
     if data_cache:
         args += ["--data_cache", data_cache]
+    if gpu > 0:  # the job trains on the GPUs the scheduler gives it (untested here: no GPU)
+        args += ["--gpus", str(gpu)]
+    if launcher:
+        launch = ["--pid-file", os.path.join(log_path, PID_FILE)]
+        if warm_start:
+            launch += ["--warm-start", warm_start]
+        args, script = [*launch, "--", script, *args], launcher
     app = utils.python(
         *args, script=script, image=image, name="trainer", cpu=cpu, memMB=memMB, gpu=gpu
     )

@@ -241,15 +241,14 @@ def run_owned_search(orchestrator, total_trials, progress, warm_start=True):
 
 def start_warm_server(runner):
     """Local jobs fork from a process that has imported torch and Lightning
-    (nas/warm_start.py); other schedulers start their jobs as usual. None if not local."""
-    from nas.runner import LOCAL_SCHEDULERS, PROJECT_DIR
+    (nas/warm_start.py; their launcher finds it through the trials' log dir); other
+    schedulers start their jobs as usual. None if not local."""
+    from nas.runner import LOCAL_SCHEDULERS
     from nas.warm_start import WarmServer
 
     if runner.scheduler not in LOCAL_SCHEDULERS:
         return None
-    server = WarmServer(PROJECT_DIR)
-    runner.launch_hooks.append(server.attach)
-    return server
+    return WarmServer(runner.log_dir)
 
 
 def cancel_running_jobs(orchestrator, why):

@@ -30,6 +30,7 @@ from nas.component import SCRIPT, trainer
 from nas.failures import failure_reason
 from nas.metrics import read_final_scalars
 from nas.processes import job_pid, kill_job
+from nas.warm_start import address_file
 
 LOCAL_SCHEDULERS = ("local_cwd", "local")
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -42,7 +43,8 @@ class NasRunner(TorchXRunner):
     """Runs `trainer` jobs on a TorchX scheduler; every init arg is plain data for storage.
 
     `launch_hooks`: functions AppDef -> AppDef applied to each job this driver process
-    launches (e.g. the local warm start's `WarmServer.attach`); not saved with the search.
+    launches; not saved with the search. Local jobs start through nas/local_launch.py
+    (the component's `launcher`/`warm_start`, set here once).
     """
 
     def __init__(self, scheduler, log_dir, component_args=None, cfg=None):
@@ -55,14 +57,19 @@ class NasRunner(TorchXRunner):
             # (Slurm: both on the shared filesystem)
             self.component_args.setdefault("python", sys.executable)
             self.component_args.setdefault("script", str(PROJECT_DIR / SCRIPT))
+        local_launch = {}
         if scheduler in LOCAL_SCHEDULERS:
             # local jobs' stdout/stderr land next to the logs
             self.cfg.setdefault("log_dir", str(Path(log_dir) / "torchx"))
+            # they start through a launcher that writes job.pid and uses a warm-start
+            # server if the driver runs one (nas/local_launch.py)
+            local_launch = {"launcher": str(PROJECT_DIR / "nas" / "local_launch.py"),
+                            "warm_start": str(address_file(self.log_dir))}
         self.launch_hooks = []
         super().__init__(
             tracker_base=self.log_dir,
             component=with_hooks(trainer, self.launch_hooks),
-            component_const_params={"log_path": self.log_dir, **self.component_args},
+            component_const_params={"log_path": self.log_dir, **local_launch, **self.component_args},
             orchestrator=scheduler,
             cfg=self.cfg,
         )

@@ -3,13 +3,13 @@
 Before its first step a trial job spends ~4 s of CPU importing torch, Lightning and what
 Lightning pulls in (torchmetrics -> torchvision -> torch._dynamo, scipy.signal): on 2
 cores that was 40% of the search's job CPU. For local schedulers the driver starts one
-server that has done these imports. Each job is still the process TorchX starts
-(`python mnist_train_nas.py ...`); it sends its argv, cwd, environment and stdout/stderr
-to the server, which forks a child that trains with them. The job waits and exits with
-the child's status, forwards SIGTERM/SIGINT to it, and if the job dies the server kills
-the child: TorchX, cancellation, re-attach by pid and the failure reasons see what they
-see without warm start. With no server (clusters, --no-warm-start) the job imports and
-trains itself.
+server that has imported the training script (mnist_train_nas.py) and so all of that.
+Each job is still the process TorchX starts, the launcher nas/local_launch.py; it finds
+the server's socket in the address file the server publishes in the trials' log dir,
+and sends the job's argv, cwd, environment and stdout/stderr. The server forks a child
+that calls the script's `main` with them; if the launcher dies, the server kills the
+child. The training script itself knows nothing of this. With no server (clusters,
+--no-warm-start) the launcher starts the script as a process of its own.
 """
 
 import json
@@ -25,64 +25,51 @@ import time
 import traceback
 from pathlib import Path
 
-ENV_SOCKET = "NAS_WARM_START_SOCKET"  # set in a job's environment by the runner
+from nas.files import atomic_write_text
+from nas.local_launch import MESSAGE_BYTES
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent  # where mnist_train_nas.py is
+ADDRESS_FILE = "warm_start.address"  # in the trials' log dir: the socket path, while serving
 POLL_SECONDS = 0.5  # how soon the server notices that the driver has gone
-MESSAGE_BYTES = 1 << 20
+READY_SECONDS = 10  # how long the driver waits for a new server to listen
 
 
-# --- the job's side -------------------------------------------------------------------
-
-def run_in_server(argv, started):
-    """Train in a child of the warm server; exit with its status. Returns only if no
-    server is reachable, and then the caller trains in this process."""
-    path = os.environ.get(ENV_SOCKET)
-    if not path:
-        return
-    request = {"script": os.path.realpath(sys.argv[0]), "argv": list(argv),
-               "cwd": os.getcwd(), "env": dict(os.environ),
-               "job_pid": os.getpid(), "started": started}
-    try:
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        conn.connect(path)
-        socket.send_fds(conn, [json.dumps(request).encode()], [0, 1, 2])
-        child = json.loads(conn.recv(MESSAGE_BYTES))["pid"]
-    except (OSError, ValueError, KeyError):
-        return  # server gone or not answering: cold start
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, frame: os.kill(child, signum))
-    reply = conn.recv(MESSAGE_BYTES)
-    if not reply:
-        sys.stderr.write("warm-start server ended before the training did\n")
-        os._exit(1)
-    code = os.waitstatus_to_exitcode(json.loads(reply)["status"])
-    if code < 0:  # die of the same signal, so TorchX reports it as such
-        signal.signal(-code, signal.SIG_DFL)
-        os.kill(os.getpid(), -code)
-    os._exit(code)
+def address_file(log_dir):
+    """Where a server for trials logging under `log_dir` publishes its socket."""
+    return Path(log_dir) / ADDRESS_FILE
 
 
 # --- the driver's side ----------------------------------------------------------------
 
 class WarmServer:
-    """The server process, started by the driver; stops by itself once the driver is gone
-    and its last child has finished."""
+    """The server process, started by the driver for the trials logging under `log_dir`;
+    stops by itself once the driver is gone and its last child has finished."""
 
-    def __init__(self, project_dir):
+    def __init__(self, log_dir):
         self.dir = tempfile.mkdtemp(prefix="nas-warm-")  # a short path: sockets allow 107 bytes
         self.socket = os.path.join(self.dir, "socket")
+        self.address_file = address_file(log_dir)
+        self.address_file.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "nas.warm_start", self.socket, str(os.getpid())],
-            cwd=project_dir, stdout=subprocess.DEVNULL,
+            [sys.executable, "-m", "nas.warm_start", self.socket, str(os.getpid()),
+             str(self.address_file)],
+            cwd=PROJECT_DIR, stdout=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C goes to the driver only
         )
+        # it listens before its imports: jobs launched from now on queue instead of starting cold
+        end = time.time() + READY_SECONDS
+        while not self._published() and self.process.poll() is None and time.time() < end:
+            time.sleep(0.01)
 
-    def attach(self, app):
-        """Make the TorchX app's job train in a fork of this server."""
-        app.roles[0].env[ENV_SOCKET] = self.socket
-        return app
+    def _published(self):
+        try:
+            return self.address_file.read_text() == self.socket
+        except OSError:
+            return False
 
     def stop(self):
         """Stop accepting; children still running finish (the driver cancels them first)."""
+        _unpublish(self.address_file, self.socket)  # jobs launched from now on start cold
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -93,11 +80,12 @@ class WarmServer:
 
 # --- the server -----------------------------------------------------------------------
 
-def serve(path, driver):
+def serve(path, driver, address):
     """Listen first, so that jobs started during the imports queue instead of cold-starting."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(path)
     listener.listen(64)
+    atomic_write_text(address, path)
     env_before = dict(os.environ)
     import mnist_train_nas  # the imports every job would do
 
@@ -111,6 +99,7 @@ def serve(path, driver):
             if listener is not None:
                 listener.close()
                 listener = None
+                _unpublish(address, path)
                 Path(path).unlink(missing_ok=True)
                 Path(path).parent.rmdir()
             if not children:
@@ -186,8 +175,7 @@ def train_in_child(request, fds, job_module, import_env):
         reseed()
         if "OMP_NUM_THREADS" in os.environ:
             torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-        job_module.T_START, job_module.T_IMPORTED = request["started"], time.time()
-        job_module.run_training_job(request["argv"], job_pid=request["job_pid"])
+        job_module.main(request["argv"])
         code = 0
     except SystemExit as e:
         if isinstance(e.code, int) or e.code is None:
@@ -212,6 +200,15 @@ def reseed():
     torch.seed()
 
 
+def _unpublish(address, path):
+    """Remove the address file, unless a newer server has replaced it."""
+    try:
+        if Path(address).read_text() == path:
+            Path(address).unlink()
+    except OSError:
+        pass
+
+
 def _kill(pid):
     try:
         os.kill(pid, signal.SIGKILL)
@@ -220,4 +217,4 @@ def _kill(pid):
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], int(sys.argv[2]))  # run from the project dir, where mnist_train_nas is
+    serve(sys.argv[1], int(sys.argv[2]), sys.argv[3])  # run from PROJECT_DIR: mnist_train_nas is there

@@ -161,6 +161,7 @@ def test_every_trial_crashing_stops_the_search_listing_the_reasons(tmp_path, dat
     project = tmp_path / "project"
     shutil.copytree(ROOT / "nas", project / "nas", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "run_nas.py", project)
+    shutil.copy(ROOT / "mnist_data.py", project)  # nas/data.py imports it
     (project / "mnist_train_nas.py").write_text(
         'import sys\nsys.exit("CUDA error: out of memory (simulated crash)")\n')
     cmd, env = driver_command("--trials", 8, "--max-pending", 2, "--max-epochs", 1,

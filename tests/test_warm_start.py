@@ -1,8 +1,10 @@
-"""Warm start (nas/warm_start.py): a job forked from the server trains the same model as a
-job that imports everything itself, and behaves like one to TorchX (exit status, signals,
-stderr), leaving no training process behind."""
+"""Warm start (nas/warm_start.py) and the local launcher (nas/local_launch.py): a job the
+launcher hands to the server trains the same model as one it starts cold, both write the
+launcher's pid (the process TorchX starts) to job.pid, and a warm job behaves like a cold
+one to TorchX (exit status, signals, stderr), leaving no training process behind."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +15,7 @@ import pytest
 
 from nas.data import prepare_mnist
 from nas.metrics import read_final_scalars
-from nas.warm_start import ENV_SOCKET, WarmServer, reseed
+from nas.warm_start import WarmServer, address_file, reseed
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--hidden_size_1", "16", "--hidden_size_2", "16", "--epochs", "1", "--batch_size", "256"]
@@ -26,22 +28,29 @@ def cache(tmp_path_factory, data_dir):
 
 
 @pytest.fixture(scope="module")
-def server():
-    s = WarmServer(ROOT)
+def server(tmp_path_factory):
+    s = WarmServer(tmp_path_factory.mktemp("trials"))
     yield s
     s.stop()
 
 
-def start_job(log_dir, cache, args, socket=None):
-    env = {k: v for k, v in os.environ.items() if k != ENV_SOCKET}
-    env["OMP_NUM_THREADS"] = "1"
-    if socket:
-        env[ENV_SOCKET] = socket
+def start_job(log_dir, cache, args, server=None, script=ROOT / "mnist_train_nas.py", cwd=ROOT):
+    """The job as TorchX starts it locally: through the launcher."""
+    address = server.address_file if server else log_dir.parent / "no-server.address"
     return subprocess.Popen(
-        [sys.executable, str(ROOT / "mnist_train_nas.py"), "--log_path", str(log_dir),
+        [sys.executable, str(ROOT / "nas" / "local_launch.py"), "--pid-file", str(log_dir / "job.pid"),
+         "--warm-start", str(address), "--", str(script), "--log_path", str(log_dir),
          "--data_cache", str(cache), *args],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=cwd, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+
+
+def cmdline(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def children(pid):
@@ -63,8 +72,12 @@ def wait_for(condition, timeout=60):
 
 def test_a_warm_job_trains_the_same_model_as_a_cold_one(tmp_path, cache, server):
     runs = {}
-    for name, socket in (("cold", None), ("warm", server.socket)):
-        job = start_job(tmp_path / name, cache, SMALL + ["--seed", "0"], socket)
+    for name, warm in (("cold", None), ("warm", server)):
+        job = start_job(tmp_path / name, cache, SMALL + ["--seed", "0"], warm)
+        if warm:  # trains in a child of the server, not in the launcher
+            assert wait_for(lambda: len(children(server.process.pid)) == 1), "no forked child"
+        else:  # the launcher became the job (exec): its command line is the job's
+            assert wait_for(lambda: cmdline(job.pid).startswith(f"{sys.executable}\0{ROOT / 'mnist_train_nas.py'}\0"))
         out, err = job.communicate(timeout=120)
         assert job.returncode == 0, err[-2000:]
         assert (tmp_path / name / "job.pid").read_text() == str(job.pid)  # re-attach needs it
@@ -75,7 +88,7 @@ def test_a_warm_job_trains_the_same_model_as_a_cold_one(tmp_path, cache, server)
 
 
 def test_a_failing_training_fails_the_job_with_its_message(tmp_path, cache, server):
-    job = start_job(tmp_path / "bad", cache, SMALL + ["--dropout", "zero"], server.socket)
+    job = start_job(tmp_path / "bad", cache, SMALL + ["--dropout", "zero"], server)
     out, err = job.communicate(timeout=60)
     assert job.returncode == 2
     assert "argument --dropout: invalid float value: 'zero'" in err
@@ -83,7 +96,7 @@ def test_a_failing_training_fails_the_job_with_its_message(tmp_path, cache, serv
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_a_signalled_job_ends_of_that_signal_and_its_training_stops(tmp_path, cache, server, sig):
-    job = start_job(tmp_path / "long", cache, LONG, server.socket)
+    job = start_job(tmp_path / "long", cache, LONG, server)
     assert wait_for(lambda: len(children(server.process.pid)) == 1), "no forked child"
     child = children(server.process.pid)[0]
     assert wait_for(lambda: (tmp_path / "long" / "job.pid").exists())
@@ -94,17 +107,24 @@ def test_a_signalled_job_ends_of_that_signal_and_its_training_stops(tmp_path, ca
 
 
 def test_without_a_server_the_job_imports_and_trains_itself(tmp_path, cache):
-    job = start_job(tmp_path / "run", cache, SMALL, socket=str(tmp_path / "no-such-socket"))
+    job = start_job(tmp_path / "run", cache, SMALL)
     out, err = job.communicate(timeout=120)
     assert job.returncode == 0, err[-2000:]
     assert "val_acc" in read_final_scalars(tmp_path / "run")
 
 
+def test_a_server_publishes_its_socket_while_it_serves(tmp_path):
+    s = WarmServer(tmp_path)
+    assert address_file(tmp_path).read_text() == s.socket
+    s.stop()
+    assert not address_file(tmp_path).exists()
+
+
 def test_the_server_ends_when_its_driver_has_gone(tmp_path):
     driver = subprocess.run(
         [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-         "from nas.warm_start import WarmServer; s = WarmServer(sys.argv[1]); "
-         "print(s.process.pid, s.socket)", str(ROOT)],
+         "from nas.warm_start import WarmServer; s = WarmServer(sys.argv[2]); "
+         "print(s.process.pid, s.socket)", str(ROOT), str(tmp_path)],
         capture_output=True, text=True, timeout=60, check=True,
     )
     pid, socket = driver.stdout.split()
@@ -116,6 +136,7 @@ def test_the_server_ends_when_its_driver_has_gone(tmp_path):
             return True
     assert wait_for(ended, timeout=60)
     assert not Path(socket).exists() and not Path(socket).parent.exists()
+    assert not address_file(tmp_path).exists()
 
 
 def test_forked_processes_draw_fresh_random_states():
@@ -142,9 +163,8 @@ def test_another_training_script_starts_cold_and_runs_its_own_code(tmp_path, cac
     script = tmp_path / "my_train.py"
     code = (ROOT / "mnist_train_nas.py").read_text()
     script.write_text(code.replace('print(f"train_time=', 'print("MY COPY " + f"train_time='))
-    env = {**os.environ, ENV_SOCKET: server.socket, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    job = subprocess.run([sys.executable, str(script), "--log_path", str(tmp_path / "run"),
-                          "--data_cache", str(cache), *SMALL],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert job.returncode == 0, job.stderr[-2000:]
-    assert "MY COPY train_time=" in job.stdout
+    shutil.copy(ROOT / "mnist_data.py", tmp_path)
+    job = start_job(tmp_path / "run", cache, SMALL, server, script=script, cwd=tmp_path)
+    out, err = job.communicate(timeout=120)
+    assert job.returncode == 0, err[-2000:]
+    assert "MY COPY train_time=" in out

@@ -1,0 +1,134 @@
+"""MNIST for the training job (mnist_train_nas.py): ships beside it, needs only torch/torchvision.
+
+Two ways to the same numbers:
+  - the tutorial's pipeline (`tutorial_loaders`): torchvision MNIST from --data_dir,
+    ToTensor + Normalize per sample, DataLoader;
+  - a tensor file of the decoded uint8 images (`cached_loaders`, --data_cache), normalized
+    once and sliced in memory: what an epoch of this small model mostly waited for
+    otherwise. The NAS driver writes that file once per search (nas/data.py, with
+    `read_mnist`), so four trials never decode or download at the same time.
+"""
+
+from pathlib import Path
+
+import torch
+
+MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+MEAN, STD = 0.1307, 0.3081  # the tutorial's Normalize((0.1307,), (0.3081,))
+VAL_BATCH = 1024  # validation batches of the tensor path (no gradients: size only sets speed)
+
+
+class DataError(Exception):
+    """MNIST is not where we were told to look."""
+
+
+def mnist_raw_dir(data_dir):
+    return Path(data_dir) / "MNIST" / "raw"
+
+
+def missing_files(data_dir):
+    raw = mnist_raw_dir(data_dir)
+    return [f for f in MNIST_FILES if not (raw / f).is_file()]
+
+
+def read_mnist(data_dir):
+    """The decoded images (uint8 [N, 28, 28]) and labels: what a --data_cache file holds."""
+    from torchvision.datasets import MNIST
+
+    train, test = MNIST(data_dir, train=True), MNIST(data_dir, train=False)
+    return {"train_x": train.data, "train_y": train.targets,
+            "test_x": test.data, "test_y": test.targets}
+
+
+def normalize(images_uint8):
+    """uint8 [N, 28, 28] -> float [N, 1, 28, 28], the same numbers as ToTensor + Normalize."""
+    return images_uint8.unsqueeze(1).float().div_(255).sub_(MEAN).div_(STD)  # in place: one copy
+
+
+class TensorBatches:
+    """Mini-batches sliced from tensors in memory, reshuffled every epoch.
+
+    Does what DataLoader(TensorDataset, shuffle=...) does, without its per-sample
+    indexing and collation, which dominate an epoch for a model this small.
+    """
+
+    def __init__(self, x, y, batch_size, shuffle):
+        self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.x)
+        if self.shuffle:
+            order = torch.randperm(n)
+            for i in range(0, n, self.batch_size):
+                idx = order[i : i + self.batch_size]
+                yield self.x[idx], self.y[idx]
+        else:
+            for i in range(0, n, self.batch_size):
+                yield self.x[i : i + self.batch_size], self.y[i : i + self.batch_size]
+
+
+class Grouped:
+    """Lists of `k` consecutive batches of `batches` (the last list may be shorter)."""
+
+    def __init__(self, batches, k):
+        self.batches, self.k = batches, k
+
+    def __len__(self):
+        return -(-len(self.batches) // self.k)
+
+    def __iter__(self):
+        group = []
+        for batch in self.batches:
+            group.append(batch)
+            if len(group) == self.k:
+                yield group
+                group = []
+        if group:
+            yield group
+
+
+def cached_loaders(cache_path, batch_size):
+    """Train/validation batches from a tensor file written with `read_mnist`'s dict."""
+    t = torch.load(cache_path)
+    train = TensorBatches(normalize(t["train_x"]), t["train_y"], batch_size, shuffle=True)
+    val = TensorBatches(normalize(t["test_x"]), t["test_y"], VAL_BATCH, shuffle=False)
+    return train, val
+
+
+def tutorial_loaders(data_dir, batch_size):
+    """The tutorial's pipeline: torchvision MNIST + ToTensor/Normalize per sample.
+
+    The validation loader draws its workers' base seed from a generator of its own, so
+    validating after every epoch leaves the training's random stream as it was."""
+    from torch.utils.data import DataLoader
+    from torchvision import transforms
+    from torchvision.datasets import MNIST
+
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
+    train = MNIST(data_dir, train=True, transform=tf)
+    val = MNIST(data_dir, train=False, transform=tf)
+    return (
+        DataLoader(train, batch_size=batch_size, shuffle=True),
+        DataLoader(val, batch_size=batch_size, generator=torch.Generator()),
+    )
+
+
+def make_loaders(data_dir, data_cache, batch_size):
+    """The job's loaders: the tensor file if given, else the tutorial's pipeline."""
+    if data_cache:
+        return cached_loaders(data_cache, batch_size)
+    missing = missing_files(data_dir)
+    if missing:
+        raise DataError(
+            f"MNIST not found in {mnist_raw_dir(data_dir)} (missing {', '.join(missing)}); "
+            "set --data_dir or PATH_DATASETS to a folder holding MNIST/raw/"
+        )
+    return tutorial_loaders(data_dir, batch_size)
