@@ -49,13 +49,14 @@ def epoch_times(cache, data_dir, batch_sizes=(32, 256), repeats=3, seed=0):
     import torch
     import torch.nn.functional as F
 
+    from mnist_data import Grouped, cached_loaders, tutorial_loaders
     from mnist_train_nas import MnistModel, group_size, make_trainer
-    from nas.data import Grouped, cached_loaders, tutorial_loaders
 
     torch.set_num_threads(1)
 
     class TutorialModel(MnistModel):
-        """The tutorial's module: Lightning optimizes, one mini-batch per step."""
+        """The job's module trained as in the tutorial: Lightning optimizes, one mini-batch
+        per step (the job's own model, layers and optimizer; only the step differs)."""
 
         def __init__(self, *args):
             super().__init__(*args)
@@ -123,28 +124,32 @@ def epoch_times(cache, data_dir, batch_sizes=(32, 256), repeats=3, seed=0):
 # -- per-trial overhead ----------------------------------------------------------------
 
 def trial_overhead(cache, repeats=3, batch_size=256, poll=0.05, warm=False):
-    """Runs the real TorchX component (local_cwd) one trial at a time and splits its wall
-    time with the job's timings.json: launch -> first training step -> last step ->
-    metrics readable (job exited, TensorBoard scalars read as the runner does).
+    """Runs the real TorchX component (local_cwd, through the launcher as in a search) one
+    trial at a time and splits its wall time: launch -> process started (the launcher's
+    job.pid) -> the job's main() entered (cold: interpreter and imports; warm: hand-off
+    and fork) -> first training step -> last step -> metrics readable (job exited,
+    TensorBoard scalars read as the runner does); the job's times from its --timings file.
     `warm`: the jobs fork from a warm-start server (nas/warm_start.py), as in a search;
     a first, uncounted trial waits for the server's imports."""
     from torchx.runner import get_runner
 
     from nas.component import trainer
+    from nas.local_launch import PID_FILE
     from nas.metrics import read_final_scalars
-    from nas.warm_start import WarmServer
+    from nas.warm_start import WarmServer, address_file
 
-    phases = {k: [] for k in ("launch_to_process", "imports", "setup_to_first_step", "training",
+    phases = {k: [] for k in ("launch_to_process", "process_to_main", "main_to_first_step", "training",
                               "last_step_to_metrics_written", "metrics_written_to_exit_seen",
                               "exit_seen_to_readable", "launch_to_first_step",
                               "last_step_to_readable")}
-    server = WarmServer(ROOT) if warm else None
     with tempfile.TemporaryDirectory() as tmp, get_runner() as runner:
+        server = WarmServer(tmp) if warm else None
         for i in range(-1 if warm else 0, repeats):
             app = trainer(log_path=tmp, trial_idx=i + 1, epochs=1, batch_size=batch_size,
-                          data_cache=str(cache), python=sys.executable, **MODEL)
-            if server:
-                server.attach(app)
+                          data_cache=str(cache), python=sys.executable,
+                          launcher=str(ROOT / "nas" / "local_launch.py"),
+                          warm_start=str(address_file(tmp)), **MODEL)
+            app.roles[0].args += ["--timings", f"{tmp}/{i + 1}.timings.json"]  # the job's last flag
             t_launch = time.time()
             handle = runner.run(app, scheduler="local_cwd", cfg={"log_dir": f"{tmp}/torchx"})
             while not (status := runner.status(handle)).is_terminal():
@@ -155,11 +160,12 @@ def trial_overhead(cache, repeats=3, batch_size=256, poll=0.05, warm=False):
             assert status.state.name == "SUCCEEDED" and "val_acc" in values, status
             if i < 0:
                 continue
-            t = json.loads(Path(f"{tmp}/{i + 1}/timings.json").read_text())
+            t = json.loads(Path(f"{tmp}/{i + 1}.timings.json").read_text())
+            started = Path(f"{tmp}/{i + 1}/{PID_FILE}").stat().st_mtime
             for k, v in {
-                "launch_to_process": t["start"] - t_launch,
-                "imports": t["imported"] - t["start"],
-                "setup_to_first_step": t["first_step"] - t["imported"],
+                "launch_to_process": started - t_launch,
+                "process_to_main": t["main"] - started,
+                "main_to_first_step": t["first_step"] - t["main"],
                 "training": t["last_step"] - t["first_step"],
                 "last_step_to_metrics_written": t["metrics_written"] - t["last_step"],
                 "metrics_written_to_exit_seen": t_exit - t["metrics_written"],
@@ -171,8 +177,8 @@ def trial_overhead(cache, repeats=3, batch_size=256, poll=0.05, warm=False):
             print(f"  {'warm' if warm else 'cold'} trial {i + 1}/{repeats}: launch->first step "
                   f"{phases['launch_to_first_step'][-1]:.1f}s, last step->readable "
                   f"{phases['last_step_to_readable'][-1]:.2f}s (load {load()[0]})", flush=True)
-    if server:
-        server.stop()
+        if server:
+            server.stop()
     return {k: median(v) for k, v in phases.items()}
 
 
@@ -215,20 +221,16 @@ def idle_gaps(log_dir, max_pending=4):
     """How long a free slot waits beyond generation. The driver is one loop, so launch
     i (after the first `max_pending`) can start preparing once both the (i - max_pending
     + 1)-th job has ended and launch i - 1 is done; idle = start - that - its generation
-    time (fit + gen of its generator run). Needs the job's timings.json."""
+    time (fit + gen of its generator run). Job spans from `job_span`."""
     sys.path.insert(0, str(ROOT))
     from nas.storage import STATE_FILE, load_state
 
     experiment, _ = load_state(log_dir / STATE_FILE)
-    timings = {}
-    for i in sorted(experiment.trials):
-        f = log_dir / "trials" / str(i) / "timings.json"
-        if f.exists():
-            timings[i] = json.loads(f.read_text())
-    if len(timings) < len(experiment.trials):
-        return {}  # a build whose job writes no timings
-    starts = [timings[i]["start"] for i in sorted(timings)]
-    ends = sorted(t["metrics_written"] for t in timings.values())
+    spans = {i: job_span(log_dir / "trials" / str(i)) for i in sorted(experiment.trials)}
+    if None in spans.values():
+        return {}
+    starts = [spans[i][0] for i in sorted(spans)]
+    ends = sorted(end for _, end in spans.values())
     gaps, gen = [], []
     for i in range(max_pending, len(starts)):
         gr = experiment.trials[i].generator_runs[0]
@@ -238,6 +240,24 @@ def idle_gaps(log_dir, max_pending=4):
         gaps.append(starts[i] - ready - g)
     return {"idle_gap_median_s": median(gaps), "idle_gap_max_s": max(gaps, default=float("nan")),
             "generation_median_s": median(gen), "generation_total_s": sum(gen)}
+
+
+def job_span(trial_dir):
+    """(started, metrics written) of a local trial's job: the launcher's job.pid, written
+    as the process starts, and the last TensorBoard event; builds before the launcher
+    wrote both in a timings.json. None if neither is there."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    old = trial_dir / "timings.json"
+    if old.exists():
+        t = json.loads(old.read_text())
+        return t["start"], t["metrics_written"]
+    pid_file, acc = trial_dir / "job.pid", EventAccumulator(str(trial_dir))
+    if not pid_file.exists():
+        return None
+    acc.Reload()
+    written = [e.wall_time for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)]
+    return (pid_file.stat().st_mtime, max(written)) if written else None
 
 
 # -- report -----------------------------------------------------------------------------
