@@ -55,20 +55,26 @@ def test_a_local_trial_runs_the_command_its_dry_run_shows(tmp_path, data_dir):
     runner = NasRunner("local_cwd", tmp_path / "trials", {"data_dir": str(data_dir)})
     (trial,) = first_trials(runner, max_epochs=1, total_trials=2, max_pending=1, seed=0)
     (replica,) = next(iter(runner.dryrun(trial).request.role_params.values()))
-    # the dry-run's command, against what the trial should run (built here, not by the runner)
-    expected = [sys.executable, str(ROOT / "mnist_train_nas.py"),
-                "--log_path", str(tmp_path / "trials" / "0")]
+    # the dry-run's command, against what the trial should run (built here, not by the runner):
+    # the local launcher (nas/local_launch.py), then `--` and the training script's command
+    launcher = [sys.executable, str(ROOT / "nas" / "local_launch.py"),
+                "--pid-file", str(tmp_path / "trials" / "0" / "job.pid"),
+                "--warm-start", str(tmp_path / "trials" / "warm_start.address"), "--"]
+    expected = [str(ROOT / "mnist_train_nas.py"), "--log_path", str(tmp_path / "trials" / "0")]
     for name, value in trial.arm.parameters.items():
         expected += [f"--{name}", str(value)]
-    assert sorted(replica.args) == sorted(expected + ["--data_dir", str(data_dir)])
-    assert replica.args[:2] == expected[:2]
+    launched = replica.args[len(launcher):]
+    assert replica.args[:len(launcher)] == launcher
+    assert sorted(launched) == sorted(expected + ["--data_dir", str(data_dir)])
+    assert launched[0] == expected[0]
 
     trial.run()
     log_dir = trial.run_metadata[RUN_METADATA_KEY]
     assert log_dir == str(tmp_path / "trials" / "0")
     pid = wait_for(lambda: job_pid(log_dir))
-    try:  # the process TorchX started is the dry-run's command
-        assert Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1] == replica.args
+    try:  # the process TorchX started became the dry-run's training command (no warm server)
+        cmdline = lambda: Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+        assert wait_for(lambda: cmdline() == [sys.executable, *launched], timeout=10)
         assert os.readlink(f"/proc/{pid}/cwd") == replica.cwd
     finally:
         runner.stop(trial, reason="test done")
