@@ -124,3 +124,32 @@ def test_gpus_on_a_machine_without_one_is_a_one_line_error(tmp_path, cache):
     assert p.returncode == 2
     last = [line for line in err.splitlines() if line.strip()][-1]
     assert last.startswith("mnist_train_nas.py: --gpus 1: ") and "--gpus 0" in last
+
+
+def test_validating_after_every_epoch_leaves_the_training_as_it_was():
+    """Per-epoch validation (the curves) draws no random numbers: the weights and the final
+    val_acc are those of a run that validates once, after its last epoch (as before)."""
+    import pytorch_lightning as pl
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from mnist_data import Grouped, TensorBatches
+    from mnist_train_nas import MnistModel, make_trainer
+
+    x, y = torch.randn(640, 1, 28, 28), torch.randint(0, 10, (640,))
+
+    def train(every_epoch, val):
+        pl.seed_everything(0, verbose=False)
+        model = MnistModel(32, 16, 1e-3, 0.3)
+        trainer = make_trainer(3)
+        if not every_epoch:
+            trainer.check_val_every_n_epoch = 3
+        trainer.fit(model, Grouped(TensorBatches(x, y, 64, shuffle=True), 4), val)
+        return model.state_dict(), model.val_acc, torch.rand(1)
+
+    for val in (TensorBatches(x, y, 256, shuffle=False),  # the cache's validation batches
+                DataLoader(TensorDataset(x, y), batch_size=256, generator=torch.Generator())):
+        once, every = train(False, val), train(True, val)
+        for name in once[0]:
+            torch.testing.assert_close(once[0][name], every[0][name], rtol=0, atol=0)
+        assert once[1] == every[1] and torch.equal(once[2], every[2])
