@@ -13,7 +13,6 @@ and Ax does not do:
 """
 
 import copy
-import inspect
 import math
 import os
 import sys
@@ -42,9 +41,8 @@ FAILURE_FILE = "failure_reason.txt"
 class NasRunner(TorchXRunner):
     """Runs `trainer` jobs on a TorchX scheduler; every init arg is plain data for storage.
 
-    `launch_hooks`: functions AppDef -> AppDef applied to each job this driver process
-    launches; not saved with the search. Local jobs start through nas/local_launch.py
-    (the component's `launcher`/`warm_start`, set here once).
+    Local jobs start through nas/local_launch.py (the component's `launcher`/`warm_start`,
+    set here once).
     """
 
     def __init__(self, scheduler, log_dir, component_args=None, cfg=None):
@@ -65,10 +63,9 @@ class NasRunner(TorchXRunner):
             # server if the driver runs one (nas/local_launch.py)
             local_launch = {"launcher": str(PROJECT_DIR / "nas" / "local_launch.py"),
                             "warm_start": str(address_file(self.log_dir))}
-        self.launch_hooks = []
         super().__init__(
             tracker_base=self.log_dir,
-            component=with_hooks(trainer, self.launch_hooks),
+            component=trainer,
             component_const_params={"log_path": self.log_dir, **local_launch, **self.component_args},
             orchestrator=scheduler,
             cfg=self.cfg,
@@ -177,16 +174,3 @@ class _DryRunSubmission:
 
     def run(self, app, scheduler, cfg=None):
         return self._torchx_runner.dryrun(app, scheduler, cfg)
-
-
-def with_hooks(component, hooks):
-    """`component`, each AppDef passed through `hooks` (read at call time). It keeps the
-    component's signature: Ax's TorchXRunner.run reads it to pass `trial_idx`."""
-    def build(**params):
-        app = component(**params)
-        for hook in hooks:
-            app = hook(app)
-        return app
-
-    build.__signature__ = inspect.signature(component)
-    return build
