@@ -63,12 +63,12 @@ def main(argv=None):
         generation_strategy = make_generation_strategy(
             experiment, args.trials, args.max_pending, seed=args.seed, strategy=args.strategy
         )
-    lifecycle.take_over_jobs(experiment)
 
     # 8. Orchestrator; candidates are generated with one torch thread (the jobs own the cores).
     set_generation_threads()
     orchestrator = make_orchestrator(experiment, generation_strategy, args.max_pending,
                                      early_stopping=args.early_stopping)
+    lifecycle.take_over_jobs(orchestrator)  # jobs an earlier driver left behind
     if args.early_stopping is not None:
         from nas.early_stopping import describe
 

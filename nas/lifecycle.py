@@ -102,28 +102,31 @@ def load_saved_search(state_file, strategy):
     return experiment, generation_strategy
 
 
-def take_over_jobs(experiment):
-    """Say what becomes of the jobs an earlier driver left; stop those it never recorded
-    (their trial dirs are moved aside, so no trial index gets two jobs or mixed logs)."""
-    from ax.core.base_trial import TrialStatus
-    from ax.metrics.tensorboard import RUN_METADATA_KEY
+def take_over_jobs(orchestrator):
+    """Before a resumed search goes on: stop the jobs the saved state never recorded
+    (their trial dirs are moved aside, so no trial index gets two jobs or mixed logs),
+    poll the jobs it recorded as running, and say what became of each. Polling first
+    lets the trial budget count a trial lost meanwhile as one to replace."""
+    from nas.processes import stop_untracked_jobs
 
-    from nas.processes import job_pid, stop_untracked_jobs
-    from nas.runner import LOCAL_SCHEDULERS
-
-    runner = experiment.runner
-    for trial in experiment.trials.values():
-        if trial.status != TrialStatus.RUNNING:
-            continue
-        if runner.scheduler not in LOCAL_SCHEDULERS:
-            print(f"  trial {trial.index}: re-attached to its {runner.scheduler} job")
-        elif (pid := job_pid(trial.run_metadata.get(RUN_METADATA_KEY, ""))) is not None:
-            print(f"  trial {trial.index}: job {pid} still running, re-attached")
-        else:
-            print(f"  trial {trial.index}: its job ended while no driver ran; its results are "
-                  "taken from its logs (none: the trial is abandoned and replaced)")
-    for pid in stop_untracked_jobs(runner.log_dir, experiment):
+    experiment = orchestrator.experiment
+    for pid in stop_untracked_jobs(experiment.runner.log_dir, experiment):
         print(f"  stopped job {pid}: launched just before the driver died, never recorded")
+    running = list(orchestrator.running_trials)
+    if not running:
+        return
+    orchestrator.poll_and_process_results()
+    for trial in running:
+        print(f"  trial {trial.index}: {AFTER_DRIVER_DEATH.get(trial.status.name, trial.status.name)}")
+
+
+AFTER_DRIVER_DEATH = {  # a trial's status after the first poll of a resumed search
+    "RUNNING": "its job still runs: re-attached",
+    "COMPLETED": "its job finished while no driver ran: results collected",
+    "FAILED": "its job failed while no driver ran (reason below)",
+    "ABANDONED": "its job ended without a result while no driver ran: replaced by a new trial",
+    "EARLY_STOPPED": "stopped early while no driver ran",
+}
 
 
 # --- saving --------------------------------------------------------------------------

@@ -192,6 +192,7 @@ def test_an_interrupted_write_leaves_the_previous_file(tmp_path):
 
 KILL_SEED = 12  # of the kill delays: a failure replays with the same moments
 KILLS = 6
+TRIALS = 6
 
 
 def test_kill_9_at_random_moments_then_the_search_finishes_every_trial_once(tmp_path, data_dir):
@@ -204,12 +205,14 @@ def test_kill_9_at_random_moments_then_the_search_finishes_every_trial_once(tmp_
 
     rng = random.Random(KILL_SEED)
     results = tmp_path / "r"
-    args = common(results, data_dir, trials=4)
+    args = common(results, data_dir, trials=TRIALS)
     kills = []
     for attempt in range(KILLS):
         out = tmp_path / f"driver{attempt}.txt"
         driver = start_driver(*args, out=out)
-        delay = rng.uniform(2.0, 14.0)
+        wait_for(lambda: driver.poll() is not None or in_search(results, out, attempt == 0), timeout=120,
+                 what="the driver to reach its search")
+        delay = rng.uniform(0.0, 8.0)  # from there: take-over, generating, launching, ...
         try:
             assert driver.wait(timeout=delay) == 0, out.read_text()[-3000:]
             break  # it finished before its kill
@@ -226,7 +229,7 @@ def test_kill_9_at_random_moments_then_the_search_finishes_every_trial_once(tmp_
 
     experiment, _ = load_state(results / "logs" / STATE_FILE)
     status = {t.index: t.status.name for t in experiment.trials.values()}
-    assert sorted(status.values()).count("COMPLETED") == 4, status
+    assert sorted(status.values()).count("COMPLETED") == TRIALS, status
     assert set(status.values()) <= {"COMPLETED", "ABANDONED"}, status
     counted = experiment.lookup_data().df.set_index(["trial_index", "metric_name"])["mean"]
     trials_dir = results / "logs" / "trials"
@@ -244,7 +247,14 @@ def test_kill_9_at_random_moments_then_the_search_finishes_every_trial_once(tmp_
     for d in dirs:
         assert job_pid(d) is None, f"the job of {d.name} runs on"
     df = table(results)
-    assert df.index.is_unique and (df["trial_status"] == "COMPLETED").sum() == 4
+    assert df.index.is_unique and (df["trial_status"] == "COMPLETED").sum() == TRIALS
+
+
+def in_search(results, out, first):
+    """The first driver launched a trial; a later one resumed the saved search."""
+    if first:
+        return (results / "logs" / "trials" / "0").exists()
+    return "Resuming the search" in out.read_text()
 
 
 def _training_processes(log_dir):
