@@ -220,6 +220,9 @@ def run_owned_search(orchestrator, total_trials, progress, warm_start=True):
 
     stopped = None
     try:
+        # at once: what a resume collected is kept even if this driver dies before a
+        # trial changes, and an unwritable log dir shows before anything launches
+        saver.save(experiment, orchestrator.generation_strategy)
         run_search(orchestrator, total_trials, on_change=on_change)
     except (KeyboardInterrupt, Interrupted) as e:
         stopped = Stop(EXIT_INTERRUPTED, f"interrupted ({e or 'SIGINT'})")
