@@ -110,7 +110,15 @@ def take_over_jobs(orchestrator):
     from nas.processes import stop_untracked_jobs
 
     experiment = orchestrator.experiment
-    for pid in stop_untracked_jobs(experiment.runner.log_dir, experiment):
+    runner = experiment.runner
+    if runner.scheduler == "slurm":  # re-attached by job id, in the saved TorchX handles
+        from nas import slurm
+
+        if problem := slurm.cluster_problem():  # no sbatch, slurmctld down: exit 2
+            fail(problem)
+        for job in slurm.cancel_untracked(runner.log_dir, experiment):
+            print(f"  cancelled Slurm job {job}: submitted just before the driver died, never recorded")
+    for pid in stop_untracked_jobs(runner.log_dir, experiment):
         print(f"  stopped job {pid}: launched just before the driver died, never recorded")
     running = list(orchestrator.running_trials)
     if not running:

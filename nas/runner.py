@@ -9,6 +9,8 @@ and Ax does not do:
   exited 0 without finite metrics;
 - the state of jobs the current TorchX runner does not know (started by an earlier driver
   process: nas/processes.py), and stopping them;
+- on Slurm: each job working in its trial's log dir, its state without accounting, its
+  cancel and failure reason (nas/slurm.py);
 - `dryrun`: the request a trial would submit, built by Ax's own `run`.
 """
 
@@ -25,6 +27,7 @@ from ax.runners.torchx import (
 )
 from torchx.specs import AppState
 
+from nas import slurm
 from nas.component import SCRIPT, trainer
 from nas.failures import failure_reason
 from nas.metrics import read_final_scalars
@@ -82,8 +85,14 @@ class NasRunner(TorchXRunner):
         return os.path.join(self.log_dir, str(trial_index))
 
     def run(self, trial):
-        """Ax submits; we keep what a restarted driver needs: the handle and the log dir."""
-        metadata = super().run(trial)
+        """Ax submits; we keep what a restarted driver needs: the handle and the log dir
+        (on Slurm the handle holds the job id, by which a restarted driver re-attaches)."""
+        submitter = self
+        if self.scheduler == "slurm":  # the job works and writes its output in its log dir
+            submitter = copy.copy(self)
+            submitter._torchx_runner = slurm.Submission(self._torchx_runner,
+                                                        self.trial_log_dir(trial.index))
+        metadata = TorchXRunner.run(submitter, trial)
         # this process's torchx runner object: it cannot be saved, and a restarted
         # driver polls through its own
         del metadata[TORCHX_RUNNER]
@@ -101,9 +110,16 @@ class NasRunner(TorchXRunner):
         return TorchXRunner.run(dry, trial)[TORCHX_APP_HANDLE]
 
     def poll_trial_status(self, trials):
+        trials = list(trials)
+        if self.scheduler == "slurm":  # one squeue for all (without accounting)
+            states = slurm.job_states(self._torchx_runner,
+                                      [t.run_metadata[TORCHX_APP_HANDLE] for t in trials])
+            status_of = lambda t: self._slurm_status(t, states[t.run_metadata[TORCHX_APP_HANDLE]])
+        else:
+            status_of = self._trial_status
         by_status = {}
         for trial in trials:
-            by_status.setdefault(self._trial_status(trial), set()).add(trial.index)
+            by_status.setdefault(status_of(trial), set()).add(trial.index)
         return by_status
 
     def poll_exception(self, trial):
@@ -120,6 +136,9 @@ class NasRunner(TorchXRunner):
         the driver up at every early-stopped trial (the job needs no clean-up: it flushes
         its log every epoch); and a job of an earlier driver, which TorchX does not know,
         has only its pid."""
+        if self.scheduler == "slurm":  # TorchX's cancel asks sacct first: see nas/slurm.py
+            slurm.cancel(trial.run_metadata[TORCHX_APP_HANDLE])
+            return {"reason": reason} if reason else {}
         if self.scheduler in LOCAL_SCHEDULERS:
             kill_job(trial.run_metadata.get(RUN_METADATA_KEY, ""))
         if self._torchx_runner.status(trial.run_metadata[TORCHX_APP_HANDLE]) is None:
@@ -154,6 +173,26 @@ class NasRunner(TorchXRunner):
             self._reasons[trial.index] = problem
             return TrialStatus.FAILED
         return TrialStatus.COMPLETED
+
+    def _slurm_status(self, trial, state):
+        """`state`: the job's slurm.JobState, None once Slurm has forgotten it (ended
+        beyond MinJobAge, no accounting): then its logs decide, as for an orphan."""
+        handle = trial.run_metadata[TORCHX_APP_HANDLE]
+        log_dir = trial.run_metadata[RUN_METADATA_KEY]
+        if state is None:
+            status = self._check_metrics(trial)
+            if status == TrialStatus.FAILED:  # ended unseen without results: a new trial instead
+                self._reasons[trial.index] = (f"{slurm.failure_reason(handle, None, log_dir)}; "
+                                              f"{self._reasons[trial.index]}")
+                return TrialStatus.ABANDONED
+            return status
+        if state.app_state == AppState.SUCCEEDED:
+            return self._check_metrics(trial)
+        if state.ended:
+            # failed, cancelled from outside, timed out, node failure: FAILED, with why
+            self._reasons[trial.index] = slurm.failure_reason(handle, state, log_dir)
+            return TrialStatus.FAILED
+        return TrialStatus.RUNNING  # pending, configuring, completing, requeued: not over
 
     def _orphan_status(self, trial):
         """A job the previous driver started: still running, done, or lost with it."""
