@@ -32,12 +32,12 @@ from torchx.schedulers.slurm_scheduler import SLURM_STATES
 from torchx.specs import AppState, is_terminal, parse_app_handle
 
 SBATCH_OUTPUT = "slurm-%j.out"  # the batch script's own output (TorchX's `set -x` lines)
-ROLE_ERR = "slurm-{job_id}-trainer-0.err"  # the job's stderr, as TorchX names srun's file
+ROLE_ERR = "slurm-{job_id}-*-0.err"  # the job's stderr: TorchX names srun's file by role
 START_HINT = ("start the local single-node cluster with `scripts/slurm-local up` (as root; "
               "see docs/cluster.md)")
 TAIL_LINES = 5
 NO_ANSWER = "NO_ANSWER"  # squeue failed this time: the job is taken as still running
-_sacct_works = [True]  # False after its first failure: accounting is the cluster's setting
+_accounting = {}  # "on": whether sacct works, asked once (it is the cluster's setting)
 
 
 def cluster_problem():
@@ -96,14 +96,8 @@ class JobState:
 def job_states(torchx_runner, handles):
     """{handle: JobState, or None when Slurm no longer knows the job}."""
     states = {}
-    for handle in handles:
-        if not _sacct_works[0]:
-            break
-        try:
-            status = torchx_runner.status(handle)  # TorchX: sacct
-        except subprocess.CalledProcessError:  # no accounting on this cluster
-            _sacct_works[0] = False
-            break
+    for handle in handles if accounting_on() else []:
+        status = torchx_runner.status(handle)  # TorchX: sacct
         if status is not None and status.msg in SLURM_STATES:
             states[handle] = JobState(status.msg)
     missing = [h for h in handles if h not in states]
@@ -112,6 +106,21 @@ def job_states(torchx_runner, handles):
         for handle in missing:
             states[handle] = JobState(NO_ANSWER) if queue is None else queue.get(job_id(handle))
     return states
+
+
+def accounting_on():
+    """Whether sacct answers here (asked once, quietly: TorchX would print sacct's error)."""
+    if "on" not in _accounting:
+        try:
+            sacct = subprocess.run(["sacct", "--noheader", "-X", "-j", "1"],
+                                   capture_output=True, text=True, timeout=60)
+            _accounting["on"] = sacct.returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            _accounting["on"] = False
+        if not _accounting["on"]:
+            print("note: Slurm accounting is off here (sacct fails): job states come from "
+                  "squeue, and from the trials' logs for jobs ended over MinJobAge ago")
+    return _accounting["on"]
 
 
 def squeue():
@@ -177,7 +186,8 @@ def failure_reason(handle, state, trial_dir):
             reason += f", signal {state.signal}"
     elif state and state.exit_code is not None:
         reason += f", exit code {state.exit_code}"
-    tail = stderr_tail(Path(trial_dir) / ROLE_ERR.format(job_id=job_id(handle)))
+    errs = sorted(Path(trial_dir).glob(ROLE_ERR.format(job_id=job_id(handle))))
+    tail = stderr_tail(errs[0]) if errs else []
     return f"{reason}: {' | '.join(tail)}" if tail else reason
 
 
