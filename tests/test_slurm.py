@@ -138,16 +138,37 @@ def test_ctrl_c_cancels_the_searchs_slurm_jobs(shared, data_dir):
 
 def test_kill_9_then_restart_reattaches_slurm_jobs_and_runs_none_twice(shared, data_dir):
     results = shared / "r"
-    driver = start_driver(*args(results, data_dir, trials=3), out=shared / "first.txt")
+    driver = start_driver(*args(results, data_dir, trials=2), out=shared / "first.txt")
     wait_for(lambda: any(s == "COMPLETED" for _, s in jobs_of(results).values()),
              what="a finished job")
-    driver.kill()  # SIGKILL: no clean-up; other jobs may be running on
+    driver.kill()  # SIGKILL: no clean-up; the other job may be running on
     driver.wait()
-    second = run_driver(*args(results, data_dir, trials=3))
+    running = {t for t, s in jobs_of(results).values() if s == "RUNNING"}
+    second = run_driver(*args(results, data_dir, trials=2))
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "Resuming the search" in second.stdout
+    for t in running:  # seen running after the kill: still known to the saved state
+        assert f"trial {t}: re-attached to its slurm job" in second.stdout, second.stdout
     df = table(results)
-    assert len(df) == 3 and (df["trial_status"] == "COMPLETED").all(), df["trial_status"].to_dict()
+    assert len(df) == 2 and (df["trial_status"] == "COMPLETED").all(), df["trial_status"].to_dict()
     trials = results / "logs" / "trials"
-    for i in range(3):  # one job per trial: none ran twice
+    for i in range(2):  # one job per trial: none ran twice
         assert len(job_ids_in(trials / str(i))) == 1, job_ids_in(trials / str(i))
+
+
+def test_no_sbatch_or_controller_down_exits_2_with_the_way_out(shared, data_dir, tmp_path):
+    """Real Slurm clients: one with no sbatch on PATH, one whose slurm.conf points at a
+    port no slurmctld listens on (as when it is down)."""
+    from conftest import driver_command
+
+    conf = tmp_path / "slurm.conf"
+    conf.write_text(Path(os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")).read_text()
+                    + "SlurmctldPort=9\n")  # discard: nothing answers there
+    for name, change in (("no sbatch", {"PATH": str(tmp_path)}), ("down", {"SLURM_CONF": str(conf)})):
+        cmd, env = driver_command(*args(shared / name.replace(" ", "_"), data_dir, trials=2))
+        proc = subprocess.run(cmd, cwd=tmp_path, env={**env, **change}, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 2, (name, proc.stdout[-2000:], proc.stderr[-2000:])
+        [line] = proc.stderr.strip().splitlines()
+        assert "scripts/slurm-local up" in line, line
+        assert ("sbatch is not installed" if name == "no sbatch" else "slurmctld does not answer") in line

@@ -1,0 +1,71 @@
+"""Where a Slurm trial's time goes, from a search that just ran through Slurm.
+
+    python -m bench.slurm_phases RESULTS_DIR        # within MinJobAge (300 s) of its end
+
+For each trial job (found by the slurm-<id>.out in its log dir): the wait in the queue
+(Slurm's submit -> start, longer while every core is taken), the launch (Slurm's start ->
+the training script's first line: batch script, srun, interpreter), the cold imports (torch,
+Lightning), training, and the end (last step -> Slurm's end time). Slurm's times come from
+`squeue --json` (whole seconds), the job's from its timings.json. Also the submission
+latency: the median time of `sbatch --wrap true` here, i.e. what each launch costs the
+driver. Medians over the trials; prints one JSON object.
+"""
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def slurm_jobs():
+    out = subprocess.run(["squeue", "--json"], capture_output=True, text=True, check=True)
+    return {str(j["job_id"]): j for j in json.loads(out.stdout)["jobs"]}
+
+
+def trial_phases(trials_dir, jobs):
+    phases = []
+    for trial in sorted(p for p in Path(trials_dir).iterdir() if p.name.isdigit()):
+        ids = [p.name[6:-4] for p in trial.glob("slurm-*.out") if p.name[6:-4].isdigit()]
+        timings = trial / "timings.json"
+        if len(ids) != 1 or ids[0] not in jobs or not timings.exists():
+            continue
+        job, t = jobs[ids[0]], json.loads(timings.read_text())
+        phases.append({
+            "queue_wait": job["start_time"] - job["submit_time"],
+            "launch": t["start"] - job["start_time"],
+            "cold_imports": t["imported"] - t["start"],
+            "data_and_training": t["last_step"] - t["imported"],
+            "end": job["end_time"] - t["last_step"],
+        })
+    return phases
+
+
+def submission_latency(repeats=5):
+    seconds = []
+    with tempfile.TemporaryDirectory(dir=Path.home()) as folder:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            job = subprocess.run(["sbatch", "--parsable", f"--chdir={folder}", "--wrap", "true"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+            seconds.append(time.perf_counter() - start)
+            subprocess.run(["scancel", job], capture_output=True)
+    return statistics.median(seconds)
+
+
+def main(argv=None):
+    results = Path((argv or sys.argv[1:])[0])
+    phases = trial_phases(results / "logs" / "trials", slurm_jobs())
+    if not phases:
+        sys.exit("no trial job of that search is still known to Slurm (MinJobAge is 300 s): "
+                 "run this right after the search")
+    report = {"trials": len(phases), "sbatch_seconds": round(submission_latency(), 3)}
+    for name in phases[0]:
+        report[f"{name}_median_s"] = round(statistics.median(p[name] for p in phases), 2)
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
