@@ -148,7 +148,8 @@ def test_kill_9_then_restart_reattaches_slurm_jobs_and_runs_none_twice(shared, d
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "Resuming the search" in second.stdout
     for t in running:  # seen running after the kill: still known to the saved state
-        assert f"trial {t}: re-attached to its slurm job" in second.stdout, second.stdout
+        assert (f"trial {t}: its job still runs: re-attached" in second.stdout
+                or f"trial {t}: its job finished while no driver ran" in second.stdout), second.stdout
     df = table(results)
     assert len(df) == 2 and (df["trial_status"] == "COMPLETED").all(), df["trial_status"].to_dict()
     trials = results / "logs" / "trials"
