@@ -130,6 +130,11 @@ def check_args(args):
         print(f"{Path(sys.argv[0]).name}: warning: {problem}", file=sys.stderr)
     if args.dry_run:
         return  # writes nothing
+    if args.scheduler == "slurm":  # before anything starts (a resume checks again: nas/lifecycle.py)
+        from nas.slurm import cluster_problem
+
+        if problem := cluster_problem():
+            raise UsageError(problem)
     for flag, folder in (("--results-dir", args.results_dir), ("--log-dir", args.log_dir)):
         check_writable(flag, folder)
 

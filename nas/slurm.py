@@ -92,19 +92,29 @@ class JobState:
     def ended(self):
         return self.slurm_state in SLURM_STATES and is_terminal(self.app_state)
 
+    @property
+    def failed(self):
+        return self.ended and self.app_state != AppState.SUCCEEDED
+
 
 def job_states(torchx_runner, handles):
     """{handle: JobState, or None when Slurm no longer knows the job}."""
     states = {}
     for handle in handles if accounting_on() else []:
-        status = torchx_runner.status(handle)  # TorchX: sacct
+        try:
+            status = torchx_runner.status(handle)  # TorchX: sacct
+        except Exception:  # e.g. TorchX asserts on sacct's "CANCELLED by 0": ask squeue
+            continue
         if status is not None and status.msg in SLURM_STATES:
             states[handle] = JobState(status.msg)
-    missing = [h for h in handles if h not in states]
-    if missing:
+    # squeue for the rest, and for failed jobs' exit codes (sacct's, via TorchX, has none)
+    ask = [h for h in handles if h not in states or states[h].failed]
+    if ask:
         queue = squeue()
-        for handle in missing:
-            states[handle] = JobState(NO_ANSWER) if queue is None else queue.get(job_id(handle))
+        for handle in ask:
+            known = None if queue is None else queue.get(job_id(handle))
+            states[handle] = known or states.get(handle) or (
+                JobState(NO_ANSWER) if queue is None else None)
     return states
 
 
