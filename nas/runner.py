@@ -89,9 +89,8 @@ class NasRunner(TorchXRunner):
         (on Slurm the handle holds the job id, by which a restarted driver re-attaches)."""
         submitter = self
         if self.scheduler == "slurm":  # the job works and writes its output in its log dir
-            submitter = copy.copy(self)
-            submitter._torchx_runner = slurm.Submission(self._torchx_runner,
-                                                        self.trial_log_dir(trial.index))
+            submitter = self._submitting_through(
+                slurm.Submission(self._torchx_runner, self.trial_log_dir(trial.index)))
         metadata = TorchXRunner.run(submitter, trial)
         # this process's torchx runner object: it cannot be saved, and a restarted
         # driver polls through its own
@@ -105,9 +104,19 @@ class NasRunner(TorchXRunner):
         Ax builds the trial's AppDef inside `TorchXRunner.run` and has no hook to get it
         alone, so that method runs on a copy whose submission is TorchX's dryrun.
         `_torchx_runner` is Ax's private attribute; Ax has no public one for it."""
-        dry = copy.copy(self)
-        dry._torchx_runner = _DryRunSubmission(self._torchx_runner)
-        return TorchXRunner.run(dry, trial)[TORCHX_APP_HANDLE]
+        if self.scheduler == "slurm":  # with the options `run` adds on Slurm
+            submission = slurm.Submission(self._torchx_runner, self.trial_log_dir(trial.index),
+                                          dry=True)
+        else:
+            submission = _DryRunSubmission(self._torchx_runner)
+        return TorchXRunner.run(self._submitting_through(submission), trial)[TORCHX_APP_HANDLE]
+
+    def _submitting_through(self, submission):
+        """A copy of this runner whose `_torchx_runner` (Ax's private attribute; Ax has no
+        public one) is `submission`, an object with the torchx runner's `run`."""
+        other = copy.copy(self)
+        other._torchx_runner = submission
+        return other
 
     def poll_trial_status(self, trials):
         trials = list(trials)

@@ -61,18 +61,23 @@ def job_id(handle):
 
 
 class Submission:
-    """Stands in for the torchx runner in NasRunner.run: submits as TorchX does, the job
-    working (and writing its Slurm output) in the trial's log dir."""
+    """Stands in for the torchx runner in NasRunner.run (and .dryrun, `dry`): submits as
+    TorchX does, the job working (and writing its Slurm output) in the trial's log dir.
+    A `job_dir` the user set in the run options is left to TorchX."""
 
-    def __init__(self, torchx_runner, trial_dir):
+    def __init__(self, torchx_runner, trial_dir, dry=False):
         self._torchx_runner = torchx_runner
         self.trial_dir = Path(trial_dir)
+        self.dry = dry
 
     def run(self, app, scheduler, cfg=None):
-        self.trial_dir.mkdir(parents=True, exist_ok=True)  # --chdir needs it
         info = self._torchx_runner.dryrun(app, scheduler, cfg)
-        info.request.cmd += [f"--chdir={self.trial_dir}",
-                             f"--output={self.trial_dir / SBATCH_OUTPUT}"]
+        if not (cfg or {}).get("job_dir"):
+            info.request.cmd += [f"--chdir={self.trial_dir}",
+                                 f"--output={self.trial_dir / SBATCH_OUTPUT}"]
+        if self.dry:
+            return info
+        self.trial_dir.mkdir(parents=True, exist_ok=True)  # --chdir needs it
         return self._torchx_runner.schedule(info)
 
 

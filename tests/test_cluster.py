@@ -59,7 +59,10 @@ def test_slurm_dry_run_prints_the_sbatch_script_of_each_trial(capsys, tmp_path, 
     assert f"warning: --log-dir {log_dir} is under /tmp" in stderr
     seen = set()
     for index, (params, request) in shown.items():
-        assert "\nsbatch --parsable $SBATCH_SCRIPT\n" in request
+        # each job works, and writes its Slurm output, in its trial's log dir (nas/slurm.py)
+        trial_dir = log_dir / "trials" / str(index)
+        assert (f"\nsbatch --parsable --chdir={trial_dir} --output={trial_dir}/slurm-%j.out "
+                "$SBATCH_SCRIPT\n") in request
         sbatch = [l for l in request.splitlines() if l.startswith("#SBATCH ")]
         assert len(sbatch) == 1, request
         opts = set(sbatch[0].split()[1:])
