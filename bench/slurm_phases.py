@@ -2,13 +2,16 @@
 
     python -m bench.slurm_phases RESULTS_DIR        # within MinJobAge (300 s) of its end
 
-For each trial job (found by the slurm-<id>.out in its log dir): the wait in the queue
-(Slurm's submit -> start, longer while every core is taken), the launch (Slurm's start ->
-the training script's first line: batch script, srun, interpreter), the cold imports (torch,
-Lightning), training, and the end (last step -> Slurm's end time). Slurm's times come from
-`squeue --json` (whole seconds), the job's from its timings.json. Also the submission
-latency: the median time of `sbatch --wrap true` here, i.e. what each launch costs the
-driver. Medians over the trials; prints one JSON object.
+For each trial job (found by the slurm-<id>.out in its log dir), in whole seconds:
+  queue_wait     Slurm's submit -> start (longer while every core is taken)
+  start_up       Slurm's start -> the job's TensorBoard log opened: batch script, srun,
+                 interpreter, cold imports (torch, Lightning), data loaded, model built
+                 (the first event file's name holds its creation time)
+  training       the job's own train_time (its TensorBoard scalar)
+  finish         last event written -> Slurm's end time (metrics flushed, exit, srun)
+Slurm's times come from `squeue --json`. Also `sbatch_s`: the median time of
+`sbatch --wrap true` here, what each launch costs the driver. Medians over the trials;
+prints one JSON object.
 """
 
 import json
@@ -17,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 
@@ -26,19 +30,23 @@ def slurm_jobs():
 
 
 def trial_phases(trials_dir, jobs):
+    warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit's, at import
+    from nas.metrics import read_final_scalars
+
     phases = []
     for trial in sorted(p for p in Path(trials_dir).iterdir() if p.name.isdigit()):
         ids = [p.name[6:-4] for p in trial.glob("slurm-*.out") if p.name[6:-4].isdigit()]
-        timings = trial / "timings.json"
-        if len(ids) != 1 or ids[0] not in jobs or not timings.exists():
+        events = sorted(trial.glob("events.out.tfevents.*"))
+        if len(ids) != 1 or ids[0] not in jobs or not events:
             continue
-        job, t = jobs[ids[0]], json.loads(timings.read_text())
+        job = jobs[ids[0]]
+        opened = min(int(p.name.split(".")[3]) for p in events)
+        written = max(p.stat().st_mtime for p in events)
         phases.append({
             "queue_wait": job["start_time"] - job["submit_time"],
-            "launch": t["start"] - job["start_time"],
-            "cold_imports": t["imported"] - t["start"],
-            "data_and_training": t["last_step"] - t["imported"],
-            "end": job["end_time"] - t["last_step"],
+            "start_up": opened - job["start_time"],
+            "training": read_final_scalars(trial).get("train_time", float("nan")),
+            "finish": job["end_time"] - written,
         })
     return phases
 
@@ -61,7 +69,7 @@ def main(argv=None):
     if not phases:
         sys.exit("no trial job of that search is still known to Slurm (MinJobAge is 300 s): "
                  "run this right after the search")
-    report = {"trials": len(phases), "sbatch_seconds": round(submission_latency(), 3)}
+    report = {"trials": len(phases), "sbatch_s": round(submission_latency(), 3)}
     for name in phases[0]:
         report[f"{name}_median_s"] = round(statistics.median(p[name] for p in phases), 2)
     print(json.dumps(report, indent=1))
