@@ -173,3 +173,22 @@ def test_no_sbatch_or_controller_down_exits_2_with_the_way_out(shared, data_dir,
         [line] = proc.stderr.strip().splitlines()
         assert "scripts/slurm-local up" in line, line
         assert ("sbatch is not installed" if name == "no sbatch" else "slurmctld does not answer") in line
+
+
+def test_a_job_exiting_non_zero_reports_slurm_state_exit_code_and_stderr(shared):
+    """A real sbatch job, submitted as the runner does: its reason, its files' place."""
+    from torchx.runner import get_runner
+    from torchx.specs import AppDef, Role
+
+    from nas import slurm
+
+    trial_dir = shared / "trials" / "0"
+    app = AppDef(name="t", roles=[Role(name="sh", image="", entrypoint="sh", args=[
+        "-c", "echo starting >&2; echo 'boom: the end' >&2; exit 3"])])
+    handle = slurm.Submission(get_runner(), trial_dir).run(app, "slurm", {})
+    state = wait_for(lambda: (lambda s: s if s and s.ended else None)(
+        slurm.job_states(get_runner(), [handle])[handle]), timeout=60, what="the job to end")
+    reason = slurm.failure_reason(handle, state, trial_dir)
+    assert reason.startswith(f"Slurm job {slurm.job_id(handle)} FAILED, exit code 3: "), reason
+    assert reason.endswith("boom: the end"), reason
+    assert (trial_dir / f"slurm-{slurm.job_id(handle)}.out").exists()
