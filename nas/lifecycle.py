@@ -1,19 +1,16 @@
 """The driver's lifecycle around one search: who owns it, what is saved when, how a
 stop ends and how a resume begins. run_nas.py builds the search; this module keeps it.
 
-- **One owner.** The driver holds an exclusive `flock` on LOG_DIR/driver.lock from
-  before it reads the saved state until it exits; a second driver on the same log dir
-  exits 2 at once, naming the holder's pid. The kernel drops the lock with the process
-  (`kill -9` too), so a stale lock never blocks; the descriptor is not inherited by the
-  jobs or the warm-start server (close-on-exec), so a job outliving its driver holds none.
-- **Resume.** A saved state is loaded (damaged -> exit 2, nas/storage.py); the console
-  says which saved running trials were re-attached and which ended while no driver ran;
-  jobs the state never recorded (launched in the instant before a crash) are stopped.
-- **Saving** after every change of trial statuses (`StateSaver`); a save that fails
-  (full disk, unwritable log dir) stops the driver, the previous state intact.
-- **Stopping.** Ctrl-C, SIGTERM, a failed save or Ax giving up: the running jobs are
-  cancelled (the console lists them), the state saved, the warm-start server (started
-  here for local jobs) stopped.
+- **One owner**: an exclusive `flock` on LOG_DIR/driver.lock from before the saved state
+  is read until the driver exits; a second driver exits 2 naming the holder's pid. The
+  kernel drops the lock with the process (`kill -9` too); the descriptor is close-on-exec,
+  so a job or warm-start server outliving its driver holds none.
+- **Resume**: damaged state -> exit 2 (nas/storage.py); the console says what became of
+  each job the earlier driver left; jobs it never recorded are stopped.
+- **Saving** after every change of trial statuses (`StateSaver`); a failed save (full
+  disk, unwritable log dir) stops the driver, the previous state intact.
+- **Stopping** (Ctrl-C, SIGTERM, a failed save, Ax giving up): the running jobs are
+  cancelled and listed, the state saved, the warm-start server stopped.
 """
 
 import errno
@@ -125,7 +122,8 @@ def take_over_jobs(orchestrator):
         return
     orchestrator.poll_and_process_results()
     for trial in running:
-        print(f"  trial {trial.index}: {AFTER_DRIVER_DEATH.get(trial.status.name, trial.status.name)}")
+        status = trial.status.name
+        print(f"  trial {trial.index}: {AFTER_DRIVER_DEATH.get(status, status)}")
 
 
 AFTER_DRIVER_DEATH = {  # a trial's status after the first poll of a resumed search
@@ -133,7 +131,6 @@ AFTER_DRIVER_DEATH = {  # a trial's status after the first poll of a resumed sea
     "COMPLETED": "its job finished while no driver ran: results collected",
     "FAILED": "its job failed while no driver ran (reason below)",
     "ABANDONED": "its job ended without a result while no driver ran: replaced by a new trial",
-    "EARLY_STOPPED": "stopped early while no driver ran",
 }
 
 

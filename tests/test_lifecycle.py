@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from conftest import driver_command, run_driver, start_driver
-from test_resilience import common, lock_is_free, running_job, wait_for
+from test_resilience import common, lock_is_free, running_job, stop_while_trial_0_runs, wait_for
 
 LOCK = "driver.lock"
 
@@ -89,30 +89,14 @@ def test_a_dry_run_needs_no_lock(tmp_path, data_dir):
 def test_sigterm_cancels_the_jobs_saves_and_exits_130(tmp_path, data_dir):
     from nas.storage import STATE_FILE, load_state
 
-    results = tmp_path / "r"
-    out = tmp_path / "out.txt"
-    driver = start_driver(*common(results, data_dir), out=out)
-    pid = wait_for(lambda: running_job(results, 0), what="trial 0's job")
-    driver.send_signal(signal.SIGTERM)
-    assert driver.wait(timeout=120) == 130
-    text = out.read_text()
-    assert "Traceback" not in text
+    results, text = stop_while_trial_0_runs(tmp_path, data_dir, signal.SIGTERM)
     assert "Cancelling the jobs of the running trials [0" in text
     assert "search stopped (interrupted (SIGTERM))" in text
-    wait_for(lambda: not os.path.exists(f"/proc/{pid}") or _zombie(pid), timeout=30,
-             what="the job to be cancelled")
     experiment, _ = load_state(results / "logs" / STATE_FILE)
     statuses = {t.index: t.status.name for t in experiment.trials.values()}
     assert statuses[0] == "ABANDONED" and "RUNNING" not in statuses.values(), statuses
     assert "job cancelled" in experiment.trials[0].status_reason
     assert lock_is_free(results / "logs")
-
-
-def _zombie(pid):
-    try:
-        return open(f"/proc/{pid}/stat").read().split()[2] == "Z"
-    except OSError:
-        return True
 
 
 DAMAGE = {

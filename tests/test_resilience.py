@@ -87,16 +87,23 @@ def test_driver_killed_with_sigkill_resumes_without_rerunning(tmp_path, data_dir
         assert _mtimes(results, i) == mtimes[i], f"trial {i} ran again"
 
 
-def test_ctrl_c_cancels_jobs_saves_and_resume_finishes(tmp_path, data_dir):
+def stop_while_trial_0_runs(tmp_path, data_dir, sig):
+    """A 3-trial search whose driver gets `sig` once trial 0's job runs: it exits 130
+    without a traceback, the job cancelled. (results dir, console text)."""
     results = tmp_path / "r"
     out = tmp_path / "out.txt"
     driver = start_driver(*common(results, data_dir), out=out)
     pid = wait_for(lambda: running_job(results, 0), what="trial 0's job")
-    driver.send_signal(signal.SIGINT)
+    driver.send_signal(sig)
     assert driver.wait(timeout=120) == 130
     text = out.read_text()
     assert "run the same command again to resume" in text and "Traceback" not in text
-    wait_for(lambda: not _alive(pid), timeout=30, what="the job to be cancelled")
+    wait_for(lambda: not alive(pid), timeout=30, what="the job to be cancelled")
+    return results, text
+
+
+def test_ctrl_c_cancels_jobs_saves_and_resume_finishes(tmp_path, data_dir):
+    results, _ = stop_while_trial_0_runs(tmp_path, data_dir, signal.SIGINT)
     df = table(results)
     assert df.loc[0, "trial_status"] == "ABANDONED"
 
@@ -142,7 +149,7 @@ def _mtimes(results, idx):
     return sorted((p.name, p.stat().st_mtime_ns) for p in d.iterdir())
 
 
-def _alive(pid):
+def alive(pid):
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
