@@ -35,8 +35,10 @@ def main(argv=None):
     from nas.orchestration import (
         make_experiment, make_generation_strategy, make_orchestrator, set_generation_threads,
     )
+    from nas.console import print_failed_reasons, print_summary, status_line
     from nas.progress import Progress
     from nas.report import write_results
+    from nas.summary import trial_counts
     from nas.storage import STATE_FILE
 
     quiet_ax_logs()
@@ -53,7 +55,8 @@ def main(argv=None):
     saved = lifecycle.load_saved_search(state_file, args.strategy)
     if saved:  # 2-7 as saved: runner, experiment, generation strategy
         experiment, generation_strategy = saved
-        print(f"Resuming the search saved in {state_file}: {status_line(experiment, args.trials)}")
+        counts = status_line(trial_counts(experiment), args.trials)
+        print(f"Resuming the search saved in {state_file}: {counts}")
     else:
         # 2. TorchX runner: the trainer component on the chosen scheduler.
         runner = make_runner(args, log_dir, data_cache)
@@ -83,12 +86,12 @@ def main(argv=None):
                  "command again to resume", stopped.status)
 
     # 10. Results.
-    files = write_results(experiment, args.results_dir,
-                          run_info={"strategy": args.strategy, "seed": args.seed,
-                                    "driver_seconds": time.time() - start})
-    summary(experiment, args.trials, start, files)
+    files, summary = write_results(experiment, args.results_dir,
+                                   run_info={"strategy": args.strategy, "seed": args.seed,
+                                             "driver_seconds": time.time() - start})
+    print_summary(summary, args.trials, time.time() - start, files)
     if stopped:
-        failed_reasons(experiment)
+        print_failed_reasons(summary)
         fail_run(f"search stopped ({stopped.why}); the state is saved in {state_file}: "
                  "run the same command again to resume", stopped.status)
 
@@ -148,37 +151,6 @@ def quiet_ax_logs():
     # exp_to_df's feasibility check, once per early-stopped trial and call: such a trial
     # has no num_params (the job logs it after training); the table shows it stopped
     logging.getLogger("ax.service.utils.best_point").setLevel(logging.ERROR)
-
-
-def status_line(experiment, total):
-    from nas.progress import counts
-
-    counts = counts(experiment)
-    stopped = f"{counts['EARLY_STOPPED']} stopped early, " if counts["EARLY_STOPPED"] else ""
-    return (f"{counts['COMPLETED']} completed, {stopped}{counts['FAILED']} failed, "
-            f"{counts['RUNNING']} running, {counts['ABANDONED']} abandoned (of {total})")
-
-
-def summary(experiment, total, start, files):
-    from nas.hypervolume import current_hypervolume, format_hv
-    from nas.report import pareto_optimal
-
-    print(f"\nDone in {time.time() - start:.0f}s: {status_line(experiment, total)}")
-    print(f"Hypervolume (reference point val_acc 0.94, num_params 80,000): "
-          f"{format_hv(current_hypervolume(experiment))}")
-    front = pareto_optimal(experiment)
-    if len(front):
-        print("Pareto-optimal configurations (observed):")
-        print(front.to_string(index=False))
-    print("Results:")
-    for what, path in files.items():
-        print(f"  {what:18s} {path}")
-
-
-def failed_reasons(experiment):
-    for t in experiment.trials.values():
-        if t.status.is_failed or t.status.is_abandoned:
-            print(f"  trial {t.index} {t.status.name}: {t.status_reason}", file=sys.stderr)
 
 
 if __name__ == "__main__":

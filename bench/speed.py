@@ -142,7 +142,10 @@ def full_run(repo, data_dir, seed=0):
         raise RuntimeError(f"run_nas.py failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     df = pd.read_csv(results / "experiment.csv")
     done = df.dropna(subset=["val_acc", "num_params"])
-    out = {"repo": str(repo), "seed": seed, "wall_s": wall, "trials_completed": len(done),
+    from nas.provenance import git_state
+
+    out = {"repo": str(repo), "commit": git_state(repo), "seed": seed, "wall_s": wall,
+           "trials_completed": len(done),
            "hypervolume": hypervolume(done[["val_acc", "num_params"]].itertuples(index=False)),
            "results_dir": str(results), "load_after": load()}
     out.update(idle_gaps(results / "logs"))  # bench/overhead.py
@@ -200,10 +203,10 @@ def main(argv=None):
     sys.path.insert(0, str(ROOT))
 
     from nas.data import prepare_mnist
-    from nas.index_page import versions
+    from nas.provenance import provenance, versions
 
     res = {"cpu_count": os.cpu_count(), "versions": versions(VERSIONS), "load_before": load(),
-           "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+           "started": time.strftime("%Y-%m-%d %H:%M:%S"), "provenance": provenance()}
     with tempfile.TemporaryDirectory() as tmp:
         cache = prepare_mnist(args.data_dir, tmp)
         if "epoch" not in args.skip:

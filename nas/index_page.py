@@ -12,18 +12,13 @@ Each plot sits in a `<div class="plot" data-plot="NAME">` (the browser test chec
 every one of them rendered).
 """
 
-import datetime as dt
 import html
-import platform
-from importlib import metadata
 
 import pandas as pd
-from ax.service.utils.report_utils import exp_to_df
 
+from nas.console import counts_text
 from nas.hypervolume import MAX_HV, REF_POINT, format_hv
-from nas.files import atomic_write_text
-
-PACKAGES = ["ax-platform", "botorch", "gpytorch", "torch", "torchx", "pytorch-lightning", "plotly"]
+from nas.provenance import describe
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
@@ -41,32 +36,6 @@ table.kv td { text-align: left; }
 .plot { min-height: 450px; }
 td.reason { text-align: left; font-family: monospace; white-space: pre-wrap; max-width: 700px; }
 """
-
-
-def versions(packages=PACKAGES):
-    out = {"python": platform.python_version()}
-    for name in packages:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
-def trial_counts(experiment):
-    counts = {}
-    for t in experiment.trials.values():
-        counts[t.status.name.lower()] = counts.get(t.status.name.lower(), 0) + 1
-    return counts
-
-
-def search_wall_time(experiment):
-    """First trial started to last trial ended (seconds), over every run of the driver."""
-    starts = [t.time_run_started for t in experiment.trials.values() if t.time_run_started]
-    ends = [t.time_completed for t in experiment.trials.values() if t.time_completed]
-    if not starts or not ends:
-        return None
-    return (max(ends) - min(starts)).total_seconds()
 
 
 def duration(seconds):
@@ -98,12 +67,6 @@ def plot_div(name, fig):
     return f'<div class="plot" data-plot="{name}">{inner}</div>'
 
 
-def failed_trials(experiment):
-    rows = [{"trial_index": t.index, "status": t.status.name, "reason": t.status_reason or ""}
-            for t in experiment.trials.values() if t.status.is_failed or t.status.is_abandoned]
-    return pd.DataFrame(rows, columns=["trial_index", "status", "reason"])
-
-
 def failed_html(df):
     if df.empty:
         return "<p>None: no trial failed or was abandoned.</p>"
@@ -121,10 +84,7 @@ def diagnostics_html(diagnostics):
     return df_table(df.reset_index())
 
 
-def pareto_html(experiment):
-    from nas.report import pareto_optimal
-
-    front = pareto_optimal(experiment)
+def pareto_html(front):
     if not len(front):
         return '<p class="note">No completed trial yet.</p>'
     front = front.assign(in_reference_box=(front["val_acc"] >= REF_POINT[0])
@@ -132,34 +92,31 @@ def pareto_html(experiment):
     return df_table(front)
 
 
-def page(experiment, figures, diagnostics, trace, run_info):
-    counts = trial_counts(experiment)
-    hv = float(trace["hypervolume"].iloc[-1]) if len(trace) else 0.0
-    name = html.escape(experiment.name)
-    generated = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+def page(summary, figures, diagnostics):
+    """The page's HTML, from a nas.summary.RunSummary, the figures nas/report.py made and
+    the CV diagnostics (None: no model)."""
+    run_info, hv = summary.run_info, summary.hypervolume
+    name = html.escape(summary.name)
+    generated = summary.provenance["generated"].replace("T", " ")
     strategy = run_info.get("strategy", "n/a")
-    summary = kv_table([
-        ("trials", ", ".join(f"{counts.get(s, 0)} {s}" for s in
-                             ("completed", "early_stopped", "failed", "running", "abandoned")
-                             if s != "early_stopped" or counts.get(s))
-         + f" ({len(experiment.trials)} in all)"),
+    facts = kv_table([
+        ("trials", f"{counts_text(summary.counts)} ({summary.total} in all)"),
         ("strategy", html.escape(f"{strategy} (seed {run_info.get('seed')})")),
-        ("wall time", f"{duration(search_wall_time(experiment))} from the first trial's start "
+        ("wall time", f"{duration(summary.search_wall_seconds)} from the first trial's start "
                       f"to the last trial's end; this run of the driver: "
                       f"{duration(run_info.get('driver_seconds'))}"),
         ("reference point", f"val_acc {REF_POINT[0]} (maximized), num_params {REF_POINT[1]:,} "
                             f"(minimized): the objective thresholds"),
         ("final hypervolume", f"{format_hv(hv)} of the maximum {MAX_HV:,.0f} "
                               f"(the box up to val_acc 1, num_params 0); observed feasible points"),
-        ("versions", html.escape(", ".join(f"{k} {v}" for k, v in versions().items()))),
+        ("versions", html.escape(", ".join(f"{k} {v}" for k, v in summary.versions.items()))),
         ("generated", generated),
+        ("made with", html.escape(describe(summary.provenance))),
     ])
-    from nas.report import results_table
-
-    table = results_table(experiment)  # with the epoch each early-stopped trial reached
+    table = summary.table  # with the epoch each early-stopped trial reached
     sections = [
-        ("summary", "Summary", summary + "<h3>Pareto-optimal configurations (observed)</h3>"
-         + pareto_html(experiment)),
+        ("summary", "Summary", facts + "<h3>Pareto-optimal configurations (observed)</h3>"
+         + pareto_html(summary.pareto_optimal)),
         ("pareto", "Pareto frontier", plot_div("pareto", figures.get("pareto"))),
         ("hypervolume", "Hypervolume after each completed trial",
          plot_div("hypervolume", figures.get("hypervolume"))
@@ -174,7 +131,7 @@ def page(experiment, figures, diagnostics, trace, run_info):
         ("contours", "Contour plots (model mean over hidden_size_1 x hidden_size_2)",
          plot_div("contour_val_acc", figures.get("contour_val_acc"))
          + plot_div("contour_num_params", figures.get("contour_num_params"))),
-        ("failed", "Failed trials", failed_html(failed_trials(experiment))),
+        ("failed", "Failed trials", failed_html(summary.failed)),
     ]
     nav = "".join(f'<a href="#{key}">{html.escape(title.split(" (")[0])}</a>'
                   for key, title, _ in sections)
@@ -192,6 +149,3 @@ def page(experiment, figures, diagnostics, trace, run_info):
 </body></html>
 """
 
-
-def write_index(path, experiment, figures, diagnostics, trace, run_info):
-    atomic_write_text(path, page(experiment, figures, diagnostics, trace, run_info))

@@ -15,8 +15,10 @@ earlier trials don't count); it stays "?" until a trial finished.
 import sys
 import time
 
+from nas.console import counts_text, failure_line, stopped_line
 from nas.early_stopping import stopped_epochs
 from nas.hypervolume import current_hypervolume, format_hv
+from nas.summary import trial_counts
 
 
 def format_duration(seconds):
@@ -33,14 +35,6 @@ def finished(counts):
     return counts["COMPLETED"] + counts["EARLY_STOPPED"] + counts["FAILED"]
 
 
-def counts(experiment):
-    c = {s: 0 for s in ("COMPLETED", "EARLY_STOPPED", "FAILED", "RUNNING", "ABANDONED")}
-    for t in experiment.trials.values():
-        if t.status.name in c:
-            c[t.status.name] += 1
-    return c
-
-
 class Progress:
     def __init__(self, total, start=None, experiment=None, stream=None, tty=None,
                  clock=time.time):
@@ -51,7 +45,7 @@ class Progress:
         self.tty = self.stream.isatty() if tty is None else tty
         self._began = None  # (time, finished trials) when the search began: the ETA's base
         if experiment is not None:
-            c = counts(experiment)
+            c = trial_counts(experiment)
             self._began = (clock(), finished(c))
         self._reported = set()
         self._hv_key = None
@@ -81,31 +75,23 @@ class Progress:
 
     def line(self, experiment):
         now = self.clock()
-        c = counts(experiment)
+        c = trial_counts(experiment)
         eta = self.eta(finished(c), now)
-        text = f"{c['COMPLETED']}/{self.total} completed, "
-        if c["EARLY_STOPPED"]:
-            text += f"{c['EARLY_STOPPED']} stopped early, "
-        text += f"{c['FAILED']} failed, {c['RUNNING']} running"
-        if c["ABANDONED"]:
-            text += f", {c['ABANDONED']} abandoned"
-        text += (f" | HV {format_hv(self.hypervolume(experiment))}"
-                 f" | elapsed {format_duration(now - self.start)}"
-                 f" | ETA {format_duration(eta)}")
-        return text, c
+        shown = counts_text(c, self.total, abandoned_always=False)
+        text = (f"{shown} | HV {format_hv(self.hypervolume(experiment))}"
+                f" | elapsed {format_duration(now - self.start)} | ETA {format_duration(eta)}")
+        return text, shown
 
     def update(self, experiment):
         stopped = None
         for t in experiment.trials.values():
             if (t.status.is_failed or t.status.is_abandoned) and t.index not in self._reported:
                 self._reported.add(t.index)
-                self._print(f"  trial {t.index} {t.status.name}: {t.status_reason}")
+                self._print(failure_line(t.index, t.status.name, t.status_reason))
             if t.status.name == "EARLY_STOPPED" and t.index not in self._reported:
                 self._reported.add(t.index)
                 stopped = stopped or stopped_epochs(experiment)
-                why = (t.status_reason or "").split("\n")[0]  # Ax's reason: first line
-                self._print(f"  trial {t.index} EARLY_STOPPED after epoch {stopped[t.index]} of "
-                            f"{t.arm.parameters.get('epochs')}: {why}")
+                self._print(stopped_line(t, stopped[t.index]))
         text, c = self.line(experiment)
         if self.tty:
             self._draw(text)

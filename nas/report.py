@@ -8,72 +8,31 @@ way to BoTorch (a short run).
 """
 
 import json
-import os
 from pathlib import Path
 
-import numpy as np
 import plotly.graph_objects as go
 from ax.adapter.cross_validation import compute_diagnostics, cross_validate
 from ax.adapter.registry import Generators
-from ax.core.base_trial import TrialStatus
 from ax.plot.contour import plot_contour_plotly
 from ax.plot.diagnostic import interact_cross_validation_plotly
-from ax.service.utils.report_utils import exp_to_df
 from plotly.offline import get_plotlyjs
 
-from nas.early_stopping import MODEL_DATA, stopped_epochs
-from nas.hypervolume import hypervolume_figure, hypervolume_trace
-from nas.learning_curves import learning_curves_figure
-from nas.index_page import search_wall_time, trial_counts, versions, write_index
-from nas.optimization import NUM_PARAMS_THRESHOLD, VAL_ACC_THRESHOLD
+from nas.early_stopping import MODEL_DATA
 from nas.files import atomic_write_text
+from nas.hypervolume import hypervolume_figure
+from nas.index_page import page
+from nas.learning_curves import learning_curves_figure
+from nas.optimization import NUM_PARAMS_THRESHOLD, VAL_ACC_THRESHOLD
+from nas.provenance import add_to_html, write_manifest
+from nas.summary import PARAMS, summarize
 
 PLOTLY_JS = "plotly.min.js"
 
 
-def results_table(experiment):
-    """The tutorial's `exp_to_df`, plus the failure reason of failed trials and the epoch
-    an early-stopped trial reached (its val_acc is the one after that epoch)."""
-    df = exp_to_df(experiment)
-    reasons = {t.index: t.status_reason or "" for t in experiment.trials.values()}
-    if any(reasons.values()):
-        df["reason"] = df["trial_index"].map(reasons)
-    stopped = stopped_epochs(experiment)
-    if stopped:
-        df["stopped_at_epoch"] = df["trial_index"].map(stopped).astype("Int64")
-    return df
-
-
-def pareto_mask(acc, params):
-    """Observed points that no other point beats on both objectives."""
-    acc, params = np.asarray(acc), np.asarray(params)
-    dominated = [
-        bool(np.any((acc >= a) & (params <= p) & ((acc > a) | (params < p))))
-        for a, p in zip(acc, params)
-    ]
-    return ~np.array(dominated, dtype=bool)
-
-
-PARAMS = ["hidden_size_1", "hidden_size_2", "learning_rate", "epochs", "dropout", "batch_size"]
-
-
-def pareto_optimal(experiment):
-    """The observed Pareto-optimal trials: index, hyperparameters and both objectives."""
-    df = exp_to_df(experiment)
-    if "val_acc" not in df or "num_params" not in df:
-        return df.iloc[0:0]
+def pareto_figure(df, front):
+    """val_acc vs num_params of the trials with both, coloured by trial index, with the
+    Pareto frontier (`front`: nas.summary.pareto_front) and the objective thresholds."""
     done = df.dropna(subset=["val_acc", "num_params"])
-    front = done[pareto_mask(done["val_acc"], done["num_params"])]
-    cols = ["trial_index", *[c for c in PARAMS if c in front], "val_acc", "num_params"]
-    return front.sort_values("num_params")[cols]
-
-
-def pareto_figure(df):
-    """val_acc vs num_params of the completed trials, coloured by trial index,
-    with the Pareto frontier and the objective thresholds."""
-    done = df.dropna(subset=["val_acc", "num_params"])
-    on_front = pareto_mask(done["val_acc"], done["num_params"])
-    front = done[on_front].sort_values("num_params")
     hover = [
         "<br>".join(f"{c}: {r[c]}" for c in ["trial_index", *PARAMS] if c in r)
         for _, r in done.iterrows()
@@ -106,94 +65,83 @@ def fit_report_model(experiment):
                                       data_loader_config=MODEL_DATA)
 
 
-def write_figure(fig, path):
-    atomic_write_text(path, fig.to_html(include_plotlyjs="directory", full_html=True))
+class ResultsWriter:
+    """Writes files into one results folder, each with the run's provenance inside
+    (JSON: a "provenance" key; HTML: a <meta name="provenance">); CSV files get it from
+    provenance.json beside them, which lists every file written."""
+
+    def __init__(self, out, record):
+        self.out, self.record, self.files = Path(out), record, {}
+
+    def text(self, what, name, text):
+        self.files[what] = self.out / name
+        atomic_write_text(self.files[what], text)
+
+    def html(self, what, name, text):
+        self.text(what, name, add_to_html(text, self.record))
+
+    def figure(self, what, name, fig):
+        self.html(what, name, fig.to_html(include_plotlyjs="directory", full_html=True))
+
+    def json(self, what, name, data):
+        self.text(what, name, json.dumps({**data, "provenance": self.record}, indent=2,
+                                         default=float))
+
+    def manifest(self):
+        self.files["provenance"] = write_manifest(self.out, self.files.values(), self.record,
+                                                  atomic_write_text)
 
 
 def write_results(experiment, results_dir, run_info=None):
-    """Write every results file, the one-page report index.html last;
-    returns {description: path}."""
+    """Write every results file, the one-page report index.html last, then the
+    provenance manifest; returns ({description: path}, the RunSummary they render)."""
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not (out / PLOTLY_JS).exists():
         atomic_write_text(out / PLOTLY_JS, get_plotlyjs())
-    files, figures = {}, {}
-    trace = hypervolume_trace(experiment)
-    diagnostics = _write_results(experiment, out, files, figures, trace)
-    files["run summary"] = out / "run_summary.json"
-    atomic_write_text(files["run summary"],
-                      json.dumps(run_summary(experiment, trace, run_info or {}), indent=2))
-    files["report page"] = out / "index.html"
-    write_index(files["report page"], experiment, figures=figures, diagnostics=diagnostics,
-                trace=trace, run_info=run_info or {})
-    return files
-
-
-def run_summary(experiment, trace, run_info):
-    """The run in a few numbers: counts, wall time, hypervolume, best model under the
-    parameter threshold, versions."""
-    front = pareto_optimal(experiment)
-    small = front[front["num_params"] <= NUM_PARAMS_THRESHOLD] if len(front) else front
-    best = small.sort_values("val_acc").tail(1).to_dict("records") if len(small) else []
-    return {
-        "trials": trial_counts(experiment),
-        "search_wall_seconds": search_wall_time(experiment),
-        "driver_seconds": run_info.get("driver_seconds"),
-        "strategy": run_info.get("strategy"),
-        "seed": run_info.get("seed"),
-        "final_hypervolume": float(trace["hypervolume"].iloc[-1]) if len(trace) else 0.0,
-        "best_val_acc_under_80k_params": {
-            k: (v.item() if hasattr(v, "item") else v) for k, v in best[0].items()} if best else None,
-        "pareto_optimal_trials": [int(i) for i in front.get("trial_index", [])],
-        "cpu_count": os.cpu_count(),
-        "versions": versions(),
-    }
-
-
-def _write_results(experiment, out, files, figures, trace):
-
-    df = results_table(experiment)
+    summary = summarize(experiment, run_info)
+    write = ResultsWriter(out, summary.provenance)
+    figures = {}
+    df = summary.table
     if "val_acc" not in df:  # no trial has data yet
         df = df.assign(val_acc=float("nan"), num_params=float("nan"))
-    files["table (CSV)"] = out / "experiment.csv"
-    atomic_write_text(files["table (CSV)"], df.to_csv(index=False))
-    files["table (HTML)"] = out / "experiment.html"
-    atomic_write_text(files["table (HTML)"], table_html(df, experiment.name))
+    write.text("table (CSV)", "experiment.csv", df.to_csv(index=False))
+    write.html("table (HTML)", "experiment.html", table_html(df, experiment.name))
 
-    files["Pareto plot"] = out / "pareto_frontier.html"
-    figures["pareto"] = pareto_figure(df)
-    write_figure(figures["pareto"], files["Pareto plot"])
-
-    files["hypervolume (CSV)"] = out / "hypervolume.csv"
-    atomic_write_text(files["hypervolume (CSV)"], trace.to_csv(index=False))
-    files["hypervolume plot"] = out / "hypervolume.html"
-    figures["hypervolume"] = hypervolume_figure(trace)
-    write_figure(figures["hypervolume"], files["hypervolume plot"])
-
+    figures["pareto"] = pareto_figure(df, summary.front)
+    write.figure("Pareto plot", "pareto_frontier.html", figures["pareto"])
+    write.text("hypervolume (CSV)", "hypervolume.csv", summary.trace.to_csv(index=False))
+    figures["hypervolume"] = hypervolume_figure(summary.trace)
+    write.figure("hypervolume plot", "hypervolume.html", figures["hypervolume"])
     figures["curves"] = learning_curves_figure(experiment)
     if figures["curves"] is not None:
-        files["learning curves"] = out / "learning_curves.html"
-        write_figure(figures["curves"], files["learning curves"])
+        write.figure("learning curves", "learning_curves.html", figures["curves"])
 
-    completed = [t for t in experiment.trials.values() if t.status == TrialStatus.COMPLETED]
-    if len(completed) < 2:
+    diagnostics = write_model_results(experiment, summary, write, figures)
+    write.json("run summary", "run_summary.json", summary.to_json())
+    write.html("report page", "index.html", page(summary, figures, diagnostics))
+    write.manifest()
+    return write.files, summary
+
+
+def write_model_results(experiment, summary, write, figures):
+    """CV diagnostics and contour plots of a model fitted on the completed trials;
+    the diagnostics, or None with fewer than two completed trials."""
+    if summary.counts["COMPLETED"] < 2:
         return None  # nothing to fit a model on
     model = fit_report_model(experiment)
     cv = cross_validate(adapter=model)
     diagnostics = {name: dict(by_metric) for name, by_metric in compute_diagnostics(cv).items()}
-    files["CV diagnostics"] = out / "cv_diagnostics.json"
-    atomic_write_text(files["CV diagnostics"], json.dumps(diagnostics, indent=2, default=float))
-    files["CV plot"] = out / "cross_validation.html"
+    write.json("CV diagnostics", "cv_diagnostics.json", diagnostics)
     figures["cv"] = interact_cross_validation_plotly(cv)
-    write_figure(figures["cv"], files["CV plot"])
+    write.figure("CV plot", "cross_validation.html", figures["cv"])
     for metric in ("val_acc", "num_params"):
         fig = plot_contour_plotly(model, "hidden_size_1", "hidden_size_2", metric,
                                   lower_is_better=metric == "num_params")
         fig.update_layout(title=f"{metric} over hidden_size_1 x hidden_size_2 (model mean and SE)",
                           margin=dict(t=90))
-        files[f"contour {metric}"] = out / f"contour_{metric}.html"
         figures[f"contour_{metric}"] = fig
-        write_figure(fig, files[f"contour {metric}"])
+        write.figure(f"contour {metric}", f"contour_{metric}.html", fig)
     return diagnostics
 
 

@@ -212,7 +212,7 @@ def test_stopped_trials_in_console_table_and_curves():
 
     from nas.learning_curves import learning_curves_figure
     from nas.progress import Progress
-    from nas.report import results_table
+    from nas.summary import results_table
 
     experiment = curve_experiment({**COMPLETED, 5: ("EARLY_STOPPED", 4, [0.50, 0.6])})
     experiment.trials[5]._status_reason = "worse than the 50th percentile\n- Progressions: [2]"

@@ -7,9 +7,9 @@ from nas.cli import parse_args
 from nas.orchestration import make_experiment, make_generation_strategy, strategy_of
 
 
-def test_flag_defaults_to_botorch_and_accepts_sobol():
-    assert parse_args(["--results-dir", "/tmp/x-nas-test"]).strategy == "botorch"
-    assert parse_args(["--strategy", "sobol", "--results-dir", "/tmp/x-nas-test"]).strategy == "sobol"
+def test_flag_defaults_to_botorch_and_accepts_sobol(tmp_path):
+    assert parse_args(["--results-dir", str(tmp_path)]).strategy == "botorch"
+    assert parse_args(["--strategy", "sobol", "--results-dir", str(tmp_path)]).strategy == "sobol"
 
 
 def test_bad_strategy_exits_2_with_one_line(tmp_path):
@@ -34,8 +34,8 @@ def test_same_seed_same_first_points():
     for strategy in ("botorch", "sobol"):
         experiment = make_experiment(runner=None, max_epochs=4)
         gs = make_generation_strategy(experiment, 48, 4, seed=3, strategy=strategy)
+        # Ax 1.3: one list of generator runs per trial
         runs = gs.gen(experiment=experiment, n=4)
-        points[strategy] = [arm.parameters for gr in runs for run in gr for arm in run.arms] \
-            if isinstance(runs[0], list) else [arm.parameters for gr in runs for arm in gr.arms]
+        points[strategy] = [arm.parameters for trial in runs for run in trial for arm in run.arms]
     assert len(points["sobol"]) == 4
     assert points["botorch"] == points["sobol"]

@@ -1,0 +1,53 @@
+"""The run's facts as console text: the trial counts line, the end-of-run summary and
+the failed trials' reasons. Renders what nas/summary.py computed; computes nothing."""
+
+import sys
+
+from nas.hypervolume import REF_POINT, format_hv
+
+
+def counts_text(counts, total=None, abandoned_always=True):
+    """`2 completed, 1 stopped early, 0 failed, 1 running, 0 abandoned` from
+    nas.summary.trial_counts; `2/48 completed, ...` with `total`."""
+    parts = [f"{counts['COMPLETED']}{f'/{total}' if total else ''} completed"]
+    if counts["EARLY_STOPPED"]:
+        parts.append(f"{counts['EARLY_STOPPED']} stopped early")
+    parts += [f"{counts['FAILED']} failed", f"{counts['RUNNING']} running"]
+    if abandoned_always or counts["ABANDONED"]:
+        parts.append(f"{counts['ABANDONED']} abandoned")
+    return ", ".join(parts)
+
+
+def status_line(counts, total):
+    """The counts of a search with `total` trials, e.g. on resume."""
+    return f"{counts_text(counts)} (of {total})"
+
+
+def failure_line(index, status, reason):
+    return f"  trial {index} {status}: {reason}"
+
+
+def stopped_line(trial, epoch):
+    why = (trial.status_reason or "").split("\n")[0]  # Ax's reason: first line
+    return (f"  trial {trial.index} EARLY_STOPPED after epoch {epoch} of "
+            f"{trial.arm.parameters.get('epochs')}: {why}")
+
+
+def print_summary(summary, total, seconds, files, stream=None):
+    """The end of a run: counts, hypervolume, Pareto-optimal configurations, files."""
+    out = stream or sys.stdout
+    print(f"\nDone in {seconds:.0f}s: {status_line(summary.counts, total)}", file=out)
+    print(f"Hypervolume (reference point val_acc {REF_POINT[0]}, num_params {REF_POINT[1]:,}): "
+          f"{format_hv(summary.hypervolume)}", file=out)
+    if len(summary.front):
+        print("Pareto-optimal configurations (observed):", file=out)
+        print(summary.pareto_optimal.to_string(index=False), file=out)
+    print("Results:", file=out)
+    for what, path in files.items():
+        print(f"  {what:18s} {path}", file=out)
+
+
+def print_failed_reasons(summary, stream=None):
+    """Each failed or abandoned trial's reason (stderr: the run stopped)."""
+    for row in summary.failed.itertuples():
+        print(failure_line(row.trial_index, row.status, row.reason), file=stream or sys.stderr)
