@@ -21,6 +21,7 @@ run's hypervolume.csv:
     OUT/hv_vs_trial.png    the same plot as an image (matplotlib)
     OUT/hv_by_minute.csv   every run's HV reached after each wall-clock minute
     OUT/hv_vs_minute.png   the plot of that: median and min..max per variant
+    OUT/provenance.json    the commit (and dirty flag) these files were made with
 """
 
 import argparse
@@ -208,8 +209,9 @@ def write_report(args, seeds):
     from plotly.offline import get_plotlyjs
 
     from nas.files import atomic_write_text
+    from nas.provenance import add_to_html, describe, provenance, write_manifest
 
-    out = Path(args.out)
+    out, record = Path(args.out), provenance()
     table, traces = load_runs(out, seeds, args.trials, args.variants)
     if table.empty:
         print("no finished run to compare", file=sys.stderr)
@@ -223,7 +225,8 @@ def write_report(args, seeds):
              f"epochs, {args.max_pending} at a time; runs: {runs})")
     md = [f"# {title}", "", "Median (min..max) over the seeds:", "",
           summary.to_markdown(index=False), "", "Every run:", "",
-          table.to_markdown(index=False, floatfmt=",.4g"), ""]
+          table.to_markdown(index=False, floatfmt=",.4g"), "",
+          f"Made with {describe(record)} (every file: provenance.json).", ""]
     stopped = table[~table["finished"]]
     if len(stopped):
         md += ["Stopped before the budget (known up to their last completed trial; final_hv "
@@ -244,8 +247,12 @@ def write_report(args, seeds):
     if not (out / "plotly.min.js").exists():
         atomic_write_text(out / "plotly.min.js", get_plotlyjs())
     fig = plotly_figure(traces, title)
-    atomic_write_text(out / "hv_vs_trial.html", fig.to_html(include_plotlyjs="directory"))
+    atomic_write_text(out / "hv_vs_trial.html",
+                      add_to_html(fig.to_html(include_plotlyjs="directory"), record))
     matplotlib_figure(traces, title, out / "hv_vs_trial.png")
+    made = ["comparison.csv", "hv_traces.csv", "summary.md", "hv_vs_trial.html",
+            "hv_vs_trial.png", "hv_by_minute.csv", "hv_vs_minute.png"]
+    write_manifest(out, [out / n for n in made if (out / n).exists()], record, atomic_write_text)
     print("\n".join(md))
     return table
 

@@ -1,5 +1,7 @@
 """bench.compare's table and plot, from made-up run folders (--report-only)."""
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -54,6 +56,17 @@ def test_summary_says_who_won(out):
     assert (out / "hv_vs_trial.png").stat().st_size > 5_000
     html = (out / "hv_vs_trial.html").read_text()
     assert 'src="plotly.min.js"' in html and (out / "plotly.min.js").exists()
+
+
+def test_outputs_record_the_commit(out):
+    from nas.provenance import git_state
+
+    manifest = json.loads((out / "provenance.json").read_text())
+    assert manifest["commit"] == git_state()["commit"] and manifest["commit"]
+    assert {"comparison.csv", "hv_traces.csv", "summary.md", "hv_vs_trial.html",
+            "hv_vs_trial.png"} <= set(manifest["files"])
+    assert f"commit {manifest['commit'][:12]}" in (out / "summary.md").read_text()
+    assert '<meta name="provenance"' in (out / "hv_vs_trial.html").read_text()
 
 
 def test_a_stopped_run_counts_only_as_far_as_it_got(tmp_path):
