@@ -16,7 +16,7 @@ import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-EXPECTED_PLOTS = {"pareto", "hypervolume", "cv", "contour_val_acc", "contour_num_params"}
+EXPECTED_PLOTS = {"pareto", "hypervolume", "curves", "cv", "contour_val_acc", "contour_num_params"}
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
@@ -126,7 +126,7 @@ def test_summary_comes_first_and_sections_in_order(page):
     driver, *_ = page
     ids = driver.execute_script(
         "return Array.from(document.querySelectorAll('section')).map(s => s.id)")
-    assert ids == ["summary", "pareto", "hypervolume", "trials", "cv", "contours", "failed"]
+    assert ids == ["summary", "pareto", "hypervolume", "curves", "trials", "cv", "contours", "failed"]
     text = driver.find_element("id", "summary").text
     assert "2 completed, 0 failed, 0 running" in text
     assert "final hypervolume" in text and "val_acc 0.94" in text and "80,000" in text

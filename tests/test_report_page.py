@@ -1,6 +1,7 @@
 """results/index.html and hypervolume.csv of the small real run (see conftest.small_run)."""
 
 import re
+import shutil
 
 import pandas as pd
 import pytest
@@ -57,8 +58,9 @@ def test_hypervolume_trace_matches_the_trials(small_run):
     assert "Hypervolume (reference point val_acc 0.94, num_params 80,000)" in proc.stdout
 
 
-def test_resume_rewrites_the_page_and_refuses_another_strategy(small_run, data_dir):
-    results, _ = small_run
+def test_resume_rewrites_the_page_and_refuses_another_strategy(small_run, data_dir, tmp_path):
+    results = tmp_path / "results"  # a copy: the other tests read the run as it ended
+    shutil.copytree(small_run[0], results)
     page = results / "index.html"
     before = page.stat().st_mtime_ns
     args = ["--trials", 2, "--max-pending", 2, "--max-epochs", 1, "--seed", 0,
