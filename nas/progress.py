@@ -74,6 +74,7 @@ class Progress:
         return remaining * (now - t0) / done
 
     def line(self, experiment):
+        """(the progress line, its counts part: a new log line when that changes)."""
         now = self.clock()
         c = trial_counts(experiment)
         eta = self.eta(finished(c), now)
@@ -92,12 +93,12 @@ class Progress:
                 self._reported.add(t.index)
                 stopped = stopped or stopped_epochs(experiment)
                 self._print(stopped_line(t, stopped[t.index]))
-        text, c = self.line(experiment)
+        text, counts = self.line(experiment)
         if self.tty:
             self._draw(text)
-        elif c != self._last_counts:
+        elif counts != self._last_counts:
             self._print(f"[{format_duration(self.clock() - self.start):>8s}] {text}")
-        self._last_counts = c
+        self._last_counts = counts
 
     def close(self):
         """End the line on screen (tty), so that later output starts on a new line."""
