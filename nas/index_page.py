@@ -16,7 +16,6 @@ import html
 
 import pandas as pd
 
-from nas.console import counts_text
 from nas.hypervolume import MAX_HV, REF_POINT, format_hv
 from nas.provenance import describe
 
@@ -100,7 +99,10 @@ def page(summary, figures, diagnostics):
     generated = summary.provenance["generated"].replace("T", " ")
     strategy = run_info.get("strategy", "n/a")
     facts = kv_table([
-        ("trials", f"{counts_text(summary.counts)} ({summary.total} in all)"),
+        ("trials", ", ".join(f"{summary.counts[s]} {s.lower()}" for s in
+                             ("COMPLETED", "EARLY_STOPPED", "FAILED", "RUNNING", "ABANDONED")
+                             if s != "EARLY_STOPPED" or summary.counts[s])
+         + f" ({summary.total} in all)"),
         ("strategy", html.escape(f"{strategy} (seed {run_info.get('seed')})")),
         ("wall time", f"{duration(summary.search_wall_seconds)} from the first trial's start "
                       f"to the last trial's end; this run of the driver: "

@@ -8,6 +8,7 @@ import re
 
 import pandas as pd
 import pytest
+from ax.core import Data
 
 from fake_experiment import T0, fake_experiment
 from nas.console import print_failed_reasons, print_summary
@@ -121,3 +122,19 @@ def test_console_renders_the_same_facts(tmp_path):
     assert [line.split()[0] for line in front[1:]] == ["0", "1"]  # header, then by num_params
     assert str(tmp_path / "index.html") in text and str(tmp_path / "provenance.json") in text
     assert err.getvalue() == "  trial 2 FAILED: exit code 1: boom 2\n"
+
+
+def test_early_stopped_trials_are_counted_on_the_page(tmp_path):
+    experiment = fake_experiment([(0, 0.97, 30_000, 5)], running=[1])
+    trial = experiment.trials[1]
+    experiment.attach_data(Data(df=pd.DataFrame([dict(  # its partly trained accuracy
+        trial_index=1, arm_name=trial.arm.name, metric_name="val_acc",
+        metric_signature="val_acc", mean=0.5, sem=0.0)])))
+    trial.mark_early_stopped()
+    files, summary = written(experiment, tmp_path)
+    assert summary.counts["EARLY_STOPPED"] == 1
+    assert json.loads((tmp_path / "run_summary.json").read_text())["trials"] == {
+        "completed": 1, "early_stopped": 1}
+    assert ("1 completed, 1 early_stopped, 0 failed, 0 running, 0 abandoned (2 in all)"
+            in section((tmp_path / "index.html").read_text(), "summary"))
+    assert list(summary.front["trial_index"]) == [0]  # completed trials only
