@@ -17,12 +17,15 @@ What is specific to this search:
   compared at the same epoch (Ax aligns curves by step), and a trial that has logged
   its last planned epoch is never stopped: it is done training, stopping it would save
   nothing and only throw its result away.
+- Trials of the initial design (the Sobol trials before BoTorch) run to the end: Ax moves
+  on to BoTorch only when enough of them completed (`stoppable`).
 - A stopped trial's accuracy is partly trained: the model is fitted on COMPLETED
   trials only (`MODEL_DATA`), and the hypervolume counts only COMPLETED trials.
 - The Orchestrator fetches the running trials' curves on every poll (0.25 s); the
   strategy runs only when some trial logged a new epoch since its last run.
 """
 
+from ax.core import Data
 from ax.core.data_utils import DataLoaderConfig
 from ax.core.trial_status import TrialStatus
 from ax.early_stopping.strategies import (
@@ -33,6 +36,16 @@ from ax.early_stopping.strategies import (
 # early-stopped trial's accuracy is not the result of its configuration (Ax's default
 # fits RUNNING and EARLY_STOPPED trials' latest step too).
 MODEL_DATA = DataLoaderConfig(fit_only_completed_map_metrics=True)
+
+
+
+def completed_results(experiment):
+    """Each COMPLETED trial's final values (last step), without the step column: data for
+    a model of finished configurations only (the report's)."""
+    df = experiment.lookup_data().df
+    done = experiment.trial_indices_by_status[TrialStatus.COMPLETED]
+    return Data(df=df[df["trial_index"].isin(done)].drop(columns=["step"], errors="ignore"))
+
 
 DEFAULTS = {"percentile": 50.0, "min_epoch": 1, "min_curves": 5}
 OPTIONS = ("percentile", "threshold", "min_epoch", "min_curves")
@@ -77,8 +90,9 @@ def describe(options):
 
 
 class _UnfinishedOnly:
-    """Mixin: consider only trials that have not yet logged their last planned epoch,
-    and decide only when some curve gained an epoch since the last decision."""
+    """Mixin: consider only trials that have not yet logged their last planned epoch and
+    are not part of an initial design, and decide only when some curve gained an epoch
+    since the last decision."""
 
     def should_stop_trials_early(self, trial_indices, experiment, current_node=None):
         last = last_epochs(experiment)
@@ -87,10 +101,26 @@ class _UnfinishedOnly:
             return {}
         self._last_seen = seen
         unfinished = {i for i in trial_indices
-                      if last.get(i, 0) < experiment.trials[i].arm.parameters[EPOCHS]}
+                      if last.get(i, 0) < experiment.trials[i].arm.parameters[EPOCHS]
+                      and stoppable(experiment.trials[i], current_node)}
         if not unfinished:
             return {}
         return super().should_stop_trials_early(unfinished, experiment, current_node)
+
+
+def stoppable(trial, current_node):
+    """False for a trial of the initial design (Sobol before BoTorch): the generation
+    strategy moves on only once enough of those trials COMPLETED, and a stopped one never
+    does; stopping them stalls the search (Ax raises DataRequiredError with nothing
+    running, and the Orchestrator ends). Trials of the strategy's last node (BoTorch, or
+    Sobol alone with --strategy sobol) can be stopped."""
+    if current_node is None:
+        return True
+    moves_on = any(tc.transition_to not in (None, current_node.name)
+                   for tc in current_node.transition_criteria)
+    # the node that generated the trial (GeneratorRun has no public accessor for it)
+    made_by = {run._generation_node_name for run in trial.generator_runs}
+    return not moves_on and made_by <= {current_node.name}
 
 
 class PercentileStopping(_UnfinishedOnly, PercentileEarlyStoppingStrategy):

@@ -17,7 +17,7 @@ from ax.plot.contour import plot_contour_plotly
 from ax.plot.diagnostic import interact_cross_validation_plotly
 from plotly.offline import get_plotlyjs
 
-from nas.early_stopping import MODEL_DATA
+from nas.early_stopping import completed_results
 from nas.files import atomic_write_text
 from nas.hypervolume import hypervolume_figure
 from nas.index_page import page
@@ -61,8 +61,7 @@ def pareto_figure(df, front):
 def fit_report_model(experiment):
     """A BoTorch model of both objectives on every completed trial (by its last epoch;
     not early-stopped or running trials' partly trained accuracy)."""
-    return Generators.BOTORCH_MODULAR(experiment=experiment, data=experiment.lookup_data(),
-                                      data_loader_config=MODEL_DATA)
+    return Generators.BOTORCH_MODULAR(experiment=experiment, data=completed_results(experiment))
 
 
 class ResultsWriter:

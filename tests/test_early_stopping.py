@@ -228,3 +228,18 @@ def test_stopped_trials_in_console_table_and_curves():
     stopped = [t for t in fig.data if t.line.dash == "dash"]
     assert [t.name for t in stopped] == ["trial 5: stopped after epoch 2 of 4"]
     assert list(stopped[0].x) == [1, 2] and len(fig.data) == 6
+
+
+def test_initial_design_trials_are_not_stopped():
+    """Ax moves from Sobol to BoTorch only once enough Sobol trials COMPLETED: stopping them
+    would stall the search. With Sobol alone (--strategy sobol) they can be stopped."""
+    from nas.early_stopping import stoppable
+
+    for strategy, expected in (("botorch", False), ("sobol", True)):
+        experiment = make_experiment(runner=None, max_epochs=4)
+        gs = make_generation_strategy(experiment, total_trials=8, max_pending=3, seed=0,
+                                      strategy=strategy)
+        [[run]] = gs.gen(experiment=experiment, n=1)
+        trial = experiment.new_trial(generator_run=run)
+        assert stoppable(trial, gs._curr) is expected
+        assert stoppable(trial, None)  # no strategy given: any trial

@@ -22,8 +22,9 @@ STOP_ALL = "threshold=1.0,min_curves=0"
 
 
 def search_args(results, data_dir, trials):
-    # seed 0's first Sobol points plan 2, 4 and 1 epochs (checked below)
-    return ["--trials", trials, "--max-pending", 3, "--max-epochs", 4, "--seed", 0,
+    # seed 0's first Sobol points plan 2, 4 and 1 epochs (checked below); with BoTorch's
+    # strategy, these initial-design trials would not be stopped (nas.early_stopping.stoppable)
+    return ["--strategy", "sobol", "--trials", trials, "--max-pending", 3, "--max-epochs", 4, "--seed", 0,
             "--early-stopping", STOP_ALL, "--data-dir", data_dir, "--results-dir", results]
 
 
