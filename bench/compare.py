@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from bench.effort import band_plot, mark_start, run_effort, write_minutes
+from bench.plots import band, plotly_figure
 from nas.hypervolume import MAX_HV
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,37 +171,6 @@ def head_to_head(traces, base="sobol", other="botorch"):
             "median_difference": float(diff.median()), "at_trials": at}
 
 
-def band(traces):
-    """Median, min and max HV per strategy and completed-trial count."""
-    return (traces.groupby(["strategy", "completed"])["hypervolume"]
-            .agg(["median", "min", "max"]).reset_index())
-
-
-def plotly_figure(traces, title):
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    stats = band(traces)
-    for strategy in stats["strategy"].unique():
-        s = stats[stats["strategy"] == strategy]
-        color = COLORS[strategy]
-        fig.add_trace(go.Scatter(x=s["completed"], y=s["max"], mode="lines", line=dict(width=0),
-                                 showlegend=False, hoverinfo="skip", line_shape="hv"))
-        fig.add_trace(go.Scatter(x=s["completed"], y=s["min"], mode="lines", line=dict(width=0),
-                                 fill="tonexty", fillcolor=_rgba(color, 0.2), line_shape="hv",
-                                 name=f"{strategy}: min..max over seeds"))
-        fig.add_trace(go.Scatter(x=s["completed"], y=s["median"], mode="lines", line_shape="hv",
-                                 line=dict(color=color, width=3), name=f"{strategy}: median"))
-    fig.update_layout(title=title, xaxis_title="completed trials",
-                      yaxis_title="hypervolume (val_acc x num_params)", yaxis_rangemode="tozero")
-    return fig
-
-
-def _rgba(hex_color, alpha):
-    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
-    return f"rgba({r},{g},{b},{alpha})"
-
-
 def matplotlib_figure(traces, title, path):
     band_plot(band(traces), "strategy", "completed", "completed trials", title, path, COLORS)
 
@@ -246,7 +216,7 @@ def write_report(args, seeds):
     atomic_write_text(out / "summary.md", "\n".join(md))
     if not (out / "plotly.min.js").exists():
         atomic_write_text(out / "plotly.min.js", get_plotlyjs())
-    fig = plotly_figure(traces, title)
+    fig = plotly_figure(traces, title, COLORS)
     atomic_write_text(out / "hv_vs_trial.html",
                       add_to_html(fig.to_html(include_plotlyjs="directory"), record))
     matplotlib_figure(traces, title, out / "hv_vs_trial.png")
