@@ -33,7 +33,8 @@ def main(argv=None):
     warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit's, at import
     from nas.data import DataError, prepare_mnist
     from nas.orchestration import (
-        make_experiment, make_generation_strategy, make_orchestrator, set_generation_threads,
+        SearchMismatch, make_experiment, make_generation_strategy, make_orchestrator,
+        set_generation_threads,
     )
     from nas.console import print_failed_reasons, print_summary, status_line
     from nas.progress import Progress
@@ -61,7 +62,8 @@ def main(argv=None):
         # 2. TorchX runner: the trainer component on the chosen scheduler.
         runner = make_runner(args, log_dir, data_cache)
         # 3-6. Search space, metrics, optimization config, experiment.
-        experiment = make_experiment(runner, max_epochs=args.max_epochs)
+        experiment = make_experiment(runner, max_epochs=args.max_epochs,
+                                     early_stopping=args.early_stopping is not None)
         # 7. Generation strategy: Sobol, then BoTorch.
         generation_strategy = make_generation_strategy(
             experiment, args.trials, args.max_pending, seed=args.seed, strategy=args.strategy
@@ -69,8 +71,11 @@ def main(argv=None):
 
     # 8. Orchestrator; candidates are generated with one torch thread (the jobs own the cores).
     set_generation_threads()
-    orchestrator = make_orchestrator(experiment, generation_strategy, args.max_pending,
-                                     early_stopping=args.early_stopping)
+    try:
+        orchestrator = make_orchestrator(experiment, generation_strategy, args.max_pending,
+                                         early_stopping=args.early_stopping)
+    except SearchMismatch as e:  # --early-stopping on a search saved without it
+        fail(f"{state_file}: {e}")
     lifecycle.take_over_jobs(orchestrator)  # jobs an earlier driver left behind
     if args.early_stopping is not None:
         from nas.early_stopping import describe

@@ -37,8 +37,9 @@ def set_generation_threads(threads=GENERATION_THREADS):
     torch.set_num_threads(threads)
 
 
-def make_experiment(runner, max_epochs=4, name="torchx_mnist"):
-    metrics = make_metrics()
+def make_experiment(runner, max_epochs=4, name="torchx_mnist", early_stopping=False):
+    """`early_stopping`: val_acc is read while the trials run (nas/metrics.py)."""
+    metrics = make_metrics(curves_while_running=early_stopping)
     return Experiment(
         name=name,
         search_space=make_search_space(max_epochs),
@@ -82,6 +83,10 @@ def acqf_gen_kwargs(acqf_options):
 def make_orchestrator(experiment, generation_strategy, max_pending, early_stopping=None):
     """`run_search` sets the trial budget: what the saved state still needs.
     `early_stopping`: options of nas.early_stopping.parse_spec, or None (off)."""
+    if early_stopping is not None and not reads_curves_while_running(experiment):
+        raise SearchMismatch("this search was started without --early-stopping: its val_acc is "
+                         "read only when a trial ends; resume it without --early-stopping, "
+                         "or start anew with --fresh")
     options = OrchestratorOptions(
         max_pending_trials=max_pending,
         init_seconds_between_polls=POLL_SECONDS,
@@ -95,6 +100,14 @@ def make_orchestrator(experiment, generation_strategy, max_pending, early_stoppi
     )
     return Orchestrator(experiment=experiment, generation_strategy=generation_strategy,
                         options=options)
+
+
+class SearchMismatch(Exception):
+    """A saved search and this command's options do not go together; the message says how."""
+
+
+def reads_curves_while_running(experiment):
+    return any(m.is_available_while_running() for m in experiment.metrics.values())
 
 
 def run_search(orchestrator, total_trials, on_change=None):

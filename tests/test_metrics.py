@@ -9,8 +9,9 @@ from nas.metrics import make_metrics, read_curves, read_final_scalars, trial_log
 from nas.search_space import make_search_space
 
 
-def trial_with_log(log_dir):
-    exp = Experiment(search_space=make_search_space(), metrics=make_metrics(), name="t")
+def trial_with_log(log_dir, curves_while_running=True):
+    exp = Experiment(search_space=make_search_space(), name="t",
+                     metrics=make_metrics(curves_while_running=curves_while_running))
     trial = exp.new_trial().add_arm(Arm(parameters=dict(
         hidden_size_1=32, hidden_size_2=32, learning_rate=0.001, epochs=1, dropout=0.1,
         batch_size=32)))
@@ -61,6 +62,8 @@ def test_val_acc_is_a_curve_read_while_the_trial_runs(tmp_path):
     metric = exp.metrics["val_acc"]
     assert metric.is_available_while_running()
     assert not exp.metrics["num_params"].is_available_while_running()
+    plain, _ = trial_with_log(tmp_path, curves_while_running=False)  # without --early-stopping
+    assert not plain.metrics["val_acc"].is_available_while_running()
     with SummaryWriter(str(tmp_path)) as w:
         write_curve(w, [0.90])
         df = metric.fetch_trial_data(trial).unwrap().full_df
