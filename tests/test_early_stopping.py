@@ -247,7 +247,7 @@ def test_initial_design_trials_are_not_stopped():
 
 def test_val_acc_is_read_while_running_only_with_early_stopping():
     """Without a strategy nothing reads a running trial's curve, and Ax would fetch it on
-    every poll (a 48-trial search 2.6x slower); a search saved without it can't be resumed
+    every poll; a search saved without it can't be resumed
     with --early-stopping, and says so in one line."""
     from nas.orchestration import SearchMismatch, make_orchestrator, reads_curves_while_running
 
