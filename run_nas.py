@@ -7,8 +7,9 @@
 `main` reads top to bottom like the tutorial: data, TorchX runner, search space, metrics,
 optimization config, experiment, generation strategy, orchestrator, run, results. What
 keeps a search alive across drivers (one driver per log dir, saving the state after every
-trial state change, stopping cleanly, resuming after a crash) is nas/lifecycle.py: running
-the same command again resumes the search (see README, "Interrupted runs").
+trial state change, stopping cleanly, resuming after a crash) is nas/ownership.py and
+nas/lifecycle.py: running the same command again resumes the search (see README,
+"Interrupted runs").
 """
 
 import logging
@@ -25,10 +26,11 @@ def main(argv=None):
     start = time.time()
     log_dir = Path(args.log_dir).resolve()
     from nas import lifecycle
+    from nas.ownership import own_log_dir
 
     if not args.dry_run:  # a dry run launches and writes nothing: it needs no lock
         # This driver owns the search in log_dir until it exits (another one: exit 2).
-        lifecycle.own_log_dir(log_dir, fresh=args.fresh)
+        own_log_dir(log_dir, fresh=args.fresh)
 
     warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit's, at import
     from nas.data import DataError, prepare_mnist

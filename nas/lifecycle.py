@@ -1,10 +1,7 @@
 """The driver's lifecycle around one search: who owns it, what is saved when, how a
 stop ends and how a resume begins. run_nas.py builds the search; this module keeps it.
 
-- **One owner**: an exclusive `flock` on LOG_DIR/driver.lock from before the saved state
-  is read until the driver exits; a second driver exits 2 naming the holder's pid. The
-  kernel drops the lock with the process (`kill -9` too); the descriptor is close-on-exec,
-  so a job or warm-start server outliving its driver holds none.
+- **One owner**: nas/ownership.py, taken by run_nas.py before anything else.
 - **Resume**: damaged state -> exit 2 (nas/storage.py); the console says what became of
   each job the earlier driver left; jobs it never recorded are stopped.
 - **Saving** after every change of trial statuses (`StateSaver`); a failed save (full
@@ -13,12 +10,8 @@ stop ends and how a resume begins. run_nas.py builds the search; this module kee
   cancelled and listed, the state saved, the warm-start server stopped.
 """
 
-import errno
-import fcntl
-import os
 import signal
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,55 +20,7 @@ from nas.cli import fail
 # Ax, TorchX and torch (~5 s of imports) are imported by the functions that use them, so
 # that the lock is taken, and a second driver refused, before they load.
 
-LOCK_FILE = "driver.lock"
 EXIT_INTERRUPTED = 130
-_held = []  # the lock's file descriptor, open for the process's whole life
-
-
-# --- one owner ---------------------------------------------------------------------
-
-def own_log_dir(log_dir, fresh=False):
-    """Lock `log_dir` for this process, or exit 2 naming the driver that holds it.
-    `fresh`: move an earlier search (logs and state) aside first, never deleting it."""
-    log_dir = Path(log_dir)
-    log_dir.mkdir(parents=True, exist_ok=True)  # nas/cli.py checked that it can be
-    fd = _lock(log_dir)
-    if fresh and any(p.name != LOCK_FILE for p in log_dir.iterdir()):
-        backup = log_dir.with_name(f"{log_dir.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
-        log_dir.rename(backup)  # one rename: a crash leaves either the old or the new layout
-        log_dir.mkdir()
-        new_fd = _lock(log_dir)
-        os.close(fd)
-        (backup / LOCK_FILE).unlink(missing_ok=True)
-        fd = new_fd
-        print(f"--fresh: moved the earlier search's logs and state to {backup}")
-    _held.append(fd)
-
-
-def _lock(log_dir):
-    path = log_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-        os.close(fd)
-        if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
-            raise
-        fail(f"{log_dir} is in use by another run_nas.py (pid {_holder(path)}); wait for it to "
-             "end or stop it, or give this run another --results-dir / --log-dir")
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
-    return fd
-
-
-def _holder(path):
-    """The pid the holder wrote; it writes it right after locking, so wait a moment."""
-    for _ in range(20):
-        text = Path(path).read_text().strip()
-        if text:
-            return text
-        time.sleep(0.05)
-    return "unknown"
 
 
 # --- resume --------------------------------------------------------------------------
