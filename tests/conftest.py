@@ -10,8 +10,9 @@ sys.path.insert(0, str(ROOT))
 
 @pytest.fixture(scope="session")
 def data_dir():
-    """The MNIST root: $PATH_DATASETS, else ../shared/datasets beside the repo."""
-    path = Path(os.environ.get("PATH_DATASETS", ROOT.parent / "shared" / "datasets"))
+    """The MNIST root: $PATH_DATASETS, else ../shared/datasets beside the repo; absolute,
+    as the tests run jobs and drivers in other folders."""
+    path = Path(os.environ.get("PATH_DATASETS", ROOT.parent / "shared" / "datasets")).resolve()
     if not (path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").exists():
         pytest.fail(f"MNIST not found under {path}; set PATH_DATASETS to a folder holding MNIST/raw")
     return path
