@@ -16,6 +16,7 @@ import json
 import os
 import random
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -75,7 +76,8 @@ class WarmServer:
             try:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                pass  # it exits after its last child
+                return  # it exits after its last child, and removes its socket itself
+        shutil.rmtree(self.dir, ignore_errors=True)  # it ended, maybe killed during its imports
 
 
 # --- the server -----------------------------------------------------------------------
@@ -91,7 +93,7 @@ def serve(path, driver, address):
 
     # what the imports put into the environment (e.g. Lightning's NVML flag) stays set
     import_env = {k: v for k, v in os.environ.items() if env_before.get(k) != v}
-    stopping = []
+    stopping = []  # until here SIGTERM kills at once (WarmServer.stop removes the socket)
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
     children = {}  # child pid -> (connection to its job, pidfd: readable once the child ended)
     while True:

@@ -113,11 +113,20 @@ def test_without_a_server_the_job_imports_and_trains_itself(tmp_path, cache):
     assert "val_acc" in read_final_scalars(tmp_path / "run")
 
 
-def test_a_server_publishes_its_socket_while_it_serves(tmp_path):
-    s = WarmServer(tmp_path)
+def test_a_server_publishes_its_socket_while_it_serves_and_leaves_nothing_behind(tmp_path):
+    s = WarmServer(tmp_path)  # stopped at once: during its imports
     assert address_file(tmp_path).read_text() == s.socket
     s.stop()
-    assert not address_file(tmp_path).exists()
+    assert s.process.poll() is not None
+    assert not address_file(tmp_path).exists() and not Path(s.dir).exists()
+
+
+def test_a_killed_server_leaves_no_socket_behind(tmp_path):
+    s = WarmServer(tmp_path)
+    s.process.kill()
+    s.process.wait()
+    s.stop()
+    assert not Path(s.dir).exists()
 
 
 def test_the_server_ends_when_its_driver_has_gone(tmp_path):
