@@ -32,6 +32,9 @@ def main(argv=None):
         # This driver owns the search in log_dir until it exits (another one: exit 2).
         own_log_dir(log_dir, fresh=args.fresh)
 
+    from nas.provenance import git_state
+
+    code_at_start = git_state()  # the results record it if the checkout changes meanwhile
     warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit's, at import
     from nas.data import DataError, prepare_mnist
     from nas.orchestration import (
@@ -95,7 +98,8 @@ def main(argv=None):
     # 10. Results.
     files, summary = write_results(experiment, args.results_dir,
                                    run_info={"strategy": args.strategy, "seed": args.seed,
-                                             "driver_seconds": time.time() - start})
+                                             "driver_seconds": time.time() - start,
+                                             "code_at_start": code_at_start})
     print_summary(summary, args.trials, time.time() - start, files)
     if stopped:
         print_failed_reasons(summary)

@@ -52,16 +52,30 @@ def versions(packages=PACKAGES):
     return out
 
 
-def provenance(repo=ROOT):
-    """The record embedded in (or written beside) every generated results file."""
-    return {**git_state(repo), "generated": dt.datetime.now().isoformat(timespec="seconds")}
+def provenance(repo=ROOT, at_start=None):
+    """The record embedded in (or written beside) every generated results file.
+    `at_start`: git_state() when the run began; if the checkout changed while it ran (a
+    search runs for minutes, and cold jobs load the training script at launch), the
+    record keeps that state too, as "at_start"."""
+    record = {**git_state(repo), "generated": dt.datetime.now().isoformat(timespec="seconds")}
+    if at_start and _code(at_start) != _code(record):
+        record["at_start"] = at_start
+    return record
+
+
+def _code(state):
+    return state.get("commit"), state.get("dirty"), state.get("changed")
 
 
 def describe(record):
-    """One line: `commit 1a2b3c4 (uncommitted changes)`."""
+    """One line: `commit 1a2b3c4 (uncommitted changes)`, and the commit at the run's start
+    if the checkout changed during it."""
     if record.get("commit") is None:
         return record.get("note", "not a git checkout")
-    return f"commit {record['commit'][:12]}" + (" (uncommitted changes)" if record["dirty"] else "")
+    text = f"commit {record['commit'][:12]}" + (" (uncommitted changes)" if record["dirty"] else "")
+    if "at_start" in record:
+        text += f"; the checkout changed while the run went on: it started at {describe(record['at_start'])}"
+    return text
 
 
 def add_to_html(text, record):

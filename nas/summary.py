@@ -89,7 +89,7 @@ class RunSummary:
     stopped: dict  # {trial index: epoch reached} of the early-stopped trials
     failed: pd.DataFrame  # failed_trials
     search_wall_seconds: float  # None before a trial ended
-    run_info: dict  # from the driver: strategy, seed, driver_seconds
+    run_info: dict  # from the driver: strategy, seed, driver_seconds, code_at_start
     versions: dict
     provenance: dict  # nas/provenance.py
 
@@ -143,5 +143,5 @@ def summarize(experiment, run_info=None):
         front=pareto_front(table), trace=hypervolume_trace(experiment),
         stopped=stopped_epochs(experiment), failed=failed_trials(experiment),
         search_wall_seconds=search_wall_time(experiment), run_info=dict(run_info or {}),
-        versions=versions(), provenance=provenance(),
+        versions=versions(), provenance=provenance(at_start=(run_info or {}).get("code_at_start")),
     )

@@ -7,7 +7,7 @@ import subprocess
 import pandas as pd
 
 from fake_experiment import fake_experiment
-from nas.provenance import MANIFEST, ROOT, describe, git_state
+from nas.provenance import MANIFEST, ROOT, describe, git_state, provenance
 from nas.report import write_results
 
 
@@ -32,6 +32,21 @@ def test_commit_and_dirty_flag_are_what_git_says(tmp_path):
     dirty = git_state(tmp_path)
     assert dirty["dirty"] is True and dirty["changed"] == ["code.py"]
     assert describe(dirty) == f"commit {clean['commit'][:12]} (uncommitted changes)"
+
+
+def test_a_checkout_changed_during_the_run_is_recorded_with_its_start(tmp_path):
+    git(tmp_path, "init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "one")
+    start = git_state(tmp_path)
+    assert "at_start" not in provenance(tmp_path, at_start=start)  # unchanged: one state
+    (tmp_path / "code.py").write_text("x = 2\n")
+    git(tmp_path, "commit", "-qam", "two")
+    record = provenance(tmp_path, at_start=start)
+    assert record["commit"] == git(tmp_path, "rev-parse", "HEAD") and record["at_start"] == start
+    assert describe(record) == (f"commit {record['commit'][:12]}; the checkout changed while the "
+                                f"run went on: it started at commit {start['commit'][:12]}")
 
 
 def test_not_a_git_checkout(tmp_path):
