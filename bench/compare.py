@@ -8,9 +8,10 @@
 For every seed, run_nas.py runs once per variant (VARIANTS: --strategy sobol, --strategy
 botorch, botorch with --early-stopping), the same budget and everything else equal (same
 seed, so the same initial Sobol points), each in its own results folder under
-OUT/runs/VARIANT-seedN/ (its console output in driver.log there). A run already finished is not repeated: run_nas.py
-resumes a saved search, and a finished one just rewrites its results. Then, from each
-run's hypervolume.csv:
+OUT/runs/VARIANT-seedN/ (its console output in driver.log there). A run that ended with
+exit 0 (its wall_seconds.txt written) is kept as it is: not run again, not timed again.
+One that was interrupted is resumed (run_nas.py resumes a saved search) and timed from
+the resume. Then, from each run's hypervolume.csv:
 
     OUT/comparison.csv     one row per run: final hypervolume, HV after 25/50/75% of
                            the trials, completed/failed/early-stopped trials, training
@@ -42,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {"sobol": ["--strategy", "sobol"], "botorch": ["--strategy", "botorch"],
             "botorch-es": ["--strategy", "botorch", "--early-stopping"]}
 STRATEGIES = ("sobol", "botorch")  # the default variants
+WALL_FILE = "wall_seconds.txt"  # in a run's folder, once it ended with exit 0
 COLORS = {"sobol": "#1f77b4", "botorch": "#d62728", "botorch-es": "#2ca02c"}
 
 
@@ -71,6 +73,12 @@ def run_dir(out, strategy, seed):
     return Path(out) / "runs" / f"{strategy}-seed{seed}"
 
 
+def finished_seconds(folder):
+    """The wall time of a run that went to its end, else None."""
+    wall = Path(folder) / WALL_FILE
+    return float(wall.read_text()) if wall.exists() else None
+
+
 def run_one(args, strategy, seed):
     """run_nas.py as a child process; returns (exit status, wall seconds)."""
     folder = run_dir(args.out, strategy, seed)
@@ -86,7 +94,8 @@ def run_one(args, strategy, seed):
         log.flush()
         status = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     seconds = time.time() - start
-    (folder / "wall_seconds.txt").write_text(f"{seconds:.1f}\n")
+    if status == 0:
+        (folder / WALL_FILE).write_text(f"{seconds:.1f}\n")
     return status, seconds
 
 
@@ -101,7 +110,6 @@ def load_runs(out, seeds, trials, variants=STRATEGIES):
                 continue
             hv = pd.read_csv(hv_file)
             exp = pd.read_csv(folder / "experiment.csv")
-            wall = folder / "wall_seconds.txt"
             status = exp["trial_status"].value_counts()
             completed, failed = int(status.get("COMPLETED", 0)), int(status.get("FAILED", 0))
             effort = run_effort(folder)
@@ -127,7 +135,7 @@ def load_runs(out, seeds, trials, variants=STRATEGIES):
             row["final_hv"] = curve[-1]  # NaN for a run stopped early
             row["last_hv"] = float(hv["hypervolume"].iloc[-1]) if len(hv) else 0.0
             row["final_hv_fraction"] = curve[-1] / MAX_HV
-            row["wall_seconds"] = float(wall.read_text()) if wall.exists() else float("nan")
+            row["wall_seconds"] = finished_seconds(folder) or float("nan")
             rows.append(row)
     return pd.DataFrame(rows), pd.DataFrame(traces)
 
@@ -234,8 +242,11 @@ def main(argv=None):
     if not args.report_only:
         runs = [(seed, s) for seed in seeds for s in args.variants]
         for i, (seed, strategy) in enumerate(runs, start=1):
-            print(f"[{i}/{len(runs)}] {strategy} seed {seed}: {run_dir(args.out, strategy, seed)}",
-                  flush=True)
+            folder = run_dir(args.out, strategy, seed)
+            print(f"[{i}/{len(runs)}] {strategy} seed {seed}: {folder}", flush=True)
+            if (kept := finished_seconds(folder)) is not None:
+                print(f"    kept: finished before, in {kept:.0f}s", flush=True)
+                continue
             status, seconds = run_one(args, strategy, seed)
             print(f"    exit {status} after {seconds:.0f}s", flush=True)
             if status != 0:

@@ -82,3 +82,15 @@ def test_a_stopped_run_counts_only_as_far_as_it_got(tmp_path):
     md = (tmp_path / "summary.md").read_text()
     assert "botorch seed 0 after 2 trials" in md
     assert "higher than sobol's on 1 of 1 seeds, equal on 0, lower on 0, after 2 completed" in md
+
+
+def test_a_finished_run_is_kept_not_run_or_timed_again(tmp_path, monkeypatch, capsys):
+    import bench.compare
+
+    for strategy in ("sobol", "botorch"):
+        make_run(tmp_path, strategy, 0, [0, 100, 100, 300])
+    monkeypatch.setattr(bench.compare, "run_one", lambda *a: pytest.fail("a finished run ran again"))
+    assert main(["--seeds", "1", "--trials", "4", "--out", str(tmp_path)]) == 0
+    assert "kept: finished before, in 60s" in capsys.readouterr().out
+    assert (tmp_path / "runs" / "sobol-seed0" / "wall_seconds.txt").read_text() == "60.0\n"
+    assert (pd.read_csv(tmp_path / "comparison.csv")["wall_seconds"] == 60).all()
