@@ -42,6 +42,8 @@ def results_table(experiment):
     df = exp_to_df(experiment)
     if "trial_index" not in df:  # no trial yet
         return df
+    # an objective no trial reported (every trial stopped early: val_acc curves, no num_params)
+    df = df.assign(**{name: float("nan") for name in OBJECTIVES if name not in df})
     reasons = {t.index: t.status_reason or "" for t in experiment.trials.values()}
     if any(reasons.values()):
         df["reason"] = df["trial_index"].map(reasons)

@@ -31,6 +31,25 @@ def section(html, name):
     return html[start:html.index("</section>", start)]
 
 
+def test_every_trial_stopped_early(tmp_path):
+    """Stopped trials have val_acc curves but never logged num_params (a real Slurm search
+    with certain stopping crashed here)."""
+    import pandas as pd
+    from ax.core import Data
+
+    experiment = fake_experiment([], running=[0, 1])
+    experiment.attach_data(Data(df=pd.DataFrame([
+        dict(trial_index=i, arm_name=f"{i}_0", metric_name="val_acc", metric_signature="val_acc",
+             mean=0.8 + i / 100, sem=0.0, step=1.0) for i in (0, 1)])))
+    for trial in experiment.trials.values():
+        trial.mark_early_stopped()
+    files, summary = written(experiment, tmp_path)
+    assert summary.counts["EARLY_STOPPED"] == 2 and summary.stopped == {0: 1, 1: 1}
+    table = pd.read_csv(tmp_path / "experiment.csv")
+    assert table["num_params"].isna().all() and list(table["stopped_at_epoch"]) == [1, 1]
+    assert summary.hypervolume == 0.0 and summary.best_under_threshold is None
+
+
 def test_no_trial_at_all(tmp_path):
     files, summary = written(fake_experiment([]), tmp_path)
     assert summary.total == 0 and summary.hypervolume == 0.0
