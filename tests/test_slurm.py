@@ -157,6 +157,26 @@ def test_kill_9_then_restart_reattaches_slurm_jobs_and_runs_none_twice(shared, d
         assert len(job_ids_in(trials / str(i))) == 1, job_ids_in(trials / str(i))
 
 
+def test_an_early_stopped_trials_slurm_job_is_cancelled(shared, data_dir):
+    """--early-stopping through Slurm, stopping certain (as in test_early_stopping_search):
+    the stopped trials' jobs are scancel'ed, not left to train to their last epoch."""
+    results = shared / "r"
+    proc = run_driver("--scheduler", "slurm", "--strategy", "sobol", "--trials", 2,
+                      "--max-pending", 2, "--max-epochs", 4, "--seed", 0,
+                      "--early-stopping", "threshold=1.0,min_curves=0",
+                      "--data-dir", data_dir, "--results-dir", results)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    df = table(results)
+    assert sorted(df["epochs"]) == [2, 4]  # seed 0's first Sobol points: both stoppable
+    assert (df["trial_status"] == "EARLY_STOPPED").all(), df["trial_status"].to_dict()
+    for i, row in df.iterrows():
+        assert 1 <= row["stopped_at_epoch"] < row["epochs"]
+        [job] = job_ids_in(results / "logs" / "trials" / str(i))
+        state = wait_for(lambda: (lambda s: s if s not in ("RUNNING", "COMPLETING") else None)(
+            squeue_jobs()[job]["job_state"]), timeout=60, what=f"job {job} to end")
+        assert state == "CANCELLED", (job, state)
+
+
 def test_no_sbatch_or_controller_down_exits_2_with_the_way_out(shared, data_dir, tmp_path):
     """Real Slurm clients: one with no sbatch on PATH, one whose slurm.conf points at a
     port no slurmctld listens on (as when it is down)."""
