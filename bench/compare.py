@@ -2,7 +2,7 @@
 
     python -m bench.compare --seeds 3                 # 2 x 3 searches of 48 trials
     python -m bench.compare --seeds 1 --trials 4 --max-epochs 1   # a quick try
-    python -m bench.compare --variants botorch,botorch-es --seeds 3 --out results/early_stopping
+    python -m bench.compare --variants botorch,botorch-es --seeds 6 --out results/early_stopping
                                                       # early stopping off vs on
 
 For every seed, run_nas.py runs once per variant (VARIANTS: --strategy sobol, --strategy
