@@ -38,7 +38,6 @@ from ax.early_stopping.strategies import (
 MODEL_DATA = DataLoaderConfig(fit_only_completed_map_metrics=True)
 
 
-
 def completed_results(experiment):
     """Each COMPLETED trial's final values (last step), without the step column: data for
     a model of finished configurations only (the report's)."""

@@ -102,8 +102,6 @@ def write_results(experiment, results_dir, run_info=None):
     write = ResultsWriter(out, summary.provenance)
     figures = {}
     df = summary.table
-    if "val_acc" not in df:  # no trial has data yet
-        df = df.assign(val_acc=float("nan"), num_params=float("nan"))
     write.text("table (CSV)", "experiment.csv", df.to_csv(index=False))
     write.html("table (HTML)", "experiment.html", table_html(df, experiment.name))
 

@@ -40,10 +40,11 @@ def results_table(experiment):
     """The tutorial's `exp_to_df`, plus the failure reason of failed trials and the epoch
     an early-stopped trial reached (its val_acc is the one after that epoch)."""
     df = exp_to_df(experiment)
+    # an objective no trial reported: no trial with data yet, or every trial stopped early
+    # (val_acc curves, no num_params)
+    df = df.assign(**{name: float("nan") for name in OBJECTIVES if name not in df})
     if "trial_index" not in df:  # no trial yet
         return df
-    # an objective no trial reported (every trial stopped early: val_acc curves, no num_params)
-    df = df.assign(**{name: float("nan") for name in OBJECTIVES if name not in df})
     reasons = {t.index: t.status_reason or "" for t in experiment.trials.values()}
     if any(reasons.values()):
         df["reason"] = df["trial_index"].map(reasons)
@@ -57,7 +58,7 @@ def pareto_front(table):
     """The rows of `table` (exp_to_df's columns) of the Pareto-optimal COMPLETED trials,
     by BoTorch's `is_non_dominated` (num_params negated: it maximizes), fewest
     parameters first (then by trial index). Equal points are all kept."""
-    if not {"trial_status", *OBJECTIVES} <= set(table.columns):  # no trial has data yet
+    if "trial_status" not in table.columns:  # no trial yet
         return pd.DataFrame(columns=["trial_index", *OBJECTIVES])
     done = table[table["trial_status"] == TrialStatus.COMPLETED.name].dropna(subset=OBJECTIVES)
     y = torch.tensor(done[OBJECTIVES].to_numpy(dtype=float) * [1.0, -1.0], dtype=torch.double)

@@ -34,9 +34,6 @@ def section(html, name):
 def test_every_trial_stopped_early(tmp_path):
     """Stopped trials have val_acc curves but never logged num_params (a real Slurm search
     with certain stopping crashed here)."""
-    import pandas as pd
-    from ax.core import Data
-
     experiment = fake_experiment([], running=[0, 1])
     experiment.attach_data(Data(df=pd.DataFrame([
         dict(trial_index=i, arm_name=f"{i}_0", metric_name="val_acc", metric_signature="val_acc",
