@@ -39,15 +39,22 @@ def exit_description(status):
     return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
 
 
-def stderr_tail(torchx_runner, handle, lines=STDERR_TAIL_LINES):
+def stderr_tail(torchx_runner, handle):
     """The last non-blank lines of the first replica's stderr (TorchX's `log_lines`)."""
     app = torchx_runner.describe(handle)
     if app is None:
         return []
-    tail = collections.deque(maxlen=lines)
     try:
-        for chunk in torchx_runner.log_lines(handle, app.roles[0].name, 0, streams=Stream.STDERR):
-            tail.extend(line.strip() for line in chunk.splitlines() if line.strip())
+        return last_lines(torchx_runner.log_lines(handle, app.roles[0].name, 0,
+                                                  streams=Stream.STDERR))
     except Exception:  # schedulers raise their own errors when logs are gone: no tail then
         return []
+
+
+def last_lines(chunks, lines=STDERR_TAIL_LINES):
+    """The last `lines` non-blank lines, stripped, of text given in chunks (lines of a
+    file, or TorchX's log chunks)."""
+    tail = collections.deque(maxlen=lines)
+    for chunk in chunks:
+        tail.extend(line.strip() for line in chunk.splitlines() if line.strip())
     return list(tail)

@@ -20,7 +20,6 @@ What TorchX 0.7 does not cover, and how this module adds it:
   `cancel` runs `scancel` itself (a no-op on a finished job).
 """
 
-import collections
 import json
 import shutil
 import signal
@@ -31,11 +30,12 @@ from pathlib import Path
 from torchx.schedulers.slurm_scheduler import SLURM_STATES
 from torchx.specs import AppState, is_terminal, parse_app_handle
 
+from nas.failures import last_lines
+
 SBATCH_OUTPUT = "slurm-%j.out"  # the batch script's own output (TorchX's `set -x` lines)
 ROLE_ERR = "slurm-{job_id}-*-0.err"  # the job's stderr: TorchX names srun's file by role
 START_HINT = ("start the local single-node cluster with `scripts/slurm-local up` (as root; "
               "see docs/cluster.md)")
-TAIL_LINES = 5
 NO_ANSWER = "NO_ANSWER"  # squeue failed this time: the job is taken as still running
 _accounting = {}  # "on": whether sacct works, asked once (it is the cluster's setting)
 
@@ -206,13 +206,11 @@ def failure_reason(handle, state, trial_dir):
     return f"{reason}: {' | '.join(tail)}" if tail else reason
 
 
-def stderr_tail(path, lines=TAIL_LINES):
+def stderr_tail(path):
     """The last non-blank lines of the job's stderr file (TorchX's log_lines looks for
     it in the driver's cwd; it is in the trial's log dir)."""
-    tail = collections.deque(maxlen=lines)
     try:
         with open(path, errors="replace") as f:
-            tail.extend(line.strip() for line in f if line.strip())
+            return last_lines(f)
     except OSError:
         return []
-    return list(tail)
