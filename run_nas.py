@@ -7,8 +7,8 @@
 `main` reads top to bottom like the tutorial: data, TorchX runner, search space, metrics,
 optimization config, experiment, generation strategy, orchestrator, run, results. What
 keeps a search alive across drivers (one driver per log dir, saving the state after every
-trial state change, stopping cleanly, resuming after a crash) is nas/ownership.py and
-nas/lifecycle.py: running the same command again resumes the search (see README,
+trial state change, stopping cleanly, resuming after a crash) is nas/state/ownership.py and
+nas/state/lifecycle.py: running the same command again resumes the search (see README,
 "Interrupted runs").
 """
 
@@ -25,14 +25,14 @@ def main(argv=None):
     args = parse_args(argv)  # bad values end here, exit 2
     start = time.time()
     log_dir = Path(args.log_dir).resolve()
-    from nas import lifecycle
-    from nas.ownership import own_log_dir
+    from nas.state import lifecycle
+    from nas.state.ownership import own_log_dir
 
     if not args.dry_run:  # a dry run launches and writes nothing: it needs no lock
         # This driver owns the search in log_dir until it exits (another one: exit 2).
         own_log_dir(log_dir, fresh=args.fresh)
 
-    from nas.provenance import git_state
+    from nas.report.provenance import git_state
 
     code_at_start = git_state()  # the results record it if the checkout changes meanwhile
     warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit's, at import
@@ -41,11 +41,11 @@ def main(argv=None):
         SearchMismatch, make_experiment, make_generation_strategy, make_orchestrator,
         set_generation_threads,
     )
-    from nas.console import print_failed_reasons, print_summary, status_line
-    from nas.progress import Progress
-    from nas.report import write_results
-    from nas.summary import trial_counts
-    from nas.storage import STATE_FILE
+    from nas.report.console import print_failed_reasons, print_summary, status_line
+    from nas.report.progress import Progress
+    from nas.report.writer import write_results
+    from nas.report.summary import trial_counts
+    from nas.state.storage import STATE_FILE
 
     quiet_ax_logs()
     if args.dry_run:
@@ -114,7 +114,7 @@ def fail_run(message, status):
 
 def make_runner(args, log_dir, data_cache):
     """The trials' scheduler, resources and paths; paths absolute, as remote jobs need them."""
-    from nas.cluster import mount_tokens
+    from nas.jobs.cluster import mount_tokens
     from nas.runner import NasRunner
 
     component_args = {"data_cache": str(Path(data_cache).resolve())}
@@ -126,10 +126,10 @@ def make_runner(args, log_dir, data_cache):
 
 
 def dry_run(args, log_dir):
-    """Print the first trials' TorchX requests (nas/dryrun.py); launch and write nothing."""
+    """Print the first trials' TorchX requests (nas/jobs/dryrun.py); launch and write nothing."""
     from nas.data import cache_path, missing_files
-    from nas.dryrun import first_trials, print_dry_run
-    from nas.storage import STATE_FILE
+    from nas.jobs.dryrun import first_trials, print_dry_run
+    from nas.state.storage import STATE_FILE
 
     state_file = log_dir / STATE_FILE
     if state_file.exists():
@@ -144,7 +144,7 @@ def dry_run(args, log_dir):
     try:
         print_dry_run(runner, trials)
     except ImportError as e:  # e.g. the kubernetes client renders the Volcano job
-        from nas.cluster import install_hint
+        from nas.jobs.cluster import install_hint
 
         fail(f"TorchX's {args.scheduler} scheduler needs the module {e.name!r}, not installed "
              f"here; {install_hint(args.scheduler, e)}")

@@ -37,7 +37,7 @@ import pandas as pd
 
 from bench.effort import band_plot, mark_start, run_effort, write_minutes
 from bench.plots import band, plotly_figure
-from nas.hypervolume import MAX_HV
+from nas.report.hypervolume import MAX_HV
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {"sobol": ["--strategy", "sobol"], "botorch": ["--strategy", "botorch"],
@@ -187,7 +187,7 @@ def write_report(args, seeds):
     from plotly.offline import get_plotlyjs
 
     from nas.files import atomic_write_text
-    from nas.provenance import add_to_html, describe, provenance, write_manifest
+    from nas.report.provenance import add_to_html, describe, provenance, write_manifest
 
     out, record = Path(args.out), provenance()
     table, traces = load_runs(out, seeds, args.trials, args.variants)

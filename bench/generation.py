@@ -24,7 +24,7 @@ from ax.core import Arm, Data, GeneratorRun
 from ax.core.utils import extract_pending_observations
 from ax.generation_strategy.generator_spec import GeneratorSpec
 
-from nas.hypervolume import current_hypervolume
+from nas.report.hypervolume import current_hypervolume
 from nas.orchestration import (
     GENERATION_THREADS, acqf_gen_kwargs, make_experiment, make_generation_strategy,
 )

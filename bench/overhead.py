@@ -26,14 +26,14 @@ def trial_overhead(cache, model, repeats=3, batch_size=256, poll=0.05, warm=Fals
     job.pid) -> the job's main() entered (cold: interpreter and imports; warm: hand-off
     and fork) -> first training step -> last step -> metrics readable (job exited,
     TensorBoard scalars read as the runner does); the job's times from its --timings file.
-    `warm`: the jobs fork from a warm-start server (nas/warm_start.py), as in a search;
+    `warm`: the jobs fork from a warm-start server (nas/jobs/warm_start.py), as in a search;
     a first, uncounted trial waits for the server's imports. `model`: its hyperparameters."""
     from torchx.runner import get_runner
 
     from nas.component import trainer
-    from nas.local_launch import PID_FILE
+    from nas.jobs.local_launch import PID_FILE
     from nas.metrics import read_final_scalars
-    from nas.warm_start import WarmServer, address_file
+    from nas.jobs.warm_start import WarmServer, address_file
 
     phases = {k: [] for k in ("launch_to_process", "process_to_main", "main_to_first_step", "training",
                               "last_step_to_metrics_written", "metrics_written_to_exit_seen",
@@ -44,7 +44,7 @@ def trial_overhead(cache, model, repeats=3, batch_size=256, poll=0.05, warm=Fals
         for i in range(-1 if warm else 0, repeats):
             app = trainer(log_path=tmp, trial_idx=i + 1, epochs=1, batch_size=batch_size,
                           data_cache=str(cache), python=sys.executable,
-                          launcher=str(ROOT / "nas" / "local_launch.py"),
+                          launcher=str(ROOT / "nas" / "jobs" / "local_launch.py"),
                           warm_start=str(address_file(tmp)), **model)
             app.roles[0].args += ["--timings", f"{tmp}/{i + 1}.timings.json"]  # the job's last flag
             t_launch = time.time()
@@ -85,7 +85,7 @@ def idle_gaps(log_dir, max_pending=4):
     + 1)-th job has ended and launch i - 1 is done; idle = start - that - its generation
     time (fit + gen of its generator run). Job spans from `job_span`."""
     sys.path.insert(0, str(ROOT))
-    from nas.storage import STATE_FILE, load_state
+    from nas.state.storage import STATE_FILE, load_state
 
     experiment, _ = load_state(log_dir / STATE_FILE)
     spans = {i: job_span(log_dir / "trials" / str(i)) for i in sorted(experiment.trials)}

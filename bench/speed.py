@@ -130,7 +130,7 @@ def full_run(repo, data_dir, seed=0):
     starting beyond its generation time."""
     import pandas as pd
 
-    from nas.hypervolume import hypervolume
+    from nas.report.hypervolume import hypervolume
 
     results = Path(tempfile.mkdtemp(prefix="bench-full-"))
     t0 = time.time()
@@ -142,7 +142,7 @@ def full_run(repo, data_dir, seed=0):
         raise RuntimeError(f"run_nas.py failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     df = pd.read_csv(results / "experiment.csv")
     done = df.dropna(subset=["val_acc", "num_params"])
-    from nas.provenance import git_state
+    from nas.report.provenance import git_state
 
     out = {"repo": str(repo), "commit": git_state(repo), "seed": seed, "wall_s": wall,
            "trials_completed": len(done),
@@ -166,7 +166,7 @@ def table(res):
     if "overhead" in res:
         o = res["overhead"]
         lines += ["", "per-trial overhead, median s (1-epoch batch-256 trial, TorchX local_cwd)",
-                  f"  {'':32s} {'cold':>6s} {'warm':>6s}   (warm: forked from nas/warm_start.py)"]
+                  f"  {'':32s} {'cold':>6s} {'warm':>6s}   (warm: forked from nas/jobs/warm_start.py)"]
         lines += [f"  {k:32s} {v:6.2f} {o['warm'][k]:6.2f}" for k, v in o["cold"].items()]
     if "generation" in res:
         lines += ["", "generation, median s per BoTorch candidate (synthetic data, 3 pending)"]
@@ -203,7 +203,7 @@ def main(argv=None):
     sys.path.insert(0, str(ROOT))
 
     from nas.data import prepare_mnist
-    from nas.provenance import provenance, versions
+    from nas.report.provenance import provenance, versions
 
     res = {"cpu_count": os.cpu_count(), "versions": versions(VERSIONS), "load_before": load(),
            "started": time.strftime("%Y-%m-%d %H:%M:%S"), "provenance": provenance()}

@@ -87,7 +87,7 @@ def make_parser():
                    "quasi-random search only, the baseline (default: %(default)s)")
     p.add_argument("--no-warm-start", dest="warm_start", action="store_false",
                    help="local jobs import torch and Lightning themselves instead of forking "
-                   "from a process that has (slower; see nas/warm_start.py)")
+                   "from a process that has (slower; see nas/jobs/warm_start.py)")
     p.add_argument("--early-stopping", nargs="?", const="", default=None, metavar="K=V,K=V",
                    help="stop trials whose val_acc is poor compared with other trials at the "
                    "same epoch (Ax's percentile strategy; options percentile=50, min_epoch=1, "
@@ -120,7 +120,7 @@ def check_args(args):
     check_mounts(args.mount)
     args.log_dir = args.log_dir or os.path.join(args.results_dir, "logs")
 
-    from nas.cluster import shared_path_problems
+    from nas.jobs.cluster import shared_path_problems
 
     problems = shared_path_problems(args.scheduler, os.path.abspath(args.log_dir), args.mount,
                                     args.image)
@@ -130,8 +130,8 @@ def check_args(args):
         print(f"{Path(sys.argv[0]).name}: warning: {problem}", file=sys.stderr)
     if args.dry_run:
         return  # writes nothing
-    if args.scheduler == "slurm":  # before anything starts (a resume checks again: nas/lifecycle.py)
-        from nas.slurm import cluster_problem
+    if args.scheduler == "slurm":  # before anything starts (a resume checks again: nas/state/lifecycle.py)
+        from nas.jobs.slurm import cluster_problem
 
         if problem := cluster_problem():
             raise UsageError(problem)
@@ -150,7 +150,7 @@ def load_scheduler(name):
     try:
         return factories[name](session_name="nas")
     except Exception as e:  # e.g. its client package is not installed
-        from nas.cluster import install_hint
+        from nas.jobs.cluster import install_hint
 
         raise UsageError(f"TorchX scheduler {name!r} cannot be loaded here "
                          f"({type(e).__name__}: {e}); {install_hint(name, e)}")
@@ -205,7 +205,7 @@ def cast_option(opts, key, value):
 
 
 def check_mounts(mounts):
-    from nas.cluster import mount_tokens
+    from nas.jobs.cluster import mount_tokens
     from torchx.specs import parse_mounts
 
     for mount in mounts:

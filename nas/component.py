@@ -4,7 +4,7 @@ The same AppDef runs on every TorchX scheduler. On a container scheduler the job
 `python` from the image; the driver passes its own interpreter as `python` for local
 schedulers and Slurm (see nas/runner.py), so an unactivated venv still trains with its
 packages. `mounts` are TorchX mount specs: how container jobs see the shared log dir. `launcher`
-(local schedulers): the job starts through nas/local_launch.py, which writes its pid into
+(local schedulers): the job starts through nas/jobs/local_launch.py, which writes its pid into
 the trial's log dir and hands the job to the warm-start server whose address is in the
 file `warm_start`, if one serves (see nas/runner.py, which sets both).
 """
@@ -16,7 +16,7 @@ import torchx
 from torchx import specs
 from torchx.components import utils
 
-from nas.local_launch import PID_FILE
+from nas.jobs.local_launch import PID_FILE
 
 SCRIPT = "mnist_train_nas.py"  # relative to the job's working dir (the image's, on containers)
 

@@ -5,12 +5,12 @@ the job (`run`) and cancels it (`stop`); this class adds only what a long search
 and Ax does not do:
 - run metadata that can be saved and re-attached after a driver restart: the trial's log
   dir (where its TensorBoard log and, for local jobs, job.pid are), not the torchx runner;
-- a failure reason for every failed trial (nas/failures.py), and FAILED for a job that
+- a failure reason for every failed trial (nas/jobs/failures.py), and FAILED for a job that
   exited 0 without finite metrics;
 - the state of jobs the current TorchX runner does not know (started by an earlier driver
-  process: nas/processes.py), and stopping them;
+  process: nas/jobs/processes.py), and stopping them;
 - on Slurm: each job working in its trial's log dir, its state without accounting, its
-  cancel and failure reason (nas/slurm.py);
+  cancel and failure reason (nas/jobs/slurm.py);
 - `dryrun`: the request a trial would submit, built by Ax's own `run`.
 """
 
@@ -27,12 +27,12 @@ from ax.runners.torchx import (
 )
 from torchx.specs import AppState
 
-from nas import slurm
+from nas.jobs import slurm
 from nas.component import SCRIPT, trainer
-from nas.failures import failure_reason
+from nas.jobs.failures import failure_reason
 from nas.metrics import read_final_scalars
-from nas.processes import job_pid, kill_job
-from nas.warm_start import address_file
+from nas.jobs.processes import job_pid, kill_job
+from nas.jobs.warm_start import address_file
 
 LOCAL_SCHEDULERS = ("local_cwd", "local")
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -44,7 +44,7 @@ FAILURE_FILE = "failure_reason.txt"
 class NasRunner(TorchXRunner):
     """Runs `trainer` jobs on a TorchX scheduler; every init arg is plain data for storage.
 
-    Local jobs start through nas/local_launch.py (the component's `launcher`/`warm_start`,
+    Local jobs start through nas/jobs/local_launch.py (the component's `launcher`/`warm_start`,
     set here once).
     """
 
@@ -63,8 +63,8 @@ class NasRunner(TorchXRunner):
             # local jobs' stdout/stderr land next to the logs
             self.cfg.setdefault("log_dir", str(Path(log_dir) / "torchx"))
             # they start through a launcher that writes job.pid and uses a warm-start
-            # server if the driver runs one (nas/local_launch.py)
-            local_launch = {"launcher": str(PROJECT_DIR / "nas" / "local_launch.py"),
+            # server if the driver runs one (nas/jobs/local_launch.py)
+            local_launch = {"launcher": str(PROJECT_DIR / "nas" / "jobs" / "local_launch.py"),
                             "warm_start": str(address_file(self.log_dir))}
         super().__init__(
             tracker_base=self.log_dir,
@@ -145,7 +145,7 @@ class NasRunner(TorchXRunner):
         the driver up at every early-stopped trial (the job needs no clean-up: it flushes
         its log every epoch); and a job of an earlier driver, which TorchX does not know,
         has only its pid."""
-        if self.scheduler == "slurm":  # TorchX's cancel asks sacct first: see nas/slurm.py
+        if self.scheduler == "slurm":  # TorchX's cancel asks sacct first: see nas/jobs/slurm.py
             slurm.cancel(trial.run_metadata[TORCHX_APP_HANDLE])
             return {"reason": reason} if reason else {}
         if self.scheduler in LOCAL_SCHEDULERS:

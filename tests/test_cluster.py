@@ -59,7 +59,7 @@ def test_slurm_dry_run_prints_the_sbatch_script_of_each_trial(capsys, tmp_path, 
     assert f"warning: --log-dir {log_dir} is under /tmp" in stderr
     seen = set()
     for index, (params, request) in shown.items():
-        # each job works, and writes its Slurm output, in its trial's log dir (nas/slurm.py)
+        # each job works, and writes its Slurm output, in its trial's log dir (nas/jobs/slurm.py)
         trial_dir = log_dir / "trials" / str(index)
         assert (f"\nsbatch --parsable --chdir={trial_dir} --output={trial_dir}/slurm-%j.out "
                 "$SBATCH_SCRIPT\n") in request
@@ -125,7 +125,7 @@ def slurm_or_skip():
 
 def test_slurm_holds_the_batch_script_the_dry_run_shows(tmp_path, data_dir, monkeypatch):
     """Submitted to a real Slurm: the script sbatch received is the dry-run's."""
-    from nas.dryrun import first_trials
+    from nas.jobs.dryrun import first_trials
     from nas.runner import NasRunner
 
     slurm_or_skip()
@@ -152,10 +152,10 @@ def test_slurm_holds_the_batch_script_the_dry_run_shows(tmp_path, data_dir, monk
 
 def test_cluster_settings_are_saved_with_the_search(tmp_path):
     """A resumed search submits the same requests: the runner's settings round-trip."""
-    from nas.dryrun import first_trials
+    from nas.jobs.dryrun import first_trials
     from nas.orchestration import make_generation_strategy
     from nas.runner import NasRunner
-    from nas.storage import load_state, save_state
+    from nas.state.storage import load_state, save_state
 
     shared = tmp_path / "shared" / "logs"  # a dry run writes nothing there
     runner = NasRunner("slurm", shared / "trials",
@@ -227,7 +227,7 @@ def test_run_options_are_typed_as_the_scheduler_declares():
     ("kubernetes", "/mnt/nas/logs", [], None, ["--image", "mount at that same path"]),
 ])
 def test_shared_log_dir_contract(scheduler, log_dir, mounts, image, problems):
-    from nas.cluster import shared_path_problems
+    from nas.jobs.cluster import shared_path_problems
 
     found = shared_path_problems(scheduler, log_dir, mounts, image)
     assert len(found) == len(problems), found

@@ -59,7 +59,7 @@ def test_summary_says_who_won(out):
 
 
 def test_outputs_record_the_commit(out):
-    from nas.provenance import git_state
+    from nas.report.provenance import git_state
 
     manifest = json.loads((out / "provenance.json").read_text())
     assert manifest["commit"] == git_state()["commit"] and manifest["commit"]

@@ -5,7 +5,7 @@ import torchx
 
 from nas.component import trainer
 from nas.runner import NasRunner
-from nas.warm_start import address_file
+from nas.jobs.warm_start import address_file
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,7 +45,7 @@ def test_local_runner_uses_the_driver_interpreter_and_the_launcher(tmp_path):
     app = runner._component(**runner._component_const_params, trial_idx=0, **HPARAMS)
     assert app.roles[0].entrypoint == sys.executable
     args = app.roles[0].args
-    assert args[:5] == [str(ROOT / "nas" / "local_launch.py"), "--pid-file", str(tmp_path / "0" / "job.pid"),
+    assert args[:5] == [str(ROOT / "nas" / "jobs" / "local_launch.py"), "--pid-file", str(tmp_path / "0" / "job.pid"),
                         "--warm-start", str(address_file(tmp_path))]
     assert args[5:7] == ["--", str(ROOT / "mnist_train_nas.py")]
     assert job_args(app)["--log_path"] == str(tmp_path / "0")

@@ -11,7 +11,7 @@ from nas.early_stopping import (
     EarlyStoppingSpecError, MODEL_DATA, make_strategy, parse_spec, stopped_epochs,
 )
 from nas.orchestration import make_experiment, make_generation_strategy
-from nas.storage import load_state, save_state
+from nas.state.storage import load_state, save_state
 
 
 def test_options():
@@ -142,7 +142,7 @@ def test_resume_kills_a_stopped_trials_job_that_outlived_the_driver(tmp_path):
     import time
     from pathlib import Path
 
-    from nas.processes import PID_FILE, is_running, stop_untracked_jobs
+    from nas.jobs.processes import PID_FILE, is_running, stop_untracked_jobs
 
     experiment = curve_experiment({**COMPLETED, 5: ("EARLY_STOPPED", 4, [0.5])})
     log_dir = tmp_path / "trials" / "5"
@@ -210,9 +210,9 @@ def test_comparison_reports_time_epochs_and_stopped_trials(tmp_path):
 def test_stopped_trials_in_console_table_and_curves():
     import io
 
-    from nas.learning_curves import learning_curves_figure
-    from nas.progress import Progress
-    from nas.summary import results_table
+    from nas.report.learning_curves import learning_curves_figure
+    from nas.report.progress import Progress
+    from nas.report.summary import results_table
 
     experiment = curve_experiment({**COMPLETED, 5: ("EARLY_STOPPED", 4, [0.50, 0.6])})
     experiment.trials[5]._status_reason = "worse than the 50th percentile\n- Progressions: [2]"

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import ROOT, run_driver
 from nas.metrics import read_curves, trial_log
-from nas.processes import PID_FILE, is_running
+from nas.jobs.processes import PID_FILE, is_running
 
 STOP_ALL = "threshold=1.0,min_curves=0"
 

@@ -4,7 +4,7 @@ import pytest
 from ax.service.utils.best_point import get_trace
 
 from fake_experiment import fake_experiment
-from nas.hypervolume import MAX_HV, current_hypervolume, hypervolume, hypervolume_trace
+from nas.report.hypervolume import MAX_HV, current_hypervolume, hypervolume, hypervolume_trace
 
 
 def test_one_point_is_the_box_to_the_reference_point():

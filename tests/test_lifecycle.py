@@ -1,4 +1,4 @@
-"""One driver per search; damaged or unsavable state; --fresh; SIGTERM (nas/lifecycle.py).
+"""One driver per search; damaged or unsavable state; --fresh; SIGTERM (nas/state/lifecycle.py).
 
 Real driver processes and real signals on small searches (1-epoch trials). Searches that
 need no trained trial start from a state saved here and a linked data cache, so that
@@ -32,7 +32,7 @@ def saved_search(results, mnist_cache, trials=3):
     """A new search saved as the driver saves it, in results/logs, with MNIST cached."""
     from nas.orchestration import make_experiment, make_generation_strategy
     from nas.runner import NasRunner
-    from nas.storage import STATE_FILE, save_state
+    from nas.state.storage import STATE_FILE, save_state
 
     log_dir = results / "logs"
     (log_dir / "data").mkdir(parents=True)
@@ -87,7 +87,7 @@ def test_a_dry_run_needs_no_lock(tmp_path, data_dir):
 
 
 def test_sigterm_cancels_the_jobs_saves_and_exits_130(tmp_path, data_dir):
-    from nas.storage import STATE_FILE, load_state
+    from nas.state.storage import STATE_FILE, load_state
 
     results, text = stop_while_trial_0_runs(tmp_path, data_dir, signal.SIGTERM)
     assert "Cancelling the jobs of the running trials [0" in text
@@ -124,7 +124,7 @@ def damage(state_file, kind):
 @pytest.mark.parametrize("kind", DAMAGE)
 def test_damaged_state_exits_2_naming_the_file_and_keeps_the_last_good_copy(
         tmp_path, data_dir, mnist_cache, kind):
-    from nas.storage import load_state, save_state
+    from nas.state.storage import load_state, save_state
 
     results = tmp_path / "r"
     state_file = saved_search(results, mnist_cache)

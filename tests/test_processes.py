@@ -1,4 +1,4 @@
-"""nas/processes.py with real processes: which job still runs for a log dir, and the jobs
+"""nas/jobs/processes.py with real processes: which job still runs for a log dir, and the jobs
 a resumed search stops because its saved state does not know them."""
 
 import os
@@ -10,7 +10,7 @@ from pathlib import Path
 from ax.core import Arm
 
 from nas.orchestration import make_experiment
-from nas.processes import PID_FILE, is_running, job_pid, stop_untracked_jobs
+from nas.jobs.processes import PID_FILE, is_running, job_pid, stop_untracked_jobs
 
 HPARAMS = dict(hidden_size_1=32, hidden_size_2=32, learning_rate=1e-3, epochs=1, dropout=0.1,
                batch_size=64)

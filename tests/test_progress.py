@@ -3,8 +3,8 @@
 import io
 
 from fake_experiment import fake_experiment
-from nas.hypervolume import hypervolume
-from nas.progress import Progress, format_duration
+from nas.report.hypervolume import hypervolume
+from nas.report.progress import Progress, format_duration
 
 
 class Clock:

@@ -7,8 +7,8 @@ import subprocess
 import pandas as pd
 
 from fake_experiment import fake_experiment
-from nas.provenance import MANIFEST, ROOT, describe, git_state, provenance
-from nas.report import write_results
+from nas.report.provenance import MANIFEST, ROOT, describe, git_state, provenance
+from nas.report.writer import write_results
 
 
 def git(repo, *args):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_driver
-from nas.hypervolume import hypervolume
+from nas.report.hypervolume import hypervolume
 
 SECTIONS = ["summary", "pareto", "hypervolume", "curves", "trials", "cv", "contours", "failed"]
 PLOTS = ["pareto", "hypervolume", "curves", "cv", "contour_val_acc", "contour_num_params"]

@@ -20,7 +20,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from conftest import run_driver, start_driver
 from nas.metrics import make_metrics
-from nas.processes import job_pid
+from nas.jobs.processes import job_pid
 from nas.runner import NasRunner
 from nas.search_space import make_search_space
 
@@ -208,7 +208,7 @@ def test_kill_9_at_random_moments_then_the_search_finishes_every_trial_once(tmp_
     trials' own log dirs: each trial of the search trained in one process, its logged
     result is the one counted, no finished training was thrown away, nothing runs on."""
     from nas.metrics import read_final_scalars
-    from nas.storage import STATE_FILE, load_state
+    from nas.state.storage import STATE_FILE, load_state
 
     rng = random.Random(KILL_SEED)
     results = tmp_path / "r"

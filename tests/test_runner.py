@@ -13,9 +13,9 @@ from ax.metrics.tensorboard import RUN_METADATA_KEY
 from ax.runners.torchx import TORCHX_APP_HANDLE
 
 from conftest import ROOT
-from nas.dryrun import first_trials
-from nas.failures import STDERR_TAIL_LINES
-from nas.processes import is_running, job_pid
+from nas.jobs.dryrun import first_trials
+from nas.jobs.failures import STDERR_TAIL_LINES
+from nas.jobs.processes import is_running, job_pid
 from nas.runner import NasRunner
 
 
@@ -56,8 +56,8 @@ def test_a_local_trial_runs_the_command_its_dry_run_shows(tmp_path, data_dir):
     (trial,) = first_trials(runner, max_epochs=1, total_trials=2, max_pending=1, seed=0)
     (replica,) = next(iter(runner.dryrun(trial).request.role_params.values()))
     # the dry-run's command, against what the trial should run (built here, not by the runner):
-    # the local launcher (nas/local_launch.py), then `--` and the training script's command
-    launcher = [sys.executable, str(ROOT / "nas" / "local_launch.py"),
+    # the local launcher (nas/jobs/local_launch.py), then `--` and the training script's command
+    launcher = [sys.executable, str(ROOT / "nas" / "jobs" / "local_launch.py"),
                 "--pid-file", str(tmp_path / "trials" / "0" / "job.pid"),
                 "--warm-start", str(tmp_path / "trials" / "warm_start.address"), "--"]
     expected = [str(ROOT / "mnist_train_nas.py"), "--log_path", str(tmp_path / "trials" / "0")]

@@ -38,7 +38,7 @@ def slurm():
 @pytest.fixture
 def shared(slurm):
     """A folder for the search, outside /tmp: the driver refuses a log dir in a node-local
-    folder for Slurm jobs (nas/cluster.py). Removed afterwards."""
+    folder for Slurm jobs (nas/jobs/cluster.py). Removed afterwards."""
     folder = Path(tempfile.mkdtemp(prefix="nas-slurm-test-", dir=Path.home()))
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
@@ -200,7 +200,7 @@ def test_a_job_exiting_non_zero_reports_slurm_state_exit_code_and_stderr(shared)
     from torchx.runner import get_runner
     from torchx.specs import AppDef, Role
 
-    from nas import slurm
+    from nas.jobs import slurm
 
     trial_dir = shared / "trials" / "0"
     app = AppDef(name="t", roles=[Role(name="sh", image="", entrypoint="sh", args=[

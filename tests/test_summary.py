@@ -1,4 +1,4 @@
-"""The run's facts (nas/summary.py) and every results file rendered from them, on made-up
+"""The run's facts (nas/report/summary.py) and every results file rendered from them, on made-up
 experiments: no trial, no completed trial, one completed trial, failures."""
 
 import datetime as dt
@@ -11,10 +11,10 @@ import pytest
 from ax.core import Data
 
 from fake_experiment import T0, fake_experiment
-from nas.console import print_failed_reasons, print_summary
-from nas.hypervolume import hypervolume
-from nas.report import write_results
-from nas.summary import pareto_front, summarize
+from nas.report.console import print_failed_reasons, print_summary
+from nas.report.hypervolume import hypervolume
+from nas.report.writer import write_results
+from nas.report.summary import pareto_front, summarize
 
 RUN_INFO = {"strategy": "botorch", "seed": 3, "driver_seconds": 12.0}
 

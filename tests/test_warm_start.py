@@ -1,4 +1,4 @@
-"""Warm start (nas/warm_start.py) and the local launcher (nas/local_launch.py): a job the
+"""Warm start (nas/jobs/warm_start.py) and the local launcher (nas/jobs/local_launch.py): a job the
 launcher hands to the server trains the same model as one it starts cold, both write the
 launcher's pid (the process TorchX starts) to job.pid, and a warm job behaves like a cold
 one to TorchX (exit status, signals, stderr), leaving no training process behind."""
@@ -15,7 +15,7 @@ import pytest
 
 from nas.data import prepare_mnist
 from nas.metrics import read_final_scalars
-from nas.warm_start import WarmServer, address_file, reseed
+from nas.jobs.warm_start import WarmServer, address_file, reseed
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--hidden_size_1", "16", "--hidden_size_2", "16", "--epochs", "1", "--batch_size", "256"]
@@ -38,7 +38,7 @@ def start_job(log_dir, cache, args, server=None, script=ROOT / "mnist_train_nas.
     """The job as TorchX starts it locally: through the launcher."""
     address = server.address_file if server else log_dir.parent / "no-server.address"
     return subprocess.Popen(
-        [sys.executable, str(ROOT / "nas" / "local_launch.py"), "--pid-file", str(log_dir / "job.pid"),
+        [sys.executable, str(ROOT / "nas" / "jobs" / "local_launch.py"), "--pid-file", str(log_dir / "job.pid"),
          "--warm-start", str(address), "--", str(script), "--log_path", str(log_dir),
          "--data_cache", str(cache), *args],
         cwd=cwd, env={**os.environ, "OMP_NUM_THREADS": "1"},
@@ -132,7 +132,7 @@ def test_a_killed_server_leaves_no_socket_behind(tmp_path):
 def test_the_server_ends_when_its_driver_has_gone(tmp_path):
     driver = subprocess.run(
         [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-         "from nas.warm_start import WarmServer; s = WarmServer(sys.argv[2]); "
+         "from nas.jobs.warm_start import WarmServer; s = WarmServer(sys.argv[2]); "
          "print(s.process.pid, s.socket)", str(ROOT), str(tmp_path)],
         capture_output=True, text=True, timeout=60, check=True,
     )

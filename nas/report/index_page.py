@@ -16,8 +16,8 @@ import html
 
 import pandas as pd
 
-from nas.hypervolume import MAX_HV, REF_POINT, format_hv
-from nas.provenance import describe
+from nas.report.hypervolume import MAX_HV, REF_POINT, format_hv
+from nas.report.provenance import describe
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
@@ -92,7 +92,7 @@ def pareto_html(front):
 
 
 def page(summary, figures, diagnostics):
-    """The page's HTML, from a nas.summary.RunSummary, the figures nas/report.py made and
+    """The page's HTML, from a nas.report.summary.RunSummary, the figures nas/report/writer.py made and
     the CV diagnostics (None: no model)."""
     run_info, hv = summary.run_info, summary.hypervolume
     name = html.escape(summary.name)

@@ -19,19 +19,19 @@ from plotly.offline import get_plotlyjs
 
 from nas.early_stopping import completed_results
 from nas.files import atomic_write_text
-from nas.hypervolume import hypervolume_figure
-from nas.index_page import page
-from nas.learning_curves import learning_curves_figure
+from nas.report.hypervolume import hypervolume_figure
+from nas.report.index_page import page
+from nas.report.learning_curves import learning_curves_figure
 from nas.optimization import NUM_PARAMS_THRESHOLD, VAL_ACC_THRESHOLD
-from nas.provenance import add_to_html, write_manifest
-from nas.summary import PARAMS, summarize
+from nas.report.provenance import add_to_html, write_manifest
+from nas.report.summary import PARAMS, summarize
 
 PLOTLY_JS = "plotly.min.js"
 
 
 def pareto_figure(df, front):
     """val_acc vs num_params of the trials with both, coloured by trial index, with the
-    Pareto frontier (`front`: nas.summary.pareto_front) and the objective thresholds."""
+    Pareto frontier (`front`: nas.report.summary.pareto_front) and the objective thresholds."""
     done = df.dropna(subset=["val_acc", "num_params"])
     hover = [
         "<br>".join(f"{c}: {r[c]}" for c in ["trial_index", *PARAMS] if c in r)

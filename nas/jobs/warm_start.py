@@ -4,7 +4,7 @@ Before its first step a trial job spends ~4 s of CPU importing torch, Lightning 
 Lightning pulls in (torchmetrics -> torchvision -> torch._dynamo, scipy.signal): on 2
 cores that was 40% of the search's job CPU. For local schedulers the driver starts one
 server that has imported the training script (mnist_train_nas.py) and so all of that.
-Each job is still the process TorchX starts, the launcher nas/local_launch.py; it finds
+Each job is still the process TorchX starts, the launcher nas/jobs/local_launch.py; it finds
 the server's socket in the address file the server publishes in the trials' log dir,
 and sends the job's argv, cwd, environment and stdout/stderr. The server forks a child
 that calls the script's `main` with them; if the launcher dies, the server kills the
@@ -27,9 +27,9 @@ import traceback
 from pathlib import Path
 
 from nas.files import atomic_write_text
-from nas.local_launch import MESSAGE_BYTES
+from nas.jobs.local_launch import MESSAGE_BYTES
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent  # where mnist_train_nas.py is
+PROJECT_DIR = Path(__file__).resolve().parents[2]  # the project root: `-m nas.jobs.warm_start` runs there
 ADDRESS_FILE = "warm_start.address"  # in the trials' log dir: the socket path, while serving
 POLL_SECONDS = 0.5  # how soon the server notices that the driver has gone
 READY_SECONDS = 10  # how long the driver waits for a new server to listen
@@ -52,7 +52,7 @@ class WarmServer:
         self.address_file = address_file(log_dir)
         self.address_file.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "nas.warm_start", self.socket, str(os.getpid()),
+            [sys.executable, "-m", "nas.jobs.warm_start", self.socket, str(os.getpid()),
              str(self.address_file)],
             cwd=PROJECT_DIR, stdout=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C goes to the driver only

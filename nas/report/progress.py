@@ -15,10 +15,10 @@ earlier trials don't count); it stays "?" until a trial finished.
 import sys
 import time
 
-from nas.console import counts_text, failure_line, stopped_line
+from nas.report.console import counts_text, failure_line, stopped_line
 from nas.early_stopping import stopped_epochs
-from nas.hypervolume import current_hypervolume, format_hv
-from nas.summary import trial_counts
+from nas.report.hypervolume import current_hypervolume, format_hv
+from nas.report.summary import trial_counts
 
 
 def format_duration(seconds):

@@ -1,8 +1,8 @@
 """The driver's lifecycle around one search: who owns it, what is saved when, how a
 stop ends and how a resume begins. run_nas.py builds the search; this module keeps it.
 
-- **One owner**: nas/ownership.py, taken by run_nas.py before anything else.
-- **Resume**: damaged state -> exit 2 (nas/storage.py); the console says what became of
+- **One owner**: nas/state/ownership.py, taken by run_nas.py before anything else.
+- **Resume**: damaged state -> exit 2 (nas/state/storage.py); the console says what became of
   each job the earlier driver left; jobs it never recorded are stopped.
 - **Saving** after every change of trial statuses (`StateSaver`); a failed save (full
   disk, unwritable log dir) stops the driver, the previous state intact.
@@ -29,7 +29,7 @@ def load_saved_search(state_file, strategy):
     """(experiment, generation_strategy) saved in `state_file`, or None for a new search.
     Exit 2 if the file is unusable or was made with another --strategy."""
     from nas.orchestration import strategy_of
-    from nas.storage import StateError, load_state
+    from nas.state.storage import StateError, load_state
 
     state_file = Path(state_file)
     if not state_file.exists():
@@ -49,12 +49,12 @@ def take_over_jobs(orchestrator):
     (their trial dirs are moved aside, so no trial index gets two jobs or mixed logs),
     poll the jobs it recorded as running, and say what became of each. Polling first
     lets the trial budget count a trial lost meanwhile as one to replace."""
-    from nas.processes import stop_untracked_jobs
+    from nas.jobs.processes import stop_untracked_jobs
 
     experiment = orchestrator.experiment
     runner = experiment.runner
     if runner.scheduler == "slurm":  # re-attached by job id, in the saved TorchX handles
-        from nas import slurm
+        from nas.jobs import slurm
 
         if problem := slurm.cluster_problem():  # no sbatch, slurmctld down: exit 2
             fail(problem)
@@ -110,7 +110,7 @@ class StateSaver:
             self._saved = fingerprint
 
     def save(self, experiment, generation_strategy):
-        from nas.storage import save_state
+        from nas.state.storage import save_state
 
         try:
             save_state(self.state_file, experiment, generation_strategy)
@@ -152,7 +152,7 @@ def run_owned_search(orchestrator, total_trials, progress, warm_start=True):
     from ax.exceptions.core import AxError
 
     from nas.orchestration import run_search, trials_still_to_run
-    from nas.storage import STATE_FILE
+    from nas.state.storage import STATE_FILE
 
     experiment = orchestrator.experiment
     runner = experiment.runner
@@ -197,10 +197,10 @@ def run_owned_search(orchestrator, total_trials, progress, warm_start=True):
 
 def start_warm_server(runner):
     """Local jobs fork from a process that has imported torch and Lightning
-    (nas/warm_start.py; their launcher finds it through the trials' log dir); other
+    (nas/jobs/warm_start.py; their launcher finds it through the trials' log dir); other
     schedulers start their jobs as usual. None if not local."""
     from nas.runner import LOCAL_SCHEDULERS
-    from nas.warm_start import WarmServer
+    from nas.jobs.warm_start import WarmServer
 
     if runner.scheduler not in LOCAL_SCHEDULERS:
         return None

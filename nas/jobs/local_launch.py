@@ -2,11 +2,11 @@
 
 TorchX's local scheduler runs, for each trial,
 
-    python nas/local_launch.py --pid-file LOG/job.pid [--warm-start ADDRESS] -- mnist_train_nas.py ARGS
+    python nas/jobs/local_launch.py --pid-file LOG/job.pid [--warm-start ADDRESS] -- mnist_train_nas.py ARGS
 
 This launcher is the process TorchX started and watches. It writes its pid to LOG/job.pid
 (a restarted driver re-attaches to a running job by it, nas/runner.py), then
-  - with a warm-start server (nas/warm_start.py: the file ADDRESS names its socket), hands
+  - with a warm-start server (nas/jobs/warm_start.py: the file ADDRESS names its socket), hands
     it the job's argv, working dir, environment and stdin/stdout/stderr; the server forks a
     child that has torch and Lightning imported already and calls the job's `main`. The
     launcher waits, forwards SIGTERM/SIGINT to that child and exits as it did;

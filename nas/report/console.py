@@ -1,14 +1,14 @@
 """The run's facts as console text: the trial counts line, the end-of-run summary and
-the failed trials' reasons. Renders what nas/summary.py computed; computes nothing."""
+the failed trials' reasons. Renders what nas/report/summary.py computed; computes nothing."""
 
 import sys
 
-from nas.hypervolume import REF_POINT, format_hv
+from nas.report.hypervolume import REF_POINT, format_hv
 
 
 def counts_text(counts, total=None, abandoned_always=True):
     """`2 completed, 1 stopped early, 0 failed, 1 running, 0 abandoned` from
-    nas.summary.trial_counts; `2/48 completed, ...` with `total`."""
+    nas.report.summary.trial_counts; `2/48 completed, ...` with `total`."""
     parts = [f"{counts['COMPLETED']}{f'/{total}' if total else ''} completed"]
     if counts["EARLY_STOPPED"]:
         parts.append(f"{counts['EARLY_STOPPED']} stopped early")

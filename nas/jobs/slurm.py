@@ -30,7 +30,7 @@ from pathlib import Path
 from torchx.schedulers.slurm_scheduler import SLURM_STATES
 from torchx.specs import AppState, is_terminal, parse_app_handle
 
-from nas.failures import last_lines
+from nas.jobs.failures import last_lines
 
 SBATCH_OUTPUT = "slurm-%j.out"  # the batch script's own output (TorchX's `set -x` lines)
 ROLE_ERR = "slurm-{job_id}-*-0.err"  # the job's stderr: TorchX names srun's file by role

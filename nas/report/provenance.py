@@ -15,7 +15,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ["ax-platform", "botorch", "gpytorch", "torch", "torchx", "pytorch-lightning", "plotly"]
 OUTPUT_DIRS = ["results"]  # generated files: changes there do not make the code dirty
 MANIFEST = "provenance.json"  # beside CSV files, which cannot hold it themselves

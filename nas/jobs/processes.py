@@ -10,7 +10,7 @@ import os
 import signal
 from pathlib import Path
 
-from nas.local_launch import PID_FILE  # the launcher writes it
+from nas.jobs.local_launch import PID_FILE  # the launcher writes it
 
 
 def job_pid(log_dir):

@@ -3,8 +3,8 @@ table, the observed Pareto set, the hypervolume trace, the best model under the
 parameter threshold, the failed trials with their reasons, the early-stopped trials
 with the epoch they reached, wall time, versions and provenance.
 
-The console summary (nas/console.py), run_summary.json and index.html (nas/report.py,
-nas/index_page.py) only render a `RunSummary`; none of them counts or computes again.
+The console summary (nas/report/console.py), run_summary.json and index.html (nas/report/writer.py,
+nas/report/index_page.py) only render a `RunSummary`; none of them counts or computes again.
 
 The Pareto set and the hypervolume are over COMPLETED trials: an early-stopped trial's
 accuracy is partly trained, not the result of its configuration.
@@ -20,9 +20,9 @@ from ax.service.utils.report_utils import exp_to_df
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
 from nas.early_stopping import stopped_epochs
-from nas.hypervolume import hypervolume_trace
+from nas.report.hypervolume import hypervolume_trace
 from nas.optimization import NUM_PARAMS_THRESHOLD
-from nas.provenance import provenance, versions
+from nas.report.provenance import provenance, versions
 
 PARAMS = ["hidden_size_1", "hidden_size_2", "learning_rate", "epochs", "dropout", "batch_size"]
 OBJECTIVES = ["val_acc", "num_params"]
@@ -88,13 +88,13 @@ class RunSummary:
     counts: dict  # {TrialStatus name: trials}, every status
     table: pd.DataFrame  # results_table
     front: pd.DataFrame  # pareto_front(table)
-    trace: pd.DataFrame  # hypervolume after each completed trial (nas/hypervolume.py)
+    trace: pd.DataFrame  # hypervolume after each completed trial (nas/report/hypervolume.py)
     stopped: dict  # {trial index: epoch reached} of the early-stopped trials
     failed: pd.DataFrame  # failed_trials
     search_wall_seconds: float  # None before a trial ended
     run_info: dict  # from the driver: strategy, seed, driver_seconds, code_at_start
     versions: dict
-    provenance: dict  # nas/provenance.py
+    provenance: dict  # nas/report/provenance.py
 
     @property
     def total(self):
