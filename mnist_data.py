@@ -1,14 +1,21 @@
 """MNIST for the training job (mnist_train_nas.py): ships beside it, needs only torch/torchvision.
 
+    python mnist_data.py --data-dir DIR --cache FILE    # the tutorial's [prepare] command
+
 Two ways to the same numbers:
   - the tutorial's pipeline (`tutorial_loaders`): torchvision MNIST from --data_dir,
     ToTensor + Normalize per sample, DataLoader;
   - a tensor file of the decoded uint8 images (`cached_loaders`, --data_cache), normalized
     once and sliced in memory: what an epoch of this small model mostly waited for
-    otherwise. The NAS driver writes that file once per search (nas/data.py, with
-    `read_mnist`), so four trials never decode or download at the same time.
+    otherwise. `prepare` writes that file; the tutorial's search config
+    (nas/tutorial.toml) runs it once per search as its [prepare] command, before the first
+    trial, so four trials never decode or download at the same time.
 """
 
+import argparse
+import os
+import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -97,6 +104,9 @@ class Grouped:
 
 def cached_loaders(cache_path, batch_size):
     """Train/validation batches from a tensor file written with `read_mnist`'s dict."""
+    if not Path(cache_path).is_file():
+        raise DataError(f"no tensor file {cache_path}; make it with `python mnist_data.py "
+                        f"--data-dir DIR --cache {cache_path}` (the search's [prepare] does)")
     t = torch.load(cache_path)
     train = TensorBatches(normalize(t["train_x"]), t["train_y"], batch_size, shuffle=True)
     val = TensorBatches(normalize(t["test_x"]), t["test_y"], VAL_BATCH, shuffle=False)
@@ -132,3 +142,59 @@ def make_loaders(data_dir, data_cache, batch_size):
             "set --data_dir or PATH_DATASETS to a folder holding MNIST/raw/"
         )
     return tutorial_loaders(data_dir, batch_size)
+
+
+def prepare(data_dir, cache):
+    """Make sure MNIST is in `data_dir` (download if needed), and that `cache` holds its
+    decoded images; a valid cache from an earlier run is kept."""
+    from torchvision.datasets import MNIST
+
+    if missing_files(data_dir):
+        try:
+            for train in (True, False):
+                MNIST(data_dir, train=train, download=True)
+        except Exception as e:  # no network, unwritable dir, ...
+            raise DataError(
+                f"MNIST not found in {mnist_raw_dir(data_dir)} (expected "
+                f"{', '.join(MNIST_FILES)}) and the download failed ({type(e).__name__}); "
+                "point --data-dir or PATH_DATASETS at a folder holding MNIST/raw/"
+            ) from None
+    if not cache_is_valid(cache):
+        atomic_torch_save(read_mnist(data_dir), cache)
+
+
+def cache_is_valid(cache):
+    """A cache from an earlier run is reused only if it loads and has MNIST's shapes."""
+    try:
+        t = torch.load(cache)
+        return t["train_x"].shape == (60000, 28, 28) and t["test_x"].shape == (10000, 28, 28)
+    except Exception:
+        return False
+
+
+def atomic_torch_save(obj, path):
+    """torch.save to a temporary file, then rename: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    """Exit status 0: the cache is ready; 2: MNIST missing and not downloadable (one line)."""
+    p = argparse.ArgumentParser(description="Fetch MNIST if needed and decode it into one "
+                                "tensor file for --data_cache of mnist_train_nas.py.")
+    p.add_argument("--data-dir", required=True, help="dataset root holding MNIST/raw/")
+    p.add_argument("--cache", required=True, help="the tensor file to write")
+    args = p.parse_args(argv)
+    try:
+        prepare(args.data_dir, args.cache)
+    except DataError as e:
+        print(f"mnist_data.py: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,15 +1,18 @@
-"""Multi-objective NAS with Ax: the tutorial's search, run as one command.
+"""Multi-objective NAS with Ax: the search a config file declares, run as one command.
 
-    python run_nas.py                      # 48 trials, 4 at a time, local_cwd TorchX jobs
-    python run_nas.py --trials 8 --max-epochs 1
+    python run_nas.py                      # the tutorial's: 48 trials, 4 at a time, local_cwd jobs
+    python run_nas.py --trials 8 --fix epochs=1
+    python run_nas.py --config examples/fashion/search.toml --check
     python run_nas.py --scheduler slurm --scheduler-cfg partition=cpu --dry-run
 
-`main` reads top to bottom like the tutorial: data, TorchX runner, search space, metrics,
-optimization config, experiment, generation strategy, orchestrator, run, results. What
-keeps a search alive across drivers (one driver per log dir, saving the state after every
-trial state change, stopping cleanly, resuming after a crash) is nas/state/ownership.py and
-nas/state/lifecycle.py: running the same command again resumes the search (see README,
-"Interrupted runs").
+`main` reads top to bottom like the tutorial: the search config (nas/config.py; the
+tutorial's is nas/tutorial.toml), its data, the TorchX runner, the experiment (search
+space, metrics, optimization config), the generation strategy, the orchestrator, the
+run, the results. What keeps a search alive across drivers (one driver per log dir,
+saving the state after every trial state change, stopping cleanly, resuming after a
+crash) is nas/state/: running the same command again resumes the search (README,
+"Interrupted runs"). The layers below raise `NasError`s; this file turns them into one
+line on stderr and an exit status.
 """
 
 import logging
@@ -19,12 +22,24 @@ import warnings
 from pathlib import Path
 
 from nas.cli import fail, parse_args
+from nas.errors import NasError
 
 
 def main(argv=None):
-    args = parse_args(argv)  # bad values end here, exit 2
+    try:
+        run(argv)
+    except NasError as e:  # one line; 2: refused before anything started, 1: the run failed
+        fail(str(e), e.exit_status)
+
+
+def run(argv=None):
+    warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit's, at import
+    args = parse_args(argv)  # bad flags and bad config files end here, exit 2
+    config = args.config
     start = time.time()
     log_dir = Path(args.log_dir).resolve()
+    if args.check:
+        return check(args, log_dir)
     from nas.state import lifecycle
     from nas.state.ownership import own_log_dir
 
@@ -35,40 +50,34 @@ def main(argv=None):
     from nas.report.provenance import git_state
 
     code_at_start = git_state()  # the results record it if the checkout changes meanwhile
-    warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit's, at import
-    from nas.data import DataError, prepare_mnist
+    from nas.jobs.prepare import run_prepare
     from nas.orchestration import (
-        SearchMismatch, make_experiment, make_generation_strategy, make_orchestrator,
-        set_generation_threads,
+        make_experiment, make_generation_strategy, make_orchestrator, set_generation_threads,
     )
     from nas.report.console import print_failed_reasons, print_summary, status_line
     from nas.report.progress import Progress
-    from nas.report.writer import write_results
     from nas.report.summary import trial_counts
+    from nas.report.writer import write_results
     from nas.state.storage import STATE_FILE
 
     quiet_ax_logs()
     if args.dry_run:
         return dry_run(args, log_dir)
 
-    # 1. Data: present once, before any trial starts.
-    try:
-        data_cache = prepare_mnist(args.data_dir, log_dir / "data")
-    except DataError as e:
-        fail(str(e))
+    # 1. Data: the search's own [prepare] command, once, before any trial starts.
+    run_prepare(config, args.data_dir, log_dir)
 
     state_file = log_dir / STATE_FILE
-    saved = lifecycle.load_saved_search(state_file, args.strategy)
+    saved = lifecycle.load_saved_search(state_file, args.strategy, config)
     if saved:  # 2-7 as saved: runner, experiment, generation strategy
         experiment, generation_strategy = saved
         counts = status_line(trial_counts(experiment), args.trials)
         print(f"Resuming the search saved in {state_file}: {counts}")
     else:
         # 2. TorchX runner: the trainer component on the chosen scheduler.
-        runner = make_runner(args, log_dir, data_cache)
+        runner = make_runner(args, log_dir)
         # 3-6. Search space, metrics, optimization config, experiment.
-        experiment = make_experiment(runner, max_epochs=args.max_epochs,
-                                     early_stopping=args.early_stopping is not None)
+        experiment = make_experiment(config, runner, early_stopping=args.early_stopping is not None)
         # 7. Generation strategy: Sobol, then BoTorch.
         generation_strategy = make_generation_strategy(
             experiment, args.trials, args.max_pending, seed=args.seed, strategy=args.strategy
@@ -76,30 +85,28 @@ def main(argv=None):
 
     # 8. Orchestrator; candidates are generated with one torch thread (the jobs own the cores).
     set_generation_threads()
-    try:
-        orchestrator = make_orchestrator(experiment, generation_strategy, args.max_pending,
-                                         early_stopping=args.early_stopping)
-    except SearchMismatch as e:  # --early-stopping on a search saved without it
-        fail(f"{state_file}: {e}")
+    orchestrator = make_orchestrator(experiment, generation_strategy, args.max_pending,
+                                     early_stopping=args.early_stopping,
+                                     last_step=config.last_step)
     lifecycle.take_over_jobs(orchestrator)  # jobs an earlier driver left behind
     if args.early_stopping is not None:
-        from nas.early_stopping import describe
+        from nas.early_stopping import describe, first_objective
 
-        print(describe(args.early_stopping))
+        print(describe(args.early_stopping, first_objective(experiment)))
 
     # 9. Run: the state is saved after every trial state change; a stop cancels the jobs.
+    best = {m.name: m.best for m in config.metrics.values()}
     stopped = lifecycle.run_owned_search(orchestrator, args.trials,
-                                         Progress(args.trials, start, experiment),
+                                         Progress(args.trials, start, experiment, best=best,
+                                                  last_step=config.last_step),
                                          warm_start=args.warm_start)
     if stopped and not stopped.saved:  # the results would not be written either
         fail_run(f"{stopped.why}; free space or make {log_dir} writable, then run the same "
                  "command again to resume", stopped.status)
 
     # 10. Results.
-    files, summary = write_results(experiment, args.results_dir,
-                                   run_info={"strategy": args.strategy, "seed": args.seed,
-                                             "driver_seconds": time.time() - start,
-                                             "code_at_start": code_at_start})
+    files, summary = write_results(experiment, args.results_dir, config,
+                                   run_info=run_info(args, start, code_at_start))
     print_summary(summary, args.trials, time.time() - start, files)
     if stopped:
         print_failed_reasons(summary)
@@ -107,40 +114,48 @@ def main(argv=None):
                  "run the same command again to resume", stopped.status)
 
 
+def run_info(args, start, code_at_start):
+    """What the results record of this run of the driver."""
+    from nas.config import as_dict
+
+    return {"strategy": args.strategy, "seed": args.seed, "driver_seconds": time.time() - start,
+            "code_at_start": code_at_start, "config": as_dict(args.config)}
+
+
 def fail_run(message, status):
     print(f"run_nas.py: {message}", file=sys.stderr)
     sys.exit(status)
 
 
-def make_runner(args, log_dir, data_cache):
-    """The trials' scheduler, resources and paths; paths absolute, as remote jobs need them."""
+def make_runner(args, log_dir, trials_dir=None):
+    """The trials' script, scheduler and resources (nas/runner.py); the trials log under
+    `trials_dir` (default LOG_DIR/trials)."""
     from nas.jobs.cluster import mount_tokens
-    from nas.runner import NasRunner
+    from nas.jobs.prepare import cache_dir
+    from nas.runner import make_runner
 
-    component_args = {"data_cache": str(Path(data_cache).resolve())}
-    flags = {"image": args.image, "cpu": args.cpu, "threads": args.cpu, "memMB": args.mem_mb,
-             "gpu": args.gpu, "mounts": mount_tokens(args.mount) or None}
-    component_args.update({k: v for k, v in flags.items() if v is not None})
-    return NasRunner(scheduler=args.scheduler, log_dir=log_dir / "trials",
-                     component_args=component_args, cfg=args.scheduler_cfg)
+    resources = {"image": args.image, "cpu": args.cpu, "threads": args.cpu, "memMB": args.mem_mb,
+                 "gpu": args.gpu, "mounts": mount_tokens(args.mount) or None}
+    return make_runner(args.config, args.scheduler, trials_dir or log_dir / "trials", args.data_dir,
+                       cache_dir(log_dir), resources, args.scheduler_cfg)
 
 
 def dry_run(args, log_dir):
     """Print the first trials' TorchX requests (nas/jobs/dryrun.py); launch and write nothing."""
-    from nas.data import cache_path, missing_files
     from nas.jobs.dryrun import first_trials, print_dry_run
+    from nas.jobs.prepare import is_prepared, prepare_command
     from nas.state.storage import STATE_FILE
 
     state_file = log_dir / STATE_FILE
     if state_file.exists():
         print(f"note: {state_file} holds a saved search; without --dry-run it is resumed "
               "with its saved scheduler settings, not these", file=sys.stderr)
-    cache = cache_path(log_dir / "data")
-    if not cache.exists() and missing_files(args.data_dir):
-        print(f"note: MNIST is not in {args.data_dir}; a real run downloads it first",
+    command = prepare_command(args.config, args.data_dir, log_dir)
+    if command and not is_prepared(args.config, args.data_dir, log_dir):
+        print(f"note: a real run first runs the config's [prepare] command: {' '.join(command)}",
               file=sys.stderr)
-    runner = make_runner(args, log_dir, cache)
-    trials = first_trials(runner, args.max_epochs, args.trials, args.max_pending, args.seed)
+    runner = make_runner(args, log_dir)
+    trials = first_trials(runner, args.config, args.trials, args.max_pending, args.seed)
     try:
         print_dry_run(runner, trials)
     except ImportError as e:  # e.g. the kubernetes client renders the Volcano job
@@ -148,6 +163,19 @@ def dry_run(args, log_dir):
 
         fail(f"TorchX's {args.scheduler} scheduler needs the module {e.name!r}, not installed "
              f"here; {install_hint(args.scheduler, e)}")
+
+
+def check(args, log_dir):
+    """--check: one trial of the config, its metrics' tags looked up in its log
+    (nas/jobs/check.py); exit status 1 on any problem."""
+    from nas.jobs.check import check_config
+    from nas.jobs.prepare import run_prepare
+
+    quiet_ax_logs()
+    run_prepare(args.config, args.data_dir, log_dir)
+    runner = make_runner(args, log_dir, trials_dir=log_dir / "check")
+    if not check_config(args.config, runner, seed=args.seed):
+        sys.exit(1)
 
 
 def quiet_ax_logs():
@@ -160,7 +188,7 @@ def quiet_ax_logs():
     # BoTorch's note that one of its 20 restarts stopped early; the candidate is still used
     warnings.filterwarnings("ignore", message="Optimization failed", category=RuntimeWarning)
     # exp_to_df's feasibility check, once per early-stopped trial and call: such a trial
-    # has no num_params (the job logs it after training); the table shows it stopped
+    # has no value of the objectives it logs after training; the table shows it stopped
     logging.getLogger("ax.service.utils.best_point").setLevel(logging.ERROR)
 
 

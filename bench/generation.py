@@ -28,7 +28,8 @@ from nas.report.hypervolume import current_hypervolume
 from nas.orchestration import (
     GENERATION_THREADS, acqf_gen_kwargs, make_experiment, make_generation_strategy,
 )
-from nas.runner import NasRunner
+from nas.config import DEFAULT_CONFIG, load_config
+from nas.runner import make_runner
 
 OBSERVATIONS = (10, 24, 47)
 PENDING = 3  # trials still running when a candidate is generated (max_pending - 1)
@@ -49,7 +50,9 @@ def synthetic_val_acc(p, rng):
 
 
 def new_experiment(tmp="/tmp/bench-generation"):
-    return make_experiment(NasRunner("local_cwd", tmp))
+    """The tutorial's experiment (nas/tutorial.toml), its runner's jobs never started."""
+    config = load_config(DEFAULT_CONFIG)
+    return make_experiment(config, make_runner(config, "local_cwd", tmp, ".", tmp))
 
 
 def complete(experiment, trial, rng):

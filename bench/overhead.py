@@ -40,12 +40,14 @@ def trial_overhead(cache, model, repeats=3, batch_size=256, poll=0.05, warm=Fals
                               "exit_seen_to_readable", "launch_to_first_step",
                               "last_step_to_readable")}
     with tempfile.TemporaryDirectory() as tmp, get_runner() as runner:
-        server = WarmServer(tmp) if warm else None
+        server = WarmServer(tmp, ROOT / "mnist_train_nas.py") if warm else None
         for i in range(-1 if warm else 0, repeats):
-            app = trainer(log_path=tmp, trial_idx=i + 1, epochs=1, batch_size=batch_size,
-                          data_cache=str(cache), python=sys.executable,
-                          launcher=str(ROOT / "nas" / "jobs" / "local_launch.py"),
-                          warm_start=str(address_file(tmp)), **model)
+            job = {"script": str(ROOT / "mnist_train_nas.py"), "python": sys.executable,
+                   "args": ["--log_path", "{log_dir}", "--data_cache", str(cache)],
+                   "launcher": str(ROOT / "nas" / "jobs" / "local_launch.py"),
+                   "warm_start": str(address_file(tmp))}
+            app = trainer(log_path=tmp, trial_idx=i + 1, job_settings=job, epochs=1,
+                          batch_size=batch_size, **model)
             app.roles[0].args += ["--timings", f"{tmp}/{i + 1}.timings.json"]  # the job's last flag
             t_launch = time.time()
             handle = runner.run(app, scheduler="local_cwd", cfg={"log_dir": f"{tmp}/torchx"})

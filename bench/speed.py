@@ -202,13 +202,14 @@ def main(argv=None):
     os.chdir(ROOT)  # the TorchX component runs mnist_train_nas.py from the working dir
     sys.path.insert(0, str(ROOT))
 
-    from nas.data import prepare_mnist
+    from mnist_data import prepare
     from nas.report.provenance import provenance, versions
 
     res = {"cpu_count": os.cpu_count(), "versions": versions(VERSIONS), "load_before": load(),
            "started": time.strftime("%Y-%m-%d %H:%M:%S"), "provenance": provenance()}
     with tempfile.TemporaryDirectory() as tmp:
-        cache = prepare_mnist(args.data_dir, tmp)
+        cache = Path(tmp) / "mnist_uint8.pt"
+        prepare(args.data_dir, cache)  # the tutorial's [prepare] command
         if "epoch" not in args.skip:
             print("epoch times ...", flush=True)
             res["epoch"] = epoch_times(cache, args.data_dir, repeats=args.repeats, seed=args.seed[0])

@@ -1,7 +1,9 @@
-"""Command-line options of run_nas.py, checked before anything starts.
+"""Command-line options of run_nas.py and the search config they point at, checked
+before anything starts.
 
-Every user mistake ends in one line on stderr naming the problem and the fix, and
-exit status 2; no traceback.
+Every user mistake raises a UsageError (or the config's ConfigError), one line naming the
+problem and the fix; run_nas.py prints it and exits 2, with no traceback. The search's
+own settings (trials, max_pending, seed) come from the config file; flags override them.
 """
 
 import argparse
@@ -9,21 +11,25 @@ import os
 import sys
 from pathlib import Path
 
-DEFAULTS = dict(trials=48, max_pending=4, max_epochs=4, scheduler="local_cwd")
+from nas.config import DEFAULT_CONFIG, load_config, parse_fix
+from nas.errors import NasError
+
+DEFAULTS = dict(scheduler="local_cwd")
 
 
-class UsageError(Exception):
+class UsageError(NasError):
     """A bad command-line value; the message says what to change."""
 
 
 class OneLineParser(argparse.ArgumentParser):
     def error(self, message):
-        fail(f"{message} (see --help)")
+        raise UsageError(f"{message} (see --help)")
 
 
-def fail(message):
+def fail(message, status=2):
+    """Print `message` as the program's one error line and exit with `status`."""
     print(f"{Path(sys.argv[0]).name}: error: {message}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(status)
 
 
 def int_at_least(minimum, wording):
@@ -46,15 +52,22 @@ non_negative_int = int_at_least(0, "a whole number >= 0")
 def make_parser():
     p = OneLineParser(
         prog="run_nas.py",
-        description="Multi-objective NAS on MNIST with Ax and TorchX: maximize val_acc, "
-        "minimize num_params.",
+        description="Multi-objective search with Ax, BoTorch and TorchX over the training "
+        "script and parameters a search config declares (default: the PyTorch tutorial's "
+        "search, nas/tutorial.toml; README: Search your own model).",
     )
-    p.add_argument("--trials", type=positive_int, default=DEFAULTS["trials"],
-                   help="total trials in the search (default: %(default)s)")
-    p.add_argument("--max-pending", type=positive_int, default=DEFAULTS["max_pending"],
-                   help="trials running at once (default: %(default)s)")
-    p.add_argument("--max-epochs", type=positive_int, default=DEFAULTS["max_epochs"],
-                   help="upper end of the epochs range; 1 fixes epochs to 1 (default: %(default)s)")
+    p.add_argument("--config", default=str(DEFAULT_CONFIG), metavar="FILE",
+                   help="the search config (TOML; default: %(default)s)")
+    p.add_argument("--trials", type=positive_int, default=None,
+                   help="total trials in the search (default: the config's [search] trials)")
+    p.add_argument("--max-pending", type=positive_int, default=None,
+                   help="trials running at once (default: the config's [search] max_pending)")
+    p.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
+                   help="pin a parameter of the config to one value, e.g. --fix epochs=1 "
+                   "(repeatable)")
+    p.add_argument("--check", action="store_true",
+                   help="run one trial of the config (its first configuration) and report "
+                   "whether each metric's TensorBoard tag was logged; not a search")
     p.add_argument("--scheduler", default=DEFAULTS["scheduler"],
                    help="TorchX scheduler that runs the trials, e.g. slurm, kubernetes "
                    "(default: %(default)s; see docs/cluster.md)")
@@ -76,12 +89,14 @@ def make_parser():
                    help="print what TorchX would submit for the first trials; "
                    "launch nothing, write nothing")
     p.add_argument("--data-dir", default=os.environ.get("PATH_DATASETS", "."),
-                   help="dataset root holding MNIST/raw/ (default: $PATH_DATASETS or .)")
+                   help="the config's {data_dir}: where the datasets are (default: "
+                   "$PATH_DATASETS or .)")
     p.add_argument("--results-dir", default="results",
                    help="where tables and plots go (default: %(default)s)")
     p.add_argument("--log-dir", default=None,
                    help="trial logs and the saved search state (default: RESULTS_DIR/logs)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the generation strategy")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the generation strategy (default: the config's [search] seed)")
     p.add_argument("--strategy", choices=("botorch", "sobol"), default="botorch",
                    help="botorch: Sobol, then Bayesian optimization (the tutorial's); sobol: "
                    "quasi-random search only, the baseline (default: %(default)s)")
@@ -89,26 +104,38 @@ def make_parser():
                    help="local jobs import torch and Lightning themselves instead of forking "
                    "from a process that has (slower; see nas/jobs/warm_start.py)")
     p.add_argument("--early-stopping", nargs="?", const="", default=None, metavar="K=V,K=V",
-                   help="stop trials whose val_acc is poor compared with other trials at the "
-                   "same epoch (Ax's percentile strategy; options percentile=50, min_epoch=1, "
-                   "min_curves=5, or threshold=ACC for Ax's threshold strategy; see README)")
+                   help="stop trials whose first objective is poor compared with other trials "
+                   "at the same step (Ax's percentile strategy; options percentile=50, "
+                   "min_step=1, min_curves=5, or threshold=V for Ax's threshold strategy; "
+                   "see README)")
     p.add_argument("--fresh", action="store_true",
                    help="start a new search; an earlier one in LOG_DIR is moved aside, not deleted")
     return p
 
 
 def parse_args(argv=None):
+    """The checked options; `args.config` is the loaded SearchConfig, and `trials`,
+    `max_pending` and `seed` are resolved (flag, else config). Raises UsageError or
+    ConfigError."""
     args = make_parser().parse_args(argv)
-    try:
-        check_args(args)
-    except UsageError as e:
-        fail(str(e))
+    check_args(args)
     return args
 
 
+def load_search_config(args):
+    """The config file of `args`, --fix applied; the search settings it leaves to flags."""
+    fixed = dict(parse_fix(text) for text in args.fix)
+    config = load_config(args.config, fixed)
+    args.trials = args.trials or config.trials
+    if args.trials is None:
+        raise UsageError(f"no trial budget: set [search] trials in {config.path} or pass --trials")
+    args.max_pending = args.max_pending or config.max_pending
+    args.seed = config.seed if args.seed is None else args.seed
+    return config
+
+
 def check_args(args):
-    if args.max_epochs > 100:
-        raise UsageError(f"--max-epochs {args.max_epochs} makes no sense for MNIST; use 1..100")
+    args.config = load_search_config(args)  # ConfigError: bad file, bad --fix
     args.scheduler_cfg = parse_scheduler_cfg(args.scheduler, args.scheduler_cfg)
     if args.early_stopping is not None:
         from nas.early_stopping import EarlyStoppingSpecError, parse_spec
@@ -130,11 +157,11 @@ def check_args(args):
         print(f"{Path(sys.argv[0]).name}: warning: {problem}", file=sys.stderr)
     if args.dry_run:
         return  # writes nothing
-    if args.scheduler == "slurm":  # before anything starts (a resume checks again: nas/state/lifecycle.py)
-        from nas.jobs.slurm import cluster_problem
+    from nas.jobs.schedulers import jobs_for
 
-        if problem := cluster_problem():
-            raise UsageError(problem)
+    # before anything starts, e.g. Slurm's controller down (a resume checks again)
+    if problem := jobs_for(args.scheduler).problem():
+        raise UsageError(problem)
     for flag, folder in (("--results-dir", args.results_dir), ("--log-dir", args.log_dir)):
         check_writable(flag, folder)
 

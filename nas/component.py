@@ -1,16 +1,22 @@
-"""The TorchX component: one NAS trial as a TorchX AppDef.
+"""Defining the TorchX App: one trial of the search as a TorchX AppDef.
+
+The trial runs the config's training script with the config's fixed `args` (their
+placeholders filled in for this trial: nas/config.py, TRIAL_PLACEHOLDERS) followed by one
+flag per parameter, written as `parameter_args` says (`--{name} {value}` by default,
+`{name}={value}` for Hydra). Ax's TorchXRunner calls `trainer` with the trial's
+parameters as keyword arguments, whatever their names (dashes and dots too).
 
 The same AppDef runs on every TorchX scheduler. On a container scheduler the job runs
 `python` from the image; the driver passes its own interpreter as `python` for local
-schedulers and Slurm (see nas/runner.py), so an unactivated venv still trains with its
-packages. `mounts` are TorchX mount specs: how container jobs see the shared log dir. `launcher`
-(local schedulers): the job starts through nas/jobs/local_launch.py, which writes its pid into
-the trial's log dir and hands the job to the warm-start server whose address is in the
-file `warm_start`, if one serves (see nas/runner.py, which sets both).
+schedulers and Slurm (nas/runner.py), so an unactivated venv still trains with its
+packages. `mounts` are TorchX mount specs: how container jobs see the shared log dir.
+`launcher` (local schedulers): the job starts through nas/jobs/local_launch.py, which
+writes its pid into the trial's log dir and hands the job to the warm-start server
+whose address is in the file `warm_start`, if one serves.
 """
 
 import os
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import torchx
 from torchx import specs
@@ -18,61 +24,52 @@ from torchx.components import utils
 
 from nas.jobs.local_launch import PID_FILE
 
-SCRIPT = "mnist_train_nas.py"  # relative to the job's working dir (the image's, on containers)
+
+RESERVED = ("log_path", "trial_idx", "job_settings")  # no parameter may take these names
+SETTINGS = dict(script="", args=(), parameter_args="--{name} {value}", data_dir="", cache_dir="",
+                python="python", image=torchx.IMAGE, cpu=1, memMB=1024, gpu=0, threads=1,
+                mounts=None, launcher="", warm_start="")
 
 
-def trainer(
-    log_path: str,
-    hidden_size_1: int,
-    hidden_size_2: int,
-    learning_rate: float,
-    epochs: int,
-    dropout: float,
-    batch_size: int,
-    trial_idx: int = -1,
-    data_dir: str = "",
-    data_cache: str = "",
-    python: str = "python",
-    script: str = SCRIPT,
-    image: str = torchx.IMAGE,
-    cpu: int = 1,
-    memMB: int = 1024,
-    gpu: int = 0,
-    threads: int = 1,
-    mounts: Optional[List[str]] = None,
-    launcher: str = "",
-    warm_start: str = "",
-) -> specs.AppDef:
-    """The tutorial's `trainer`, with each trial logging into `<log_path>/<trial_idx>`."""
+def trainer(log_path: str, trial_idx: int = -1, job_settings: Optional[dict] = None,
+            **parameters: Any) -> specs.AppDef:
+    """The tutorial's `trainer`, for any script: each trial logs into `<log_path>/<trial_idx>`.
+
+    `job_settings` (SETTINGS' keys): the script and its fixed arguments, and the job's
+    interpreter, image, resources and launcher, all in one argument, so that no parameter
+    name of a search can collide with one of them (Ax's TorchXRunner passes the trial's
+    parameters beside them and would let a parameter override a setting)."""
+    unknown = set(job_settings or {}) - set(SETTINGS)
+    if unknown:
+        raise TypeError(f"unknown job settings: {sorted(unknown)}")
+    job = {**SETTINGS, **(job_settings or {})}
     if trial_idx >= 0:
         log_path = os.path.join(log_path, str(trial_idx))
-    args = [
-        "--log_path", log_path,
-        "--hidden_size_1", str(hidden_size_1),
-        "--hidden_size_2", str(hidden_size_2),
-        "--learning_rate", str(learning_rate),
-        "--epochs", str(epochs),
-        "--dropout", str(dropout),
-        "--batch_size", str(batch_size),
-    ]
-    if data_dir:
-        args += ["--data_dir", data_dir]
-    if data_cache:
-        args += ["--data_cache", data_cache]
-    if gpu > 0:  # the job trains on the GPUs the scheduler gives it (untested here: no GPU)
-        args += ["--gpus", str(gpu)]
-    if launcher:
+    argv = trial_argv(job["args"], job["parameter_args"], parameters, log_dir=log_path,
+                      trial_index=trial_idx, data_dir=job["data_dir"],
+                      cache_dir=job["cache_dir"], gpus=job["gpu"])
+    script = job["script"]
+    if job["launcher"]:
         launch = ["--pid-file", os.path.join(log_path, PID_FILE)]
-        if warm_start:
-            launch += ["--warm-start", warm_start]
-        args, script = [*launch, "--", script, *args], launcher
-    app = utils.python(
-        *args, script=script, image=image, name="trainer", cpu=cpu, memMB=memMB, gpu=gpu
-    )
+        if job["warm_start"]:
+            launch += ["--warm-start", job["warm_start"]]
+        argv, script = [*launch, "--", script, *argv], job["launcher"]
+    app = utils.python(*argv, script=script, image=job["image"], name="trainer",
+                       cpu=job["cpu"], memMB=job["memMB"], gpu=job["gpu"])
     role = app.roles[0]
-    role.entrypoint = python
+    role.entrypoint = job["python"]
     # e.g. ["type=volume", "src=nas-logs", "dst=/mnt/nas"], as `torchx run --mounts` takes them
-    role.mounts = specs.parse_mounts(mounts or [])
+    role.mounts = specs.parse_mounts(job["mounts"] or [])
     # 1 thread by default: several local trials share the machine's cores (--cpu sets both)
-    role.env.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
+    threads = str(job["threads"])
+    role.env.update({"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads})
     return app
+
+
+def trial_argv(args: List[str], parameter_args: str, parameters: dict, **placeholders: Any) -> List[str]:
+    """The script's arguments: the fixed ones with their placeholders filled in, then
+    each parameter as `parameter_args` writes it (split into words at spaces)."""
+    argv = [arg.format(**placeholders) for arg in args]
+    for name, value in parameters.items():
+        argv += [word.format(name=name, value=value) for word in parameter_args.split()]
+    return argv

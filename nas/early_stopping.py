@@ -1,29 +1,30 @@
 """Early stopping of poor trials (opt-in: `--early-stopping`), with Ax's own strategies.
 
-Default: Ax's `PercentileEarlyStoppingStrategy` on `val_acc`: after epoch
-`min_epoch` (1), a running trial whose validation accuracy is in the bottom
-`percentile` (50 %) of all trials' accuracies at the same epoch is stopped, once
-`min_curves` (5) trials completed. `threshold=ACC` uses Ax's
-`ThresholdEarlyStoppingStrategy` instead: stop a trial whose val_acc after an epoch
->= `min_epoch` is below ACC.
+Default: Ax's `PercentileEarlyStoppingStrategy` on the first objective: from step
+`min_step` (1), a running trial whose value is in the worst `percentile` (50 %) of all
+trials' values at the same TensorBoard step is stopped, once `min_curves` (5) trials
+completed. `threshold=V` uses Ax's `ThresholdEarlyStoppingStrategy` instead: stop a
+trial whose value at a step >= `min_step` is worse than V.
 
-Which objective decides: val_acc. Ax has no multi-objective strategy (it defaults to
-the first objective); and num_params is fixed by the architecture before training
-starts (its "curve" is one point), so accuracy is the only objective a learning curve
-can say anything about.
+Which objective decides: the first. Ax has no multi-objective strategy (it defaults to
+the first objective); and the first objective is the one a learning curve can say
+something about in the tutorial's search (num_params is fixed before training starts).
 
-What is specific to this search:
-- `epochs` is searched (1..max), so curves have different lengths. Trials are
-  compared at the same epoch (Ax aligns curves by step), and a trial that has logged
-  its last planned epoch is never stopped: it is done training, stopping it would save
-  nothing and only throw its result away.
+What is specific to a search with learning curves:
+- the config's `last_step` (a parameter such as the tutorial's `epochs`, or a number)
+  says where a trial's curve ends. Curves may have different lengths; trials are compared
+  at the same step (Ax aligns curves by step), and a trial that has logged its last step
+  is never stopped: it is done, stopping it would save nothing and only throw its result
+  away. Without `last_step` any running trial can be stopped.
 - Trials of the initial design (the Sobol trials before BoTorch) run to the end: Ax moves
   on to BoTorch only when enough of them completed (`stoppable`).
-- A stopped trial's accuracy is partly trained: the model is fitted on COMPLETED
-  trials only (`MODEL_DATA`), and the hypervolume counts only COMPLETED trials.
+- A stopped trial's value is partly trained: the model is fitted on COMPLETED trials only
+  (`MODEL_DATA`), and the hypervolume counts only COMPLETED trials.
 - The Orchestrator fetches the running trials' curves on every poll (0.25 s); the
-  strategy runs only when some trial logged a new epoch since its last run.
+  strategy runs only when some trial logged a new step since its last run.
 """
+
+import math
 
 from ax.core import Data
 from ax.core.data_utils import DataLoaderConfig
@@ -46,10 +47,9 @@ def completed_results(experiment):
     return Data(df=df[df["trial_index"].isin(done)].drop(columns=["step"], errors="ignore"))
 
 
-DEFAULTS = {"percentile": 50.0, "min_epoch": 1, "min_curves": 5}
-OPTIONS = ("percentile", "threshold", "min_epoch", "min_curves")
-METRIC = "val_acc"
-EPOCHS = "epochs"  # the searched parameter: a trial's planned number of epochs
+DEFAULTS = {"percentile": 50.0, "min_step": 1, "min_curves": 5}
+OPTIONS = ("percentile", "threshold", "min_step", "min_curves")
+ALIASES = {"min_epoch": "min_step"}  # the tutorial's word for a step
 
 
 class EarlyStoppingSpecError(ValueError):
@@ -61,7 +61,7 @@ def parse_spec(text):
     options = dict(DEFAULTS)
     for item in filter(None, (part.strip() for part in (text or "").split(","))):
         key, sep, value = item.partition("=")
-        key = key.strip()
+        key = ALIASES.get(key.strip(), key.strip())
         if not sep or key not in OPTIONS:
             raise EarlyStoppingSpecError(
                 f"--early-stopping: {item!r} is not KEY=VALUE with KEY one of {', '.join(OPTIONS)}")
@@ -72,39 +72,47 @@ def parse_spec(text):
         options[key] = number
     if not 0 < options["percentile"] < 100:
         raise EarlyStoppingSpecError("--early-stopping: percentile must be between 0 and 100")
-    if "threshold" in options and not 0 <= options["threshold"] <= 1:
-        raise EarlyStoppingSpecError("--early-stopping: threshold is a val_acc, in [0, 1]")
-    if options["min_epoch"] < 1 or options["min_curves"] < 0:
-        raise EarlyStoppingSpecError("--early-stopping: min_epoch must be >= 1, min_curves >= 0")
+    if options["min_step"] < 1 or options["min_curves"] < 0:
+        raise EarlyStoppingSpecError("--early-stopping: min_step must be >= 1, min_curves >= 0")
     return options
 
 
-def describe(options):
+def describe(options, metric):
     """One line for the console: what stops a trial."""
-    when = f"from epoch {options['min_epoch']}, after {options['min_curves']} completed trials"
+    when = f"from step {options['min_step']}, after {options['min_curves']} completed trials"
     if "threshold" in options:
-        return f"early stopping: val_acc below {options['threshold']:g} {when}"
-    return (f"early stopping: val_acc in the bottom {options['percentile']:g}% at the same epoch "
+        return f"early stopping: {metric} worse than {options['threshold']:g} {when}"
+    return (f"early stopping: {metric} in the worst {options['percentile']:g}% at the same step "
             f"{when}")
 
 
 class _UnfinishedOnly:
-    """Mixin: consider only trials that have not yet logged their last planned epoch and
-    are not part of an initial design, and decide only when some curve gained an epoch
-    since the last decision."""
+    """Mixin: consider only trials that have not yet logged their last step and are not
+    part of an initial design, and decide only when some curve gained a step since the
+    last decision. `metric`: the first objective; `last_step`: the config's."""
 
     def should_stop_trials_early(self, trial_indices, experiment, current_node=None):
-        last = last_epochs(experiment)
+        last = last_steps(experiment, self.metric)
         seen = (last, frozenset(experiment.trial_indices_by_status[TrialStatus.COMPLETED]))
         if seen == getattr(self, "_last_seen", None):
             return {}
         self._last_seen = seen
         unfinished = {i for i in trial_indices
-                      if last.get(i, 0) < experiment.trials[i].arm.parameters[EPOCHS]
+                      if last.get(i, 0) < planned_steps(experiment.trials[i], self.last_step)
                       and stoppable(experiment.trials[i], current_node)}
         if not unfinished:
             return {}
         return super().should_stop_trials_early(unfinished, experiment, current_node)
+
+
+def planned_steps(trial, last_step):
+    """The last step `trial` logs: the value of the config's `last_step` parameter, or the
+    number itself; infinite without one (the trial may be stopped at any step)."""
+    if last_step is None:
+        return math.inf
+    if isinstance(last_step, str):
+        return trial.arm.parameters[last_step]
+    return last_step
 
 
 def stoppable(trial, current_node):
@@ -130,27 +138,37 @@ class ThresholdStopping(_UnfinishedOnly, ThresholdEarlyStoppingStrategy):
     pass
 
 
-def make_strategy(experiment, options):
-    """Ax's strategy for these options, on the val_acc metric of `experiment`."""
-    common = dict(metric_signatures=[experiment.metrics[METRIC].signature],
-                  min_progression=options["min_epoch"], min_curves=options["min_curves"])
+def first_objective(experiment):
+    return experiment.optimization_config.objective.metric_names[0]
+
+
+def make_strategy(experiment, options, last_step=None):
+    """Ax's strategy for these options, on the first objective of `experiment`."""
+    metric = first_objective(experiment)
+    common = dict(metric_signatures=[experiment.metrics[metric].signature],
+                  min_progression=options["min_step"], min_curves=options["min_curves"])
     if "threshold" in options:
-        return ThresholdStopping(metric_threshold=options["threshold"], **common)
-    return PercentileStopping(percentile_threshold=options["percentile"], **common)
+        strategy = ThresholdStopping(metric_threshold=options["threshold"], **common)
+    else:
+        strategy = PercentileStopping(percentile_threshold=options["percentile"], **common)
+    strategy.metric, strategy.last_step = metric, last_step
+    return strategy
 
 
-def last_epochs(experiment):
-    """{trial index: last epoch with a val_acc in the experiment's data}."""
+def last_steps(experiment, metric=None):
+    """{trial index: last step with a value of `metric` (the first objective) in the
+    experiment's data}."""
+    metric = metric or first_objective(experiment)
     last = {}
     # the rows, not Data.full_df: this runs on every poll and a DataFrame costs ~ms
     for row in experiment.lookup_data()._data_rows:
-        if row.metric_name == METRIC and row.step is not None:
+        if row.metric_name == metric and row.step is not None:
             last[row.trial_index] = max(last.get(row.trial_index, 0), int(row.step))
     return last
 
 
-def stopped_epochs(experiment):
-    """{trial index: epoch reached} of the EARLY_STOPPED trials (0: stopped before epoch 1)."""
-    last = last_epochs(experiment)
+def stopped_steps(experiment):
+    """{trial index: step reached} of the EARLY_STOPPED trials (0: stopped before its first)."""
+    last = last_steps(experiment)
     return {i: last.get(i, 0) for i, t in experiment.trials.items()
             if t.status == TrialStatus.EARLY_STOPPED}

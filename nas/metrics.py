@@ -1,26 +1,27 @@
-"""The objectives' metrics: read `val_acc` and `num_params` from a trial's TensorBoard log.
+"""Setting up Metrics: each metric of the config is read from a TensorBoard scalar of the
+trial's log dir (the config's `tag`, by default the metric's name).
 
-The job logs `val_acc` after every epoch (step = epoch 1..epochs) and `num_params`
-once, after training (mnist_train_nas.py). `val_acc` is a learning curve that Ax
-reads while the trial runs (`CurveMetric`: Data rows with a "step" column, what Ax's
-early-stopping strategies compare); its last step, the accuracy after the last epoch,
-is the objective. `num_params` is read once the trial completed (`NasMetric`).
+A job may log a metric at several steps (a learning curve); its last step is the
+trial's result. The first objective is a learning curve that Ax reads while the trial
+runs when early stopping is on (`CurveMetric`: Data rows with a "step" column, what Ax's
+early-stopping strategies compare); every other metric, and the first one without
+--early-stopping, is read once the trial completed (`NasMetric`).
 
 With --early-stopping the Orchestrator fetches the curves of the running trials on
-every poll (0.25 s); without it val_acc is a plain `NasMetric`, read once the trial ended.
-`TrialLog` keeps one TensorBoard event accumulator per trial log dir and parses only
-what was appended since the last read, and nothing at all while the event files are
-unchanged (same names, sizes and modification times).
+every poll (0.25 s). `TrialLog` keeps one TensorBoard event accumulator per trial log
+dir and parses only what was appended since the last read, and nothing at all while the
+event files are unchanged (same names, sizes and modification times).
 
-A partly trained accuracy is never modelled as a configuration's result: the
-generation strategy fits only COMPLETED trials' curve metrics
-(nas/orchestration.py, `fit_only_completed_map_metrics`).
+A partly trained value is never modelled as a configuration's result: the generation
+strategy fits only COMPLETED trials' curve metrics (nas/early_stopping.py, `MODEL_DATA`).
 """
 
 from pathlib import Path
 
 from ax.metrics.tensorboard import RUN_METADATA_KEY, TensorboardMetric
 from tensorboard.backend.event_processing import plugin_event_accumulator as accumulator
+
+from nas.config import SearchConfig
 
 EVENT_FILES = "events.out.tfevents.*"
 _LOGS = {}  # log dir -> TrialLog: one reader per trial for the driver's lifetime
@@ -124,16 +125,16 @@ class CurveMetric(NasMetric):
         return True
 
 
-def make_metrics(curves_while_running=False):
-    """`curves_while_running` (with --early-stopping only): val_acc is a `CurveMetric`.
-    Ax's Orchestrator fetches such a metric for every running trial on every poll (4 a
-    second) and attaches the rows to the experiment; without a strategy nothing reads
-    them, so the default search does not pay for that (docs/performance.md)."""
-    val_acc = CurveMetric if curves_while_running else NasMetric
-    return [
-        val_acc(name="val_acc", tag="val_acc", lower_is_better=False),
-        NasMetric(name="num_params", tag="num_params", lower_is_better=True),
-    ]
+def make_metrics(config: SearchConfig, curves_while_running: bool = False) -> list[NasMetric]:
+    """The config's metrics, objectives first. `curves_while_running` (--early-stopping
+    only): the first objective is a `CurveMetric`. Ax's Orchestrator fetches such a metric
+    for every running trial on every poll (4 a second) and attaches the rows to the
+    experiment; without a strategy nothing reads them, so a search without early stopping
+    does not pay for that (docs/performance.md)."""
+    first = config.objectives[0]
+    return [(CurveMetric if curves_while_running and spec.name == first else NasMetric)(
+                name=spec.name, tag=spec.tag, lower_is_better=spec.lower_is_better)
+            for spec in config.metrics.values()]
 
 
 def read_final_scalars(log_dir):

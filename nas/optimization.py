@@ -1,27 +1,17 @@
-"""The multi-objective optimization config: accuracy up, parameter count down.
+"""Setting up the OptimizationConfig: the config's objective and outcome constraints, parsed
+by Ax (`optimization_config_from_string`, what `Client.configure_optimization` uses).
 
-Objective thresholds are the reference point of the hypervolume: a configuration
-counts only if it reaches val_acc >= 0.94 with at most 80,000 parameters.
+A constraint on an objective becomes its threshold: the hypervolume's reference point, so
+that only configurations within every threshold count (nas/report/hypervolume.py).
 """
 
-from ax.core import MultiObjectiveOptimizationConfig, Objective, OutcomeConstraint
+from ax.api.utils.instantiation.from_string import optimization_config_from_string
+from ax.core.optimization_config import MultiObjectiveOptimizationConfig
 
-from nas.metrics import make_metrics
-
-VAL_ACC_THRESHOLD = 0.94
-NUM_PARAMS_THRESHOLD = 80_000
+from nas.config import SearchConfig
 
 
-def make_optimization_config(metrics=None):
-    """Maximize val_acc, minimize num_params, both thresholded (absolute bounds)."""
-    metrics = metrics or make_metrics()
-    signatures = {m.name: m.signature for m in metrics}
-    return MultiObjectiveOptimizationConfig(
-        objective=Objective(expression="val_acc, -num_params", metric_name_to_signature=signatures),
-        objective_thresholds=[
-            OutcomeConstraint(f"val_acc >= {VAL_ACC_THRESHOLD}",
-                              metric_name_to_signature=signatures, relative=False),
-            OutcomeConstraint(f"num_params <= {NUM_PARAMS_THRESHOLD}",
-                              metric_name_to_signature=signatures, relative=False),
-        ],
-    )
+def make_optimization_config(config: SearchConfig) -> MultiObjectiveOptimizationConfig:
+    """Ax's optimization config of `config` (nas/config.py checked that it has several
+    objectives and absolute bounds)."""
+    return optimization_config_from_string(config.objective, list(config.outcome_constraints))

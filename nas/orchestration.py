@@ -17,7 +17,9 @@ from ax.orchestration.orchestrator import Orchestrator
 from ax.orchestration.orchestrator_options import OrchestratorOptions
 from ax.utils.common.constants import Keys
 
+from nas.config import SearchConfig
 from nas.early_stopping import MODEL_DATA, make_strategy
+from nas.errors import NasError
 from nas.metrics import make_metrics
 from nas.optimization import make_optimization_config
 from nas.search_space import make_search_space
@@ -27,6 +29,7 @@ POLL_SECONDS = 0.25  # a finished job is noticed within this
 # trials train, the cores are taken; a second OpenMP thread then makes a BoTorch
 # candidate several times slower, not faster (docs/performance.md).
 GENERATION_THREADS = 1
+CONFIG_PROPERTY = "search_config"  # in the experiment's properties: which config made it
 
 
 def set_generation_threads(threads=GENERATION_THREADS):
@@ -37,16 +40,34 @@ def set_generation_threads(threads=GENERATION_THREADS):
     torch.set_num_threads(threads)
 
 
-def make_experiment(runner, max_epochs=4, name="torchx_mnist", early_stopping=False):
-    """`early_stopping`: val_acc is read while the trials run (nas/metrics.py)."""
-    metrics = make_metrics(curves_while_running=early_stopping)
-    return Experiment(
-        name=name,
-        search_space=make_search_space(max_epochs),
-        optimization_config=make_optimization_config(metrics),
-        metrics=metrics,
+def make_experiment(config: SearchConfig, runner=None, early_stopping: bool = False) -> Experiment:
+    """The config's experiment. `early_stopping`: the first objective is read while the
+    trials run (nas/metrics.py). Its properties record which config made it (a resume
+    with another config is refused: `check_same_search`)."""
+    metrics = make_metrics(config, curves_while_running=early_stopping)
+    experiment = Experiment(
+        name=config.name,
+        search_space=make_search_space(config),
+        tracking_metrics=metrics,
         runner=runner,
+        properties={CONFIG_PROPERTY: {"path": str(config.path),
+                                      "fingerprint": config.fingerprint()}},
     )
+    experiment.optimization_config = make_optimization_config(config)
+    return experiment
+
+
+def check_same_search(experiment: Experiment, config: SearchConfig) -> None:
+    """SearchMismatch if `experiment` (saved) was made from another search config."""
+    # Ax saves an experiment's `properties` (its init argument) with it but has no public
+    # getter for them: `_properties` is the only way to read our record back
+    made_from = experiment._properties.get(CONFIG_PROPERTY, {})
+    if made_from.get("fingerprint") != config.fingerprint():
+        raise SearchMismatch(
+            f"this search was made from the config {made_from.get('path', '?')} as it was "
+            f"then; {config.path} now declares another search (trial command, parameters, "
+            "--fix, metrics or objectives): run with that config as it was, or start anew "
+            "with --fresh")
 
 
 def make_generation_strategy(experiment, total_trials, max_pending, seed=None, strategy="botorch",
@@ -68,7 +89,7 @@ def make_generation_strategy(experiment, total_trials, max_pending, seed=None, s
     for node in gs.nodes_by_name.values():
         for spec in node.generator_specs:
             if spec.generator_enum == Generators.BOTORCH_MODULAR:
-                # val_acc is a curve: model only completed trials' last epoch (nas/early_stopping.py)
+                # a metric logged at several steps is a curve: model only completed trials' last step
                 spec.generator_kwargs = {**spec.generator_kwargs, "data_loader_config": MODEL_DATA}
                 if acqf_options:
                     spec.generator_gen_kwargs = {**spec.generator_gen_kwargs, **acqf_gen_kwargs(acqf_options)}
@@ -80,13 +101,15 @@ def acqf_gen_kwargs(acqf_options):
     return {"model_gen_options": {Keys.OPTIMIZER_KWARGS: dict(acqf_options)}}
 
 
-def make_orchestrator(experiment, generation_strategy, max_pending, early_stopping=None):
+def make_orchestrator(experiment, generation_strategy, max_pending, early_stopping=None,
+                      last_step=None):
     """`run_search` sets the trial budget: what the saved state still needs.
-    `early_stopping`: options of nas.early_stopping.parse_spec, or None (off)."""
+    `early_stopping`: options of nas.early_stopping.parse_spec, or None (off); `last_step`:
+    the config's (a parameter or a number: the last step a trial logs)."""
     if early_stopping is not None and not reads_curves_while_running(experiment):
-        raise SearchMismatch("this search was started without --early-stopping: its val_acc is "
-                         "read only when a trial ends; resume it without --early-stopping, "
-                         "or start anew with --fresh")
+        raise SearchMismatch("this search was started without --early-stopping: its first "
+                             "objective is read only when a trial ends; resume it without "
+                             "--early-stopping, or start anew with --fresh")
     options = OrchestratorOptions(
         max_pending_trials=max_pending,
         init_seconds_between_polls=POLL_SECONDS,
@@ -95,14 +118,14 @@ def make_orchestrator(experiment, generation_strategy, max_pending, early_stoppi
         min_seconds_before_poll=0,
         seconds_between_polls_backoff_factor=1.0,
         logging_level=logging.WARNING,
-        early_stopping_strategy=(make_strategy(experiment, early_stopping)
+        early_stopping_strategy=(make_strategy(experiment, early_stopping, last_step)
                                  if early_stopping is not None else None),
     )
     return Orchestrator(experiment=experiment, generation_strategy=generation_strategy,
                         options=options)
 
 
-class SearchMismatch(Exception):
+class SearchMismatch(NasError):
     """A saved search and this command's options do not go together; the message says how."""
 
 

@@ -1,29 +1,13 @@
-"""The search space: the tutorial's six hyperparameters of the MLP and its training."""
+"""Setting up the SearchSpace: the config's parameters, as Ax builds them from its own
+parameter configs (`RangeParameterConfig` with bounds, `ChoiceParameterConfig` with
+values; a parameter pinned with --fix is Ax's FixedParameter)."""
 
-from ax.core import ChoiceParameter, FixedParameter, ParameterType, RangeParameter, SearchSpace
+from ax.api.utils.instantiation.from_config import parameter_from_config
+from ax.core import SearchSpace
 
-BATCH_SIZES = [32, 64, 128, 256]
+from nas.config import SearchConfig
 
 
-def make_search_space(max_epochs=4):
-    """Widths and learning rate on a log scale; `max_epochs` caps the epochs range."""
-    if max_epochs > 1:
-        epochs = RangeParameter(name="epochs", lower=1, upper=max_epochs,
-                                parameter_type=ParameterType.INT)
-    else:  # Ax has no range of one value
-        epochs = FixedParameter(name="epochs", value=1, parameter_type=ParameterType.INT)
-    return SearchSpace(
-        parameters=[
-            RangeParameter(name="hidden_size_1", lower=16, upper=128,
-                           parameter_type=ParameterType.INT, log_scale=True),
-            RangeParameter(name="hidden_size_2", lower=16, upper=128,
-                           parameter_type=ParameterType.INT, log_scale=True),
-            RangeParameter(name="learning_rate", lower=1e-4, upper=1e-2,
-                           parameter_type=ParameterType.FLOAT, log_scale=True),
-            epochs,
-            RangeParameter(name="dropout", lower=0.0, upper=0.5,
-                           parameter_type=ParameterType.FLOAT),
-            ChoiceParameter(name="batch_size", values=BATCH_SIZES,
-                            parameter_type=ParameterType.INT, is_ordered=True, sort_values=True),
-        ]
-    )
+def make_search_space(config: SearchConfig) -> SearchSpace:
+    """Ax's search space of `config`, parameters in the file's order."""
+    return SearchSpace(parameters=[parameter_from_config(p) for p in config.parameters])

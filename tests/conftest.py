@@ -18,6 +18,43 @@ def data_dir():
     return path
 
 
+@pytest.fixture(scope="session")
+def mnist_cache(tmp_path_factory, data_dir):
+    """The tutorial's MNIST tensor file, made once by its [prepare] code (mnist_data.py)."""
+    import mnist_data
+
+    cache = tmp_path_factory.mktemp("mnist") / "mnist_uint8.pt"
+    mnist_data.prepare(data_dir, cache)
+    return cache
+
+
+def tutorial_config(**fixed):
+    """The config the project ships (nas/tutorial.toml), parameters pinned as --fix does."""
+    from nas.config import DEFAULT_CONFIG, load_config
+
+    return load_config(DEFAULT_CONFIG, {k: str(v) for k, v in fixed.items()})
+
+
+def link_cache(mnist_cache, log_dir):
+    """The tensor file where the tutorial's [prepare] puts it in `log_dir`, as a hard link:
+    a driver on that log dir then skips [prepare] (it creates that file)."""
+    import os
+
+    cache = Path(log_dir) / "cache" / mnist_cache.name
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    os.link(mnist_cache, cache)
+    return cache
+
+
+def tutorial_runner(trials_dir, cache_dir="/nonexistent", scheduler="local_cwd", data_dir=".",
+                    config=None, **resources):
+    """The runner the driver makes for the tutorial's config (nas/runner.py, make_runner)."""
+    from nas.runner import make_runner
+
+    return make_runner(config or tutorial_config(), scheduler, trials_dir, data_dir, cache_dir,
+                       resources)
+
+
 def driver_command(*args):
     """run_nas.py with this interpreter, and an environment without its venv on PATH
     (an unactivated venv must work)."""
@@ -50,7 +87,7 @@ def small_run(tmp_path_factory, data_dir):
     """The real search, small: 2 trials of 1 epoch; (results dir, finished process).
     One run for the whole session: the smoke, report page and browser tests share it."""
     results = tmp_path_factory.mktemp("results")
-    proc = run_driver("--trials", 2, "--max-pending", 2, "--max-epochs", 1, "--seed", 0,
+    proc = run_driver("--trials", 2, "--max-pending", 2, "--fix", "epochs=1", "--seed", 0,
                       "--data-dir", data_dir, "--results-dir", results)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return results, proc

@@ -1,19 +1,24 @@
-"""A real Ax experiment of this project with made-up results, for fast tests."""
+"""A real Ax experiment of the tutorial's config with made-up results, for fast tests."""
 
 import datetime as dt
 
 import pandas as pd
+from ax.api.utils.instantiation.from_string import optimization_config_from_string
 from ax.core import Arm, Data
 
+from conftest import tutorial_config
 from nas.orchestration import make_experiment
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, 0)
 
 
-def fake_experiment(results, failed=(), running=()):
+def fake_experiment(results, failed=(), running=(), config=None, thresholds=True):
     """`results`: [(trial_index, val_acc, num_params, completed_after_seconds)].
-    Trials listed in `failed` fail, those in `running` stay running."""
-    experiment = make_experiment(runner=None, max_epochs=4)
+    Trials listed in `failed` fail, those in `running` stay running. `thresholds`: False
+    drops the objective thresholds (a config without constraints on its objectives)."""
+    experiment = make_experiment(config or tutorial_config())
+    if not thresholds:
+        experiment.optimization_config = optimization_config_from_string("val_acc, -num_params")
     indices = sorted({r[0] for r in results} | set(failed) | set(running))
     rows = []
     for i in indices:

@@ -8,8 +8,9 @@ from conftest import run_driver
     (["--trials", "-3"], "--trials"),
     (["--trials", "2.5"], "--trials"),
     (["--max-pending", "x"], "--max-pending"),
-    (["--max-epochs", "0"], "--max-epochs"),
-    (["--max-epochs", "1000"], "--max-epochs"),
+    (["--fix", "epochs"], "--fix 'epochs': expected NAME=VALUE"),
+    (["--fix", "epoch=1"], "no parameter 'epoch'"),
+    (["--config", "nope.toml"], "no such config file"),
     (["--scheduler", "nope"], "unknown TorchX scheduler 'nope'"),
     (["--seed", "abc"], "--seed"),
     (["--bogus"], "unrecognized arguments"),
@@ -30,10 +31,12 @@ def test_results_dir_that_cannot_be_created(tmp_path):
 
 
 def test_data_dir_without_mnist_names_folder_and_files(tmp_path):
+    """The tutorial's [prepare] command fails (no network): the driver stops with its line."""
     result = run_driver("--data-dir", tmp_path / "empty", "--results-dir", tmp_path / "r",
                         timeout=300)
     assert result.returncode == 2, result.stderr
-    line = result.stderr.strip().splitlines()[-1]
+    (line,) = result.stderr.strip().splitlines()
+    assert "[prepare]" in line and "failed (exit code 2)" in line
     assert str(tmp_path / "empty" / "MNIST" / "raw") in line
     assert "train-images-idx3-ubyte" in line and "t10k-labels-idx1-ubyte" in line
     assert "Traceback" not in result.stderr

@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT, run_driver
+from conftest import tutorial_config, ROOT, run_driver
 
 HEADER = re.compile(r"^# ---- trial (\d+): (.*)$", re.M)
 RESOURCES = ["--cpu", 2, "--memMB", 3000, "--gpu", 1]
@@ -48,7 +48,7 @@ def assert_trial_args(args, params, index, log_dir):
     for name, value in params.items():
         assert args[name] == value, name
     assert args["log_path"] == f"{log_dir}/trials/{index}"
-    assert args["data_cache"] == f"{log_dir}/data/mnist_uint8.pt"
+    assert args["data_cache"] == f"{log_dir}/cache/mnist_uint8.pt"
 
 
 def test_slurm_dry_run_prints_the_sbatch_script_of_each_trial(capsys, tmp_path, data_dir):
@@ -126,14 +126,14 @@ def slurm_or_skip():
 def test_slurm_holds_the_batch_script_the_dry_run_shows(tmp_path, data_dir, monkeypatch):
     """Submitted to a real Slurm: the script sbatch received is the dry-run's."""
     from nas.jobs.dryrun import first_trials
-    from nas.runner import NasRunner
+    from nas.runner import make_runner
 
     slurm_or_skip()
     monkeypatch.chdir(tmp_path)  # TorchX notes the job dir in ./.torchxslurmjobdirs
     (tmp_path / "job").mkdir()
-    runner = NasRunner("slurm", tmp_path / "trials", {"data_dir": str(data_dir)},
-                       cfg={"job_dir": str(tmp_path / "job")})
-    (trial,) = first_trials(runner, max_epochs=1, total_trials=2, max_pending=1, seed=0)
+    runner = make_runner(tutorial_config(epochs=1), "slurm", tmp_path / "trials", data_dir,
+                         tmp_path / "cache", cfg={"job_dir": str(tmp_path / "job")})
+    (trial,) = first_trials(runner, tutorial_config(epochs=1), total_trials=2, max_pending=1, seed=0)
     shown = runner.dryrun(trial).request.materialize()
     trial.run()
     job_id = trial.run_metadata["torchx_app_handle"].rsplit("/", 1)[1]
@@ -154,19 +154,19 @@ def test_cluster_settings_are_saved_with_the_search(tmp_path):
     """A resumed search submits the same requests: the runner's settings round-trip."""
     from nas.jobs.dryrun import first_trials
     from nas.orchestration import make_generation_strategy
-    from nas.runner import NasRunner
+    from nas.runner import make_runner
     from nas.state.storage import load_state, save_state
 
     shared = tmp_path / "shared" / "logs"  # a dry run writes nothing there
-    runner = NasRunner("slurm", shared / "trials",
-                       {"data_cache": str(shared / "data" / "c.pt"), "cpu": 2, "threads": 2,
-                        "memMB": 3000, "gpu": 1, "mounts": ["type=bind", "src=/s", "dst=/s"]},
-                       cfg={"partition": "cpu", "mail-type": "BEGIN,END"})
-    (trial,) = first_trials(runner, max_epochs=2, total_trials=4, max_pending=1, seed=2)
+    runner = make_runner(tutorial_config(), "slurm", shared / "trials", tmp_path, shared / "cache",
+                         {"cpu": 2, "threads": 2, "memMB": 3000, "gpu": 1,
+                          "mounts": ["type=bind", "src=/s", "dst=/s"]},
+                         cfg={"partition": "cpu", "mail-type": "BEGIN,END"})
+    (trial,) = first_trials(runner, tutorial_config(), total_trials=4, max_pending=1, seed=2)
     experiment = trial.experiment
     save_state(tmp_path / "state.json", experiment, make_generation_strategy(experiment, 4, 1))
     loaded, _ = load_state(tmp_path / "state.json")
-    assert (loaded.runner.component_args, loaded.runner.cfg) == (runner.component_args, runner.cfg)
+    assert (loaded.runner.job_settings, loaded.runner.cfg) == (runner.job_settings, runner.cfg)
     assert str(loaded.runner.dryrun(loaded.trials[0])) == str(runner.dryrun(trial))
 
 

@@ -1,5 +1,5 @@
-"""The fast data path (mnist_data.py, with the driver's cache from nas/data.py) gives the job
-the same numbers as the tutorial's pipeline."""
+"""The fast data path (mnist_data.py, with the tensor file its `prepare`, the tutorial's
+[prepare] command, writes) gives the job the same numbers as the tutorial's pipeline."""
 
 import pytest
 import torch
@@ -7,12 +7,11 @@ from torchvision import transforms
 from torchvision.datasets import MNIST
 
 from mnist_data import MEAN, STD, Grouped, TensorBatches, cached_loaders, normalize
-from nas.data import prepare_mnist
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory, data_dir):
-    return torch.load(prepare_mnist(data_dir, tmp_path_factory.mktemp("cache")))
+def cache(mnist_cache):
+    return torch.load(mnist_cache)
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +41,8 @@ def test_normalize_matches_totensor_and_normalize(cache, tutorial, split):
     assert torch.equal(cache[f"{split}_y"][idx], labels)
 
 
-def test_cached_loaders_cover_every_sample_once_per_epoch(tmp_path, data_dir):
-    train, val = cached_loaders(prepare_mnist(data_dir, tmp_path), batch_size=256)
+def test_cached_loaders_cover_every_sample_once_per_epoch(mnist_cache):
+    train, val = cached_loaders(mnist_cache, batch_size=256)
     xs, ys = zip(*train)
     assert len(xs) == len(train) == 235 and {len(x) for x in xs[:-1]} == {256} and len(xs[-1]) == 96
     x, y = torch.cat(xs), torch.cat(ys)

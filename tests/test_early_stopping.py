@@ -8,23 +8,25 @@ from ax.core import Arm, Data
 from ax.core.data_utils import DataLoaderConfig
 
 from nas.early_stopping import (
-    EarlyStoppingSpecError, MODEL_DATA, make_strategy, parse_spec, stopped_epochs,
+    EarlyStoppingSpecError, MODEL_DATA, make_strategy, parse_spec, stopped_steps,
 )
 from nas.orchestration import make_experiment, make_generation_strategy
 from nas.state.storage import load_state, save_state
+from conftest import tutorial_config
 
 
 def test_options():
-    assert parse_spec("") == {"percentile": 50.0, "min_epoch": 1, "min_curves": 5}
+    assert parse_spec("") == {"percentile": 50.0, "min_step": 1, "min_curves": 5}
+    assert parse_spec("min_epoch=2")["min_step"] == 2  # the tutorial's word for a step
     assert parse_spec("threshold=0.9, min_curves=0")["threshold"] == 0.9
-    for bad in ("percentile", "percentile=x", "speed=3", "threshold=2", "min_epoch=0"):
+    for bad in ("percentile", "percentile=x", "speed=3", "percentile=100", "min_step=0"):
         with pytest.raises(EarlyStoppingSpecError, match="--early-stopping"):
             parse_spec(bad)
 
 
 def curve_experiment(curves):
     """`curves`: {trial index: (status, planned epochs, [val_acc after epoch 1, 2, ...])}."""
-    experiment = make_experiment(runner=None, max_epochs=4, early_stopping=True)
+    experiment = make_experiment(tutorial_config(), early_stopping=True)
     rows = []
     for i, (status, epochs, accs) in sorted(curves.items()):
         trial = experiment.new_trial()
@@ -60,7 +62,7 @@ def test_percentile_stops_a_poor_trial_at_the_same_epoch_but_not_a_finished_one(
         7: ("RUNNING", 1, [0.70]),          # worst, but it has trained its 1 epoch: done
         8: ("RUNNING", 4, [0.95, 0.90]),    # compared at epoch 2 with the epoch-2 values
     })
-    strategy = make_strategy(experiment, parse_spec(""))
+    strategy = make_strategy(experiment, parse_spec(""), "epochs")
     decisions = strategy.should_stop_trials_early({5, 6, 7, 8}, experiment)
     assert set(decisions) == {5, 8}
     # nothing new since: not decided again (the driver asks on every 0.25 s poll)
@@ -70,14 +72,14 @@ def test_percentile_stops_a_poor_trial_at_the_same_epoch_but_not_a_finished_one(
 def test_no_stopping_before_min_curves_trials_completed():
     experiment = curve_experiment({**{i: COMPLETED[i] for i in range(4)},
                                    4: ("RUNNING", 4, [0.50])})
-    assert make_strategy(experiment, parse_spec("")).should_stop_trials_early({4}, experiment) == {}
-    assert set(make_strategy(experiment, parse_spec("min_curves=4"))
+    assert make_strategy(experiment, parse_spec(""), "epochs").should_stop_trials_early({4}, experiment) == {}
+    assert set(make_strategy(experiment, parse_spec("min_curves=4"), "epochs")
                .should_stop_trials_early({4}, experiment)) == {4}
 
 
 def test_threshold_strategy():
     experiment = curve_experiment({0: ("RUNNING", 2, [0.96]), 1: ("RUNNING", 2, [0.97])})
-    strategy = make_strategy(experiment, parse_spec("threshold=0.965,min_curves=0"))
+    strategy = make_strategy(experiment, parse_spec("threshold=0.965,min_curves=0"), "epochs")
     assert set(strategy.should_stop_trials_early({0, 1}, experiment)) == {0}
 
 
@@ -114,17 +116,19 @@ def test_saved_state_keeps_the_model_data_config_and_stopped_trials(tmp_path):
     configs = [spec.generator_kwargs.get("data_loader_config") for node in gs._nodes
                for spec in node.generator_specs]
     assert MODEL_DATA in configs
-    assert stopped_epochs(experiment) == {5: 2}
+    assert stopped_steps(experiment) == {5: 2}
     assert experiment.metrics["val_acc"].is_available_while_running()
 
 
-@pytest.mark.parametrize("spec", ["speed=3", "threshold=1.5"])
-def test_bad_early_stopping_option_exits_2_with_one_line(spec, tmp_path):
-    from nas.cli import parse_args
+@pytest.mark.parametrize("spec", ["speed=3", "percentile=150"])
+def test_bad_early_stopping_option_exits_2_with_one_line(spec, tmp_path, capsys):
+    import run_nas
 
     with pytest.raises(SystemExit) as e:
-        parse_args(["--early-stopping", spec, "--results-dir", str(tmp_path)])
+        run_nas.main(["--early-stopping", spec, "--results-dir", str(tmp_path)])
     assert e.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "--early-stopping" in line
 
 
 def test_early_stopping_flag(tmp_path):
@@ -217,16 +221,16 @@ def test_stopped_trials_in_console_table_and_curves():
     experiment = curve_experiment({**COMPLETED, 5: ("EARLY_STOPPED", 4, [0.50, 0.6])})
     experiment.trials[5]._status_reason = "worse than the 50th percentile\n- Progressions: [2]"
     out = io.StringIO()
-    Progress(8, experiment=experiment, stream=out, tty=False).update(experiment)
+    Progress(8, experiment=experiment, stream=out, tty=False, last_step="epochs").update(experiment)
     lines = out.getvalue().splitlines()
-    assert lines[0] == "  trial 5 EARLY_STOPPED after epoch 2 of 4: worse than the 50th percentile"
+    assert lines[0] == "  trial 5 EARLY_STOPPED after step 2 of 4: worse than the 50th percentile"
     assert "5/8 completed, 1 stopped early, 0 failed, 0 running" in lines[1]
     table = results_table(experiment).set_index("trial_index")
     assert table.loc[5, "trial_status"] == "EARLY_STOPPED"
-    assert table.loc[5, "stopped_at_epoch"] == 2 and pd.isna(table.loc[0, "stopped_at_epoch"])
-    fig = learning_curves_figure(experiment)
+    assert table.loc[5, "stopped_at_step"] == 2 and pd.isna(table.loc[0, "stopped_at_step"])
+    fig = learning_curves_figure(experiment, last_step="epochs")
     stopped = [t for t in fig.data if t.line.dash == "dash"]
-    assert [t.name for t in stopped] == ["trial 5: stopped after epoch 2 of 4"]
+    assert [t.name for t in stopped] == ["trial 5: stopped after step 2 of 4"]
     assert list(stopped[0].x) == [1, 2] and len(fig.data) == 6
 
 
@@ -236,7 +240,7 @@ def test_initial_design_trials_are_not_stopped():
     from nas.early_stopping import stoppable
 
     for strategy, expected in (("botorch", False), ("sobol", True)):
-        experiment = make_experiment(runner=None, max_epochs=4, early_stopping=True)
+        experiment = make_experiment(tutorial_config(), early_stopping=True)
         gs = make_generation_strategy(experiment, total_trials=8, max_pending=3, seed=0,
                                       strategy=strategy)
         [[run]] = gs.gen(experiment=experiment, n=1)
@@ -251,10 +255,9 @@ def test_val_acc_is_read_while_running_only_with_early_stopping():
     with --early-stopping, and says so in one line."""
     from nas.orchestration import SearchMismatch, make_orchestrator, reads_curves_while_running
 
-    plain = make_experiment(runner=None, max_epochs=4)
+    plain = make_experiment(tutorial_config())
     assert not reads_curves_while_running(plain)
-    assert reads_curves_while_running(make_experiment(runner=None, max_epochs=4,
-                                                      early_stopping=True))
+    assert reads_curves_while_running(make_experiment(tutorial_config(), early_stopping=True))
     gs = make_generation_strategy(plain, total_trials=8, max_pending=2, seed=0)
     with pytest.raises(SearchMismatch, match="started without --early-stopping.*--fresh"):
         make_orchestrator(plain, gs, max_pending=2, early_stopping=parse_spec(""))

@@ -24,7 +24,7 @@ STOP_ALL = "threshold=1.0,min_curves=0"
 def search_args(results, data_dir, trials):
     # seed 0's first Sobol points plan 2, 4 and 1 epochs (checked below); with BoTorch's
     # strategy, these initial-design trials would not be stopped (nas.early_stopping.stoppable)
-    return ["--strategy", "sobol", "--trials", trials, "--max-pending", 3, "--max-epochs", 4, "--seed", 0,
+    return ["--strategy", "sobol", "--trials", trials, "--max-pending", 3, "--seed", 0,
             "--early-stopping", STOP_ALL, "--data-dir", data_dir, "--results-dir", results]
 
 
@@ -44,9 +44,9 @@ def test_trials_planned_for_more_epochs_end_early_stopped_with_their_epoch(stopp
     assert (stopped["trial_status"] == "EARLY_STOPPED").all()
     assert (df[df["epochs"] == 1]["trial_status"] == "COMPLETED").all()
     for i, row in stopped.iterrows():
-        epoch = int(row["stopped_at_epoch"])
+        epoch = int(row["stopped_at_step"])
         assert 1 <= epoch < row["epochs"]
-        assert f"trial {i} EARLY_STOPPED after epoch {epoch} of {row['epochs']}" in proc.stdout
+        assert f"trial {i} EARLY_STOPPED after step {epoch} of {row['epochs']}" in proc.stdout
     assert "stopped early" in proc.stdout  # the status line
     # the hypervolume counts completed trials only
     trace = pd.read_csv(results / "hypervolume.csv")
@@ -61,16 +61,16 @@ def test_a_stopped_trials_job_really_stopped(stopped_search):
         assert not is_running(int((log_dir / PID_FILE).read_text()))
         curves = read_curves(log_dir)
         # it trained no further than the epoch it was stopped at, and never finished
-        assert max(step for step, _ in curves["val_acc"]) == row["stopped_at_epoch"]
+        assert max(step for step, _ in curves["val_acc"]) == row["stopped_at_step"]
         assert "num_params" not in curves
 
 
 def test_the_report_shows_the_stopped_curves(stopped_search):
     results, _ = stopped_search
     html = (results / "index.html").read_text()
-    assert 'data-plot="curves"' in html and "stopped after epoch" in html
+    assert 'data-plot="curves"' in html and "stopped after step" in html
     assert "early_stopped" in html  # the summary's trial counts
-    assert "stopped after epoch" in (results / "learning_curves.html").read_text()
+    assert "stopped after step" in (results / "learning_curves.html").read_text()
 
 
 def test_resume_keeps_stopped_trials_and_counts_them(stopped_search, data_dir):
@@ -89,15 +89,13 @@ def test_resume_keeps_stopped_trials_and_counts_them(stopped_search, data_dir):
     assert after.loc[3, "trial_status"] in ("COMPLETED", "EARLY_STOPPED")
 
 
-def test_curves_are_readable_while_the_job_trains(tmp_path, data_dir):
+def test_curves_are_readable_while_the_job_trains(tmp_path, mnist_cache):
     """The job's val_acc after epoch 1, read by the driver's reader while epoch 2 trains."""
-    from nas.data import prepare_mnist
-
     log_dir, stderr = tmp_path / "trial", tmp_path / "stderr.txt"
     cmd = [sys.executable, str(ROOT / "mnist_train_nas.py"), "--log_path", str(log_dir),
            "--hidden_size_1", "16", "--hidden_size_2", "16", "--learning_rate", "0.001",
            "--epochs", "3", "--dropout", "0.1", "--batch_size", "128",
-           "--data_cache", str(prepare_mnist(data_dir, tmp_path / "data"))]
+           "--data_cache", str(mnist_cache)]
     job = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=open(stderr, "w"))
     try:
         seen, running = [], True

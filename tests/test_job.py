@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from nas.data import prepare_mnist
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB_FILES = ("mnist_train_nas.py", "mnist_data.py")  # what ships to a cluster node
@@ -23,8 +22,8 @@ PROJECT_NAMES = ("nas", "bench", "run_nas.py", "mnist_train_nas.py", "mnist_data
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory, data_dir):
-    return prepare_mnist(data_dir, tmp_path_factory.mktemp("data"))
+def cache(mnist_cache):
+    return mnist_cache
 
 
 def curves(log_dir):

@@ -15,31 +15,21 @@ import sys
 
 import pytest
 
-from conftest import driver_command, run_driver, start_driver
+from conftest import link_cache, tutorial_runner, tutorial_config, driver_command, run_driver, start_driver
 from test_resilience import common, lock_is_free, running_job, stop_while_trial_0_runs, wait_for
 
 LOCK = "driver.lock"
 
 
-@pytest.fixture(scope="session")
-def mnist_cache(tmp_path_factory, data_dir):
-    from nas.data import prepare_mnist
-
-    return prepare_mnist(data_dir, tmp_path_factory.mktemp("data"))
-
-
 def saved_search(results, mnist_cache, trials=3):
     """A new search saved as the driver saves it, in results/logs, with MNIST cached."""
     from nas.orchestration import make_experiment, make_generation_strategy
-    from nas.runner import NasRunner
     from nas.state.storage import STATE_FILE, save_state
 
     log_dir = results / "logs"
-    (log_dir / "data").mkdir(parents=True)
-    cache = log_dir / "data" / mnist_cache.name
-    os.link(mnist_cache, cache)
-    runner = NasRunner("local_cwd", log_dir / "trials", component_args={"data_cache": str(cache)})
-    experiment = make_experiment(runner, max_epochs=1)
+    cache = link_cache(mnist_cache, log_dir)
+    runner = tutorial_runner(log_dir / "trials", cache.parent)
+    experiment = make_experiment(tutorial_config(epochs=1), runner)
     strategy = make_generation_strategy(experiment, trials, 2, seed=1)
     save_state(log_dir / STATE_FILE, experiment, strategy)
     return log_dir / STATE_FILE

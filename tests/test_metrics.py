@@ -1,17 +1,17 @@
 import math
 
 import pytest
-from ax.core import Arm, Experiment
+from ax.core import Arm
 from ax.metrics.tensorboard import RUN_METADATA_KEY
 from torch.utils.tensorboard import SummaryWriter
 
-from nas.metrics import make_metrics, read_curves, read_final_scalars, trial_log
-from nas.search_space import make_search_space
+from conftest import tutorial_config
+from nas.metrics import read_curves, read_final_scalars, trial_log
+from nas.orchestration import make_experiment
 
 
 def trial_with_log(log_dir, curves_while_running=True):
-    exp = Experiment(search_space=make_search_space(), name="t",
-                     metrics=make_metrics(curves_while_running=curves_while_running))
+    exp = make_experiment(tutorial_config(), early_stopping=curves_while_running)
     trial = exp.new_trial().add_arm(Arm(parameters=dict(
         hidden_size_1=32, hidden_size_2=32, learning_rate=0.001, epochs=1, dropout=0.1,
         batch_size=32)))

@@ -11,6 +11,7 @@ from ax.core import Arm
 
 from nas.orchestration import make_experiment
 from nas.jobs.processes import PID_FILE, is_running, job_pid, stop_untracked_jobs
+from conftest import tutorial_config
 
 HPARAMS = dict(hidden_size_1=32, hidden_size_2=32, learning_rate=1e-3, epochs=1, dropout=0.1,
                batch_size=64)
@@ -37,7 +38,7 @@ def wait_until(predicate, timeout=10):
 
 def experiment_with(statuses):
     """A real experiment whose trials 0, 1, ... have the given statuses."""
-    experiment = make_experiment(runner=None, max_epochs=1)
+    experiment = make_experiment(tutorial_config(epochs=1))
     for status in statuses:
         trial = experiment.new_trial().add_arm(Arm(parameters=HPARAMS))
         trial.mark_running(no_runner_required=True)

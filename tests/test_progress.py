@@ -3,7 +3,7 @@
 import io
 
 from fake_experiment import fake_experiment
-from nas.report.hypervolume import hypervolume
+from test_hypervolume import hypervolume
 from nas.report.progress import Progress, format_duration
 
 

@@ -6,6 +6,7 @@ import subprocess
 
 import pandas as pd
 
+from conftest import tutorial_config
 from fake_experiment import fake_experiment
 from nas.report.provenance import MANIFEST, ROOT, describe, git_state, provenance
 from nas.report.writer import write_results
@@ -60,7 +61,7 @@ def test_every_results_file_records_the_checkout(tmp_path):
     expected_dirty = bool(git(ROOT, "status", "--porcelain", "--untracked-files=no", "--",
                               ".", ":(exclude)results"))
     files, summary = write_results(fake_experiment([(0, 0.97, 30_000, 5), (1, 0.96, 9_000, 6)],
-                                                   failed=[2]), tmp_path)
+                                                   failed=[2]), tmp_path, tutorial_config())
     record = summary.provenance
     assert (record["commit"], record["dirty"]) == (expected_commit, expected_dirty)
     manifest = json.loads((tmp_path / MANIFEST).read_text())

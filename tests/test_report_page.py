@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_driver
-from nas.report.hypervolume import hypervolume
+from test_hypervolume import hypervolume
 
 SECTIONS = ["summary", "pareto", "hypervolume", "curves", "trials", "cv", "contours", "failed"]
 PLOTS = ["pareto", "hypervolume", "curves", "cv", "contour_val_acc", "contour_num_params"]
@@ -55,7 +55,8 @@ def test_hypervolume_trace_matches_the_trials(small_run):
         points.append((df.loc[row.trial_index, "val_acc"], df.loc[row.trial_index, "num_params"]))
         assert row.val_acc == pytest.approx(points[-1][0])
         assert row.hypervolume == pytest.approx(hypervolume(points))
-    assert "Hypervolume (reference point val_acc 0.94, num_params 80,000)" in proc.stdout
+    assert ("Hypervolume (reference point val_acc 0.94 (maximized), num_params 80,000 "
+            "(minimized): the objective thresholds)") in proc.stdout
 
 
 def test_resume_rewrites_the_page_and_refuses_another_strategy(small_run, data_dir, tmp_path):
@@ -63,7 +64,7 @@ def test_resume_rewrites_the_page_and_refuses_another_strategy(small_run, data_d
     shutil.copytree(small_run[0], results)
     page = results / "index.html"
     before = page.stat().st_mtime_ns
-    args = ["--trials", 2, "--max-pending", 2, "--max-epochs", 1, "--seed", 0,
+    args = ["--trials", 2, "--max-pending", 2, "--fix", "epochs=1", "--seed", 0,
             "--data-dir", data_dir, "--results-dir", results]
     other = run_driver(*args, "--strategy", "sobol")
     assert other.returncode == 2

@@ -13,16 +13,15 @@ import time
 
 import pandas as pd
 import pytest
-from ax.core import Arm, Experiment
+from ax.core import Arm
 from ax.core.base_trial import TrialStatus
 from ax.metrics.tensorboard import RUN_METADATA_KEY
 from torch.utils.tensorboard import SummaryWriter
 
-from conftest import run_driver, start_driver
-from nas.metrics import make_metrics
+from conftest import run_driver, start_driver, tutorial_config
 from nas.jobs.processes import job_pid
+from nas.orchestration import make_experiment
 from nas.runner import NasRunner
-from nas.search_space import make_search_space
 
 
 def wait_for(predicate, timeout=300, what="condition"):
@@ -45,7 +44,7 @@ def table(results):
 
 
 def common(results, data_dir, trials=3):
-    return ["--trials", trials, "--max-pending", 2, "--max-epochs", 1, "--seed", 1,
+    return ["--trials", trials, "--max-pending", 2, "--fix", "epochs=1", "--seed", 1,
             "--data-dir", data_dir, "--results-dir", results]
 
 
@@ -123,7 +122,7 @@ def test_broken_tensorboard_log_fails_the_trial_with_a_reason(tmp_path, content)
             w.add_scalar("num_params", 1000, 0)
     else:
         (log_dir / "events.out.tfevents.1.host").write_bytes(content)
-    exp = Experiment(search_space=make_search_space(), metrics=make_metrics(), name="t")
+    exp = make_experiment(tutorial_config())
     trial = exp.new_trial().add_arm(Arm(parameters=dict(
         hidden_size_1=32, hidden_size_2=32, learning_rate=0.001, epochs=1, dropout=0.1,
         batch_size=32)))
@@ -158,23 +157,15 @@ def alive(pid):
 
 
 def test_every_trial_crashing_stops_the_search_listing_the_reasons(tmp_path, data_dir):
-    """A copy of the project whose training script always crashes."""
-    import shutil
-    import subprocess
-    import sys
-
-    from conftest import ROOT, driver_command
-
-    project = tmp_path / "project"
-    shutil.copytree(ROOT / "nas", project / "nas", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "run_nas.py", project)
-    shutil.copy(ROOT / "mnist_data.py", project)  # nas/data.py imports it
-    (project / "mnist_train_nas.py").write_text(
+    """A search whose training script always crashes."""
+    (tmp_path / "crash.py").write_text(
         'import sys\nsys.exit("CUDA error: out of memory (simulated crash)")\n')
-    cmd, env = driver_command("--trials", 8, "--max-pending", 2, "--max-epochs", 1,
-                              "--data-dir", data_dir, "--results-dir", tmp_path / "r")
-    cmd[1] = str(project / "run_nas.py")
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    config = tmp_path / "crash.toml"
+    config.write_text('[trial]\nscript = "crash.py"\n[parameters]\n'
+                      'x = { parameter_type = "float", bounds = [0.0, 1.0] }\n'
+                      '[optimization]\nobjective = "accuracy, -size"\n')
+    proc = run_driver("--config", config, "--trials", 8, "--max-pending", 2,
+                      "--results-dir", tmp_path / "r", cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "FailureRateExceededError" in proc.stderr
     reasons = [l for l in proc.stderr.splitlines() if "FAILED: exit code 1" in l]

@@ -12,11 +12,10 @@ from ax.core.base_trial import TrialStatus
 from ax.metrics.tensorboard import RUN_METADATA_KEY
 from ax.runners.torchx import TORCHX_APP_HANDLE
 
-from conftest import ROOT
+from conftest import tutorial_runner, tutorial_config, ROOT
 from nas.jobs.dryrun import first_trials
 from nas.jobs.failures import STDERR_TAIL_LINES
 from nas.jobs.processes import is_running, job_pid
-from nas.runner import NasRunner
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +37,7 @@ def wait_for(predicate, timeout=120):
 
 def launched_trial(runner):
     """The search's first trial, launched by `runner` (trial.run: Ax's path)."""
-    (trial,) = first_trials(runner, max_epochs=1, total_trials=2, max_pending=1, seed=0)
+    (trial,) = first_trials(runner, tutorial_config(epochs=1), total_trials=2, max_pending=1, seed=0)
     trial.run()
     return trial
 
@@ -51,22 +50,22 @@ def poll_until_terminal(runner, trial):
     return wait_for(terminal)
 
 
-def test_a_local_trial_runs_the_command_its_dry_run_shows(tmp_path, data_dir):
-    runner = NasRunner("local_cwd", tmp_path / "trials", {"data_dir": str(data_dir)})
-    (trial,) = first_trials(runner, max_epochs=1, total_trials=2, max_pending=1, seed=0)
+def test_a_local_trial_runs_the_command_its_dry_run_shows(tmp_path, mnist_cache):
+    runner = tutorial_runner(tmp_path / "trials", mnist_cache.parent)
+    (trial,) = first_trials(runner, tutorial_config(epochs=1), total_trials=2, max_pending=1, seed=0)
     (replica,) = next(iter(runner.dryrun(trial).request.role_params.values()))
     # the dry-run's command, against what the trial should run (built here, not by the runner):
     # the local launcher (nas/jobs/local_launch.py), then `--` and the training script's command
     launcher = [sys.executable, str(ROOT / "nas" / "jobs" / "local_launch.py"),
                 "--pid-file", str(tmp_path / "trials" / "0" / "job.pid"),
                 "--warm-start", str(tmp_path / "trials" / "warm_start.address"), "--"]
-    expected = [str(ROOT / "mnist_train_nas.py"), "--log_path", str(tmp_path / "trials" / "0")]
+    expected = [str(ROOT / "mnist_train_nas.py"), "--log_path", str(tmp_path / "trials" / "0"),
+                "--data_cache", str(mnist_cache), "--gpus", "0"]
     for name, value in trial.arm.parameters.items():
         expected += [f"--{name}", str(value)]
     launched = replica.args[len(launcher):]
     assert replica.args[:len(launcher)] == launcher
-    assert sorted(launched) == sorted(expected + ["--data_dir", str(data_dir)])
-    assert launched[0] == expected[0]
+    assert launched == expected
 
     trial.run()
     log_dir = trial.run_metadata[RUN_METADATA_KEY]
@@ -82,8 +81,8 @@ def test_a_local_trial_runs_the_command_its_dry_run_shows(tmp_path, data_dir):
 
 
 def test_a_failing_job_fails_with_its_exit_code_and_stderr_tail(tmp_path):
-    empty = tmp_path / "empty"  # no MNIST: the job exits 2 with one line on stderr
-    runner = NasRunner("local_cwd", tmp_path / "trials", {"data_dir": str(empty)})
+    empty = tmp_path / "empty"  # no tensor file: the job exits 2 with one line on stderr
+    runner = tutorial_runner(tmp_path / "trials", empty)
     trial = launched_trial(runner)
     assert poll_until_terminal(runner, trial) == TrialStatus.FAILED
     reason = runner.poll_exception(trial)
@@ -91,19 +90,19 @@ def test_a_failing_job_fails_with_its_exit_code_and_stderr_tail(tmp_path):
     exit, tail = reason.split(": ", 1)
     assert exit == "exit code 2", reason
     assert tail.count(" | ") < STDERR_TAIL_LINES and "<NONE>" not in tail, reason
-    assert tail.endswith(f"mnist_train_nas.py: MNIST not found in {empty / 'MNIST' / 'raw'} "
-                         "(missing train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-                         "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte); set --data_dir or "
-                         "PATH_DATASETS to a folder holding MNIST/raw/"), reason
+    cache = empty / "mnist_uint8.pt"
+    assert tail.endswith(f"mnist_train_nas.py: no tensor file {cache}; make it with `python "
+                         f"mnist_data.py --data-dir DIR --cache {cache}` (the search's "
+                         "[prepare] does)"), reason
     assert "\n" not in reason
 
 
-def test_a_job_of_a_dead_driver_is_reattached_stopped_and_abandoned(tmp_path, data_dir):
-    args = ("local_cwd", tmp_path / "trials", {"data_dir": str(data_dir)})
-    trial = launched_trial(NasRunner(*args))
+def test_a_job_of_a_dead_driver_is_reattached_stopped_and_abandoned(tmp_path, mnist_cache):
+    args = (tmp_path / "trials", mnist_cache.parent)
+    trial = launched_trial(tutorial_runner(*args))
     pid = wait_for(lambda: job_pid(trial.run_metadata[RUN_METADATA_KEY]))
     # the driver "restarts": a new runner, whose TorchX runner never saw this job
-    restarted = NasRunner(*args)
+    restarted = tutorial_runner(*args)
     assert restarted.poll_trial_status([trial]) == {TrialStatus.RUNNING: {0}}
     restarted.stop(trial, reason="early stopped")  # by its pid: TorchX does not know it
     wait_for(lambda: not is_running(pid), timeout=10)
@@ -113,8 +112,8 @@ def test_a_job_of_a_dead_driver_is_reattached_stopped_and_abandoned(tmp_path, da
                                                       "exited 0 but logged no finite val_acc")
 
 
-def test_run_metadata_is_plain_data_a_restarted_driver_can_use(tmp_path, data_dir):
-    runner = NasRunner("local_cwd", tmp_path / "trials", {"data_dir": str(data_dir)})
+def test_run_metadata_is_plain_data_a_restarted_driver_can_use(tmp_path, mnist_cache):
+    runner = tutorial_runner(tmp_path / "trials", mnist_cache.parent)
     trial = launched_trial(runner)
     try:
         assert set(trial.run_metadata) == {TORCHX_APP_HANDLE, RUN_METADATA_KEY,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import run_driver
+from conftest import tutorial_config, run_driver
 from nas.cli import parse_args
 from nas.orchestration import make_experiment, make_generation_strategy, strategy_of
 
@@ -20,7 +20,7 @@ def test_bad_strategy_exits_2_with_one_line(tmp_path):
 
 @pytest.mark.parametrize("strategy", ["botorch", "sobol"])
 def test_generation_strategy(strategy):
-    experiment = make_experiment(runner=None, max_epochs=4)
+    experiment = make_experiment(tutorial_config())
     gs = make_generation_strategy(experiment, 48, 4, seed=0, strategy=strategy)
     assert strategy_of(gs) == strategy
     keys = [spec.generator_key for node in gs.nodes_by_name.values() for spec in node.generator_specs]
@@ -32,7 +32,7 @@ def test_same_seed_same_first_points():
     """Everything else equal: with one seed both strategies begin at the same configurations."""
     points = {}
     for strategy in ("botorch", "sobol"):
-        experiment = make_experiment(runner=None, max_epochs=4)
+        experiment = make_experiment(tutorial_config())
         gs = make_generation_strategy(experiment, 48, 4, seed=3, strategy=strategy)
         # Ax 1.3: one list of generator runs per trial
         runs = gs.gen(experiment=experiment, n=4)

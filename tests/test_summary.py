@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from ax.core import Data
 
+from conftest import tutorial_config
 from fake_experiment import T0, fake_experiment
 from nas.report.console import print_failed_reasons, print_summary
-from nas.report.hypervolume import hypervolume
+from test_hypervolume import hypervolume
 from nas.report.writer import write_results
 from nas.report.summary import pareto_front, summarize
 
@@ -20,7 +21,7 @@ RUN_INFO = {"strategy": "botorch", "seed": 3, "driver_seconds": 12.0}
 
 
 def written(experiment, tmp_path):
-    files, summary = write_results(experiment, tmp_path, run_info=RUN_INFO)
+    files, summary = write_results(experiment, tmp_path, tutorial_config(), run_info=RUN_INFO)
     for path in files.values():
         assert path.exists() and path.parent == tmp_path, path
     return files, summary
@@ -43,14 +44,14 @@ def test_every_trial_stopped_early(tmp_path):
     files, summary = written(experiment, tmp_path)
     assert summary.counts["EARLY_STOPPED"] == 2 and summary.stopped == {0: 1, 1: 1}
     table = pd.read_csv(tmp_path / "experiment.csv")
-    assert table["num_params"].isna().all() and list(table["stopped_at_epoch"]) == [1, 1]
-    assert summary.hypervolume == 0.0 and summary.best_under_threshold is None
+    assert table["num_params"].isna().all() and list(table["stopped_at_step"]) == [1, 1]
+    assert summary.hypervolume == 0.0 and summary.best_within_thresholds is None
 
 
 def test_no_trial_at_all(tmp_path):
     files, summary = written(fake_experiment([]), tmp_path)
     assert summary.total == 0 and summary.hypervolume == 0.0
-    assert summary.best_under_threshold is None and summary.search_wall_seconds is None
+    assert summary.best_within_thresholds is None and summary.search_wall_seconds is None
     data = json.loads((tmp_path / "run_summary.json").read_text())
     assert data["trials"] == {} and data["pareto_optimal_trials"] == []
     html = (tmp_path / "index.html").read_text()
@@ -66,7 +67,7 @@ def test_no_completed_trial(tmp_path):
         == (0, 2, 1)
     data = json.loads((tmp_path / "run_summary.json").read_text())
     assert data["trials"] == {"failed": 2, "running": 1}
-    assert data["final_hypervolume"] == 0.0 and data["best_val_acc_under_80k_params"] is None
+    assert data["final_hypervolume"] == 0.0 and data["best_of_first_objective_within_thresholds"] is None
     df = pd.read_csv(tmp_path / "experiment.csv")
     assert list(df["trial_status"]) == ["FAILED", "FAILED", "RUNNING"]
     assert list(pd.read_csv(tmp_path / "hypervolume.csv")["completed"]) == []
@@ -82,8 +83,8 @@ def test_one_completed_trial(tmp_path):
     data = json.loads((tmp_path / "run_summary.json").read_text())
     assert data["trials"] == {"completed": 1, "failed": 1}
     assert data["final_hypervolume"] == pytest.approx(hypervolume([(0.97, 30_000)]))
-    assert data["best_val_acc_under_80k_params"]["trial_index"] == 1
-    assert data["best_val_acc_under_80k_params"]["val_acc"] == pytest.approx(0.97)
+    assert data["best_of_first_objective_within_thresholds"]["trial_index"] == 1
+    assert data["best_of_first_objective_within_thresholds"]["val_acc"] == pytest.approx(0.97)
     assert data["pareto_optimal_trials"] == [1]
     assert data["search_wall_seconds"] == 40 and data["driver_seconds"] == 12.0
     assert (data["strategy"], data["seed"]) == ("botorch", 3)
@@ -119,7 +120,8 @@ def test_pareto_front_is_botorch_non_dominated_over_completed_trials():
     experiment = fake_experiment([(0, 0.95, 50_000, 1), (1, 0.97, 40_000, 2),
                                   (2, 0.96, 10_000, 3), (3, 0.96, 10_000, 4)],
                                  failed=[4], running=[5])
-    front = pareto_front(summarize(experiment).table)
+    summary = summarize(experiment)
+    front = pareto_front(summary.table, summary.goal)
     assert list(front["trial_index"]) == [2, 3, 1]  # by num_params, then index
     assert set(front["trial_status"]) == {"COMPLETED"}
 

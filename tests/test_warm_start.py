@@ -13,23 +13,23 @@ from pathlib import Path
 
 import pytest
 
-from nas.data import prepare_mnist
 from nas.metrics import read_final_scalars
 from nas.jobs.warm_start import WarmServer, address_file, reseed
 
 ROOT = Path(__file__).resolve().parent.parent
+JOB = ROOT / "mnist_train_nas.py"  # the script the server imports
 SMALL = ["--hidden_size_1", "16", "--hidden_size_2", "16", "--epochs", "1", "--batch_size", "256"]
 LONG = ["--hidden_size_1", "64", "--hidden_size_2", "64", "--epochs", "4", "--batch_size", "32"]
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory, data_dir):
-    return prepare_mnist(data_dir, tmp_path_factory.mktemp("data"))
+def cache(mnist_cache):
+    return mnist_cache
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    s = WarmServer(tmp_path_factory.mktemp("trials"))
+    s = WarmServer(tmp_path_factory.mktemp("trials"), JOB)
     yield s
     s.stop()
 
@@ -114,7 +114,7 @@ def test_without_a_server_the_job_imports_and_trains_itself(tmp_path, cache):
 
 
 def test_a_server_publishes_its_socket_while_it_serves_and_leaves_nothing_behind(tmp_path):
-    s = WarmServer(tmp_path)  # stopped at once: during its imports
+    s = WarmServer(tmp_path, JOB)  # stopped at once: during its imports
     assert address_file(tmp_path).read_text() == s.socket
     s.stop()
     assert s.process.poll() is not None
@@ -122,7 +122,7 @@ def test_a_server_publishes_its_socket_while_it_serves_and_leaves_nothing_behind
 
 
 def test_a_killed_server_leaves_no_socket_behind(tmp_path):
-    s = WarmServer(tmp_path)
+    s = WarmServer(tmp_path, JOB)
     s.process.kill()
     s.process.wait()
     s.stop()
@@ -132,8 +132,8 @@ def test_a_killed_server_leaves_no_socket_behind(tmp_path):
 def test_the_server_ends_when_its_driver_has_gone(tmp_path):
     driver = subprocess.run(
         [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-         "from nas.jobs.warm_start import WarmServer; s = WarmServer(sys.argv[2]); "
-         "print(s.process.pid, s.socket)", str(ROOT), str(tmp_path)],
+         "from nas.jobs.warm_start import WarmServer; s = WarmServer(sys.argv[2], sys.argv[3]); "
+         "print(s.process.pid, s.socket)", str(ROOT), str(tmp_path), str(JOB)],
         capture_output=True, text=True, timeout=60, check=True,
     )
     pid, socket = driver.stdout.split()

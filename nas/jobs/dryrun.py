@@ -13,9 +13,10 @@ from nas.orchestration import make_experiment, make_generation_strategy
 MAX_SHOWN = 4
 
 
-def first_trials(runner, max_epochs, total_trials, max_pending, seed=None):
-    """The first trials a new search launches (up to MAX_SHOWN), generated but not run."""
-    experiment = make_experiment(runner, max_epochs=max_epochs)
+def first_trials(runner, config, total_trials, max_pending, seed=None):
+    """The first trials a new search of `config` launches (up to MAX_SHOWN), generated
+    but not run."""
+    experiment = make_experiment(config, runner)
     generation_strategy = make_generation_strategy(experiment, total_trials, max_pending,
                                                    seed=seed)
     trials = []

@@ -1,16 +1,22 @@
-"""Warm start of local trial jobs: import torch and Lightning once, fork once per trial.
+"""Warm start of local trial jobs: import the training script once, fork once per trial.
 
-Before its first step a trial job spends ~4 s of CPU importing torch, Lightning and what
-Lightning pulls in (torchmetrics -> torchvision -> torch._dynamo, scipy.signal): on 2
-cores that was 40% of the search's job CPU. For local schedulers the driver starts one
-server that has imported the training script (mnist_train_nas.py) and so all of that.
-Each job is still the process TorchX starts, the launcher nas/jobs/local_launch.py; it finds
-the server's socket in the address file the server publishes in the trials' log dir,
-and sends the job's argv, cwd, environment and stdout/stderr. The server forks a child
-that calls the script's `main` with them; if the launcher dies, the server kills the
-child. The training script itself knows nothing of this. With no server (clusters,
---no-warm-start) the launcher starts the script as a process of its own.
+Before its first step a trial job of the tutorial spends ~4 s of CPU importing torch,
+Lightning and what Lightning pulls in (torchmetrics -> torchvision -> torch._dynamo,
+scipy.signal): on 2 cores that was 40% of the search's job CPU. For local schedulers the
+driver starts one server that has imported the config's training script, and so all of
+that. Each job is still the process TorchX starts, the launcher
+nas/jobs/local_launch.py; it finds the server's socket in the address file the server
+publishes in the trials' log dir, and sends the job's argv, cwd, environment and
+stdout/stderr. The server forks a child that calls the script's `main` (with the argv if
+it takes an argument, else with sys.argv set); if the launcher dies, the server kills
+the child. The training script itself knows nothing of this. A script without a
+top-level `main` (`why_not_warm`), clusters and --no-warm-start start each job as a
+process of its own; so does any job if the server is gone.
 """
+
+import ast
+import importlib.util
+import inspect
 
 import json
 import os
@@ -40,20 +46,32 @@ def address_file(log_dir):
     return Path(log_dir) / ADDRESS_FILE
 
 
+def why_not_warm(script):
+    """Why `script`'s jobs cannot fork from a server that imported it, or None: it needs a
+    top-level `def main(...)` (its `if __name__ == "__main__":` block does not run there)."""
+    try:
+        tree = ast.parse(Path(script).read_text(), filename=str(script))
+    except (OSError, SyntaxError, ValueError) as e:
+        return f"{script} cannot be read as Python ({type(e).__name__})"
+    if any(isinstance(node, ast.FunctionDef) and node.name == "main" for node in tree.body):
+        return None
+    return f"{Path(script).name} has no top-level main(argv) function"
+
+
 # --- the driver's side ----------------------------------------------------------------
 
 class WarmServer:
     """The server process, started by the driver for the trials logging under `log_dir`;
     stops by itself once the driver is gone and its last child has finished."""
 
-    def __init__(self, log_dir):
+    def __init__(self, log_dir, script):
         self.dir = tempfile.mkdtemp(prefix="nas-warm-")  # a short path: sockets allow 107 bytes
         self.socket = os.path.join(self.dir, "socket")
         self.address_file = address_file(log_dir)
         self.address_file.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "nas.jobs.warm_start", self.socket, str(os.getpid()),
-             str(self.address_file)],
+             str(self.address_file), str(Path(script).resolve())],
             cwd=PROJECT_DIR, stdout=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C goes to the driver only
         )
@@ -82,14 +100,22 @@ class WarmServer:
 
 # --- the server -----------------------------------------------------------------------
 
-def serve(path, driver, address):
+def serve(path, driver, address, script):
     """Listen first, so that jobs started during the imports queue instead of cold-starting."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(path)
     listener.listen(64)
     atomic_write_text(address, path)
     env_before = dict(os.environ)
-    import mnist_train_nas  # the imports every job would do
+    try:
+        job_module = import_script(script)  # the imports every job would do
+    except BaseException as e:  # jobs waiting on the socket then start cold
+        print(f"warm start: importing {script} failed ({type(e).__name__}: {e}); "
+              "trials start cold", file=sys.stderr, flush=True)
+        listener.close()
+        _unpublish(address, path)
+        Path(path).unlink(missing_ok=True)
+        return
 
     # what the imports put into the environment (e.g. Lightning's NVML flag) stays set
     import_env = {k: v for k, v in os.environ.items() if env_before.get(k) != v}
@@ -111,7 +137,7 @@ def serve(path, driver, address):
             waiting += [conn, pidfd]
         ready, _, _ = select.select(waiting, [], [], POLL_SECONDS)
         if listener in ready:
-            fork_child(listener, children, mnist_train_nas, import_env)
+            fork_child(listener, children, job_module, import_env)
         for pid, (conn, pidfd) in list(children.items()):
             if conn in ready:  # the job closed its end: it died; so does its child
                 _kill(pid)
@@ -124,6 +150,19 @@ def serve(path, driver, address):
                 conn.close()
                 os.close(pidfd)
                 del children[pid]
+
+
+def import_script(script):
+    """The training script as a module (not as __main__, so that its main block does not
+    run), with its folder first on sys.path, as when it runs as a script."""
+    folder = str(Path(script).parent)
+    sys.path.insert(0, folder)
+    name = f"nas_trial_script_{Path(script).stem}"
+    spec = importlib.util.spec_from_file_location(name, script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def fork_child(listener, children, job_module, import_env):
@@ -172,12 +211,13 @@ def train_in_child(request, fds, job_module, import_env):
         os.environ.clear()
         os.environ.update({**request["env"], **import_env})
         sys.argv = [job_module.__file__, *request["argv"]]
-        import torch
-
         reseed()
-        if "OMP_NUM_THREADS" in os.environ:
-            torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-        job_module.main(request["argv"])
+        if "OMP_NUM_THREADS" in os.environ and "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+        if takes_argv(job_module.main):
+            job_module.main(request["argv"])
+        else:
+            job_module.main()  # it reads sys.argv
         code = 0
     except SystemExit as e:
         if isinstance(e.code, int) or e.code is None:
@@ -192,14 +232,23 @@ def train_in_child(request, fds, job_module, import_env):
         os._exit(code)
 
 
-def reseed():
-    """Fresh seeds, as a new process draws them; a forked one inherits the server's."""
-    import numpy
-    import torch
+def takes_argv(function):
+    """Whether `function` can be called with one positional argument."""
+    try:
+        inspect.signature(function).bind(None)
+        return True
+    except TypeError:
+        return False
 
+
+def reseed():
+    """Fresh seeds, as a new process draws them; a forked one inherits the server's
+    (numpy's and torch's, if the script imported them)."""
     random.seed()
-    numpy.random.seed()
-    torch.seed()
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+    if "torch" in sys.modules:
+        sys.modules["torch"].seed()
 
 
 def _unpublish(address, path):
@@ -219,4 +268,4 @@ def _kill(pid):
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], int(sys.argv[2]), sys.argv[3])  # run from PROJECT_DIR: mnist_train_nas is there
+    serve(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4])  # socket, driver pid, address, script

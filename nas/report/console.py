@@ -3,7 +3,7 @@ the failed trials' reasons. Renders what nas/report/summary.py computed; compute
 
 import sys
 
-from nas.report.hypervolume import REF_POINT, format_hv
+from nas.report.hypervolume import format_hv
 
 
 def counts_text(counts, total=None, abandoned_always=True):
@@ -27,18 +27,23 @@ def failure_line(index, status, reason):
     return f"  trial {index} {status}: {reason}"
 
 
-def stopped_line(trial, epoch):
+def stopped_line(trial, step, planned=None):
+    """`planned`: the trial's last step, if the config says (its `last_step`)."""
     why = (trial.status_reason or "").split("\n")[0]  # Ax's reason: first line
-    return (f"  trial {trial.index} EARLY_STOPPED after epoch {epoch} of "
-            f"{trial.arm.parameters.get('epochs')}: {why}")
+    of = f" of {planned}" if planned is not None else ""
+    return f"  trial {trial.index} EARLY_STOPPED after step {step}{of}: {why}"
 
 
 def print_summary(summary, total, seconds, files, stream=None):
     """The end of a run: counts, hypervolume, Pareto-optimal configurations, files."""
     out = stream or sys.stdout
     print(f"\nDone in {seconds:.0f}s: {status_line(summary.counts, total)}", file=out)
-    print(f"Hypervolume (reference point val_acc {REF_POINT[0]}, num_params {REF_POINT[1]:,}): "
-          f"{format_hv(summary.hypervolume)}", file=out)
+    print(f"Hypervolume (reference point {summary.goal.describe()}): "
+          f"{format_hv(summary.hypervolume, summary.goal.max_hv)}", file=out)
+    best = summary.best_within_thresholds
+    if best:
+        print(f"Best {best['metric']} within the thresholds: {best[best['metric']]:.6g} "
+              f"(trial {best['trial_index']})", file=out)
     if len(summary.front):
         print("Pareto-optimal configurations (observed):", file=out)
         print(summary.pareto_optimal.to_string(index=False), file=out)

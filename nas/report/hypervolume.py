@@ -1,110 +1,210 @@
 """Hypervolume of the observed, feasible points after each completed trial.
 
-The reference point is the objective thresholds, (val_acc 0.94, num_params 80,000):
-only configurations with val_acc >= 0.94 and num_params <= 80,000 count. BoTorch's
-`Hypervolume` assumes maximization, so num_params enters negated. The unit is
-accuracy x parameters; `hv_fraction` divides by the largest possible value, the box
-from the reference point to (val_acc 1, num_params 0), to give a number in [0, 1].
+The reference point is the objectives' thresholds (the config's constraints on its
+objectives): only configurations within every threshold count. An objective without a
+threshold gets Ax's inferred one (`infer_reference_point_from_experiment`: the nadir of the
+observed Pareto front, widened), and the report says so. Points that break an outcome
+constraint on another metric count for nothing. BoTorch's `Hypervolume` assumes
+maximization, so minimized objectives enter negated; the unit is the product of the
+objectives' units. Where the config declares every objective's `best` value, the largest
+possible hypervolume is the box from the reference point to those values, and
+`hv_fraction` divides by it.
 
 Trials are taken in the order they completed (by `time_completed`), which with
 parallel trials differs from their index order; failed trials add nothing.
 """
 
 import math
+import operator
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
 from ax.core.base_trial import TrialStatus
+from ax.core.outcome_constraint import ComparisonOp
 from botorch.utils.multi_objective.hypervolume import Hypervolume
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
-from nas.optimization import NUM_PARAMS_THRESHOLD, VAL_ACC_THRESHOLD
-
-REF_POINT = (VAL_ACC_THRESHOLD, NUM_PARAMS_THRESHOLD)
-MAX_HV = (1.0 - VAL_ACC_THRESHOLD) * NUM_PARAMS_THRESHOLD
-COLUMNS = ["completed", "trial_index", "time_completed", "val_acc", "num_params", "feasible",
-           "hypervolume", "hv_fraction"]
+from nas.early_stopping import completed_results
 
 
-def hypervolume(points):
-    """Hypervolume of (val_acc, num_params) pairs against REF_POINT; infeasible ones add 0."""
-    y = torch.tensor([[acc, -params] for acc, params in points], dtype=torch.double)
-    ref = torch.tensor([REF_POINT[0], -REF_POINT[1]], dtype=torch.double)
-    if len(y):
-        y = y[(y >= ref).all(dim=-1)]
-    if not len(y):
-        return 0.0
-    return float(Hypervolume(ref_point=ref).compute(y[is_non_dominated(y)]))
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    minimize: bool
+    threshold: float | None  # from the config; None: none given
+    best: float | None = None  # the best value it can take (config [metrics] best)
+
+    @property
+    def sign(self):
+        return -1.0 if self.minimize else 1.0
 
 
-def observed_objectives(experiment):
-    """{trial_index: (val_acc, num_params)} of the trials with both metrics observed."""
-    df = experiment.lookup_data().df
+@dataclass(frozen=True)
+class Goal:
+    """What the hypervolume measures: the objectives, the reference point (one value per
+    objective) and the outcome constraints on other metrics [(metric, op, bound)]."""
+    objectives: tuple
+    reference: tuple
+    inferred: tuple  # names of the objectives whose reference value Ax inferred
+    constraints: tuple = ()
+
+    @property
+    def names(self):
+        return [o.name for o in self.objectives]
+
+    @property
+    def max_hv(self):
+        """The largest possible hypervolume, if every objective declares its best value."""
+        if any(o.best is None for o in self.objectives) or None in self.reference:
+            return None
+        return math.prod(abs(o.best - r) for o, r in zip(self.objectives, self.reference))
+
+    def feasible(self, point):
+        """Within the reference box and every outcome constraint ({metric: value})."""
+        if None in self.reference:
+            return False
+        inside = all(o.sign * point[o.name] >= o.sign * r
+                     for o, r in zip(self.objectives, self.reference))
+        return inside and all(op(point.get(m, math.nan), bound) for m, op, bound in self.constraints)
+
+    def hypervolume(self, points):
+        """Hypervolume of `points` ({metric: value} each); infeasible ones add 0."""
+        kept = [p for p in points if self.feasible(p)]
+        if not kept:
+            return 0.0
+        y = torch.tensor([[o.sign * p[o.name] for o in self.objectives] for p in kept],
+                         dtype=torch.double)
+        ref = torch.tensor([o.sign * r for o, r in zip(self.objectives, self.reference)],
+                           dtype=torch.double)
+        return float(Hypervolume(ref_point=ref).compute(y[is_non_dominated(y)]))
+
+    def describe(self):
+        """`val_acc 0.94 (maximized), num_params 80,000 (minimized)` and where it came from."""
+        parts = [f"{o.name} {format_value(r)} ({'minimized' if o.minimize else 'maximized'})"
+                 for o, r in zip(self.objectives, self.reference)]
+        text = ", ".join(parts)
+        if self.inferred:
+            return (f"{text}; inferred by Ax from the observed Pareto front for "
+                    f"{', '.join(self.inferred)} (the config gives no threshold; it moves as "
+                    "trials complete)")
+        return f"{text}: the objective thresholds"
+
+
+def format_value(value):
+    if value is None:
+        return "n/a"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:g}"
+
+
+OPS = {ComparisonOp.GEQ: operator.ge, ComparisonOp.LEQ: operator.le}
+
+
+def objectives_of(experiment, best=None):
+    """The experiment's objectives in order, with their thresholds; `best`: {name: value}."""
+    config = experiment.optimization_config
+    thresholds = {t.metric_names[0]: t.bound for t in config.objective_thresholds}
+    weights = [w for _, w in config.objective.metric_weights]
+    return [Objective(name, weight < 0, thresholds.get(name), (best or {}).get(name))
+            for name, weight in zip(config.objective.metric_names, weights)]
+
+
+def goal_of(experiment, best=None):
+    """The Goal of `experiment`: its thresholds, Ax's inferred values where it has none."""
+    objectives = objectives_of(experiment, best)
+    constraints = tuple((c.metric_names[0], OPS[c.op], c.bound)
+                        for c in experiment.optimization_config.outcome_constraints
+                        if len(c.metric_names) == 1)
+    missing = tuple(o.name for o in objectives if o.threshold is None)
+    inferred = infer_reference(experiment) if missing else {}
+    reference = tuple(o.threshold if o.threshold is not None else inferred.get(o.name)
+                      for o in objectives)
+    return Goal(tuple(objectives), reference, missing, constraints)
+
+
+def infer_reference(experiment):
+    """{objective: Ax's inferred reference value}; {} before Ax can infer one (no
+    completed trial yet)."""
+    from ax.service.utils.best_point import infer_reference_point_from_experiment
+
+    try:
+        thresholds = infer_reference_point_from_experiment(experiment, completed_results(experiment))
+    except Exception:  # no data yet, no Pareto front: nothing to infer from
+        return {}
+    return {t.metric_names[0]: float(t.bound) for t in thresholds}
+
+
+def observed(experiment, names):
+    """{trial_index: {metric: value}} of the COMPLETED trials with every metric in `names`
+    observed (its last step)."""
+    df = completed_results(experiment).df
     if df.empty:
         return {}
-    df = df[df["metric_name"].isin(["val_acc", "num_params"])]
     wide = df.pivot_table(index="trial_index", columns="metric_name", values="mean")
-    if not {"val_acc", "num_params"} <= set(wide.columns):
+    if not set(names) <= set(wide.columns):
         return {}
-    wide = wide.dropna(subset=["val_acc", "num_params"])
-    return {int(i): (float(r["val_acc"]), float(r["num_params"])) for i, r in wide.iterrows()}
+    wide = wide.dropna(subset=list(names))
+    return {int(i): {k: float(v) for k, v in r.items() if pd.notna(v)} for i, r in wide.iterrows()}
 
 
-def hypervolume_trace(experiment):
+def hypervolume_trace(experiment, goal):
     """One row per completed trial, in completion order: the hypervolume after it."""
-    objectives = observed_objectives(experiment)
+    points = observed(experiment, goal.names)
     completed = [t for t in experiment.trials.values()
-                 if t.status == TrialStatus.COMPLETED and t.index in objectives]
+                 if t.status == TrialStatus.COMPLETED and t.index in points]
     completed.sort(key=lambda t: (t.time_completed is None, t.time_completed or 0, t.index))
-    rows, points = [], []
+    max_hv = goal.max_hv
+    rows, so_far = [], []
     for n, trial in enumerate(completed, start=1):
-        acc, params = objectives[trial.index]
-        points.append((acc, params))
-        hv = hypervolume(points)
-        rows.append({
-            "completed": n,
-            "trial_index": trial.index,
-            "time_completed": trial.time_completed,
-            "val_acc": acc,
-            "num_params": params,
-            "feasible": acc >= REF_POINT[0] and params <= REF_POINT[1],
-            "hypervolume": hv,
-            "hv_fraction": hv / MAX_HV,
-        })
-    return pd.DataFrame(rows, columns=COLUMNS)
+        point = points[trial.index]
+        so_far.append(point)
+        hv = goal.hypervolume(so_far)
+        rows.append({"completed": n, "trial_index": trial.index,
+                     "time_completed": trial.time_completed,
+                     **{name: point[name] for name in goal.names},
+                     "feasible": goal.feasible(point), "hypervolume": hv,
+                     "hv_fraction": hv / max_hv if max_hv else math.nan})
+    columns = ["completed", "trial_index", "time_completed", *goal.names, "feasible",
+               "hypervolume", "hv_fraction"]
+    return pd.DataFrame(rows, columns=columns)
 
 
-def current_hypervolume(experiment):
+def current_hypervolume(experiment, goal=None):
     """The hypervolume of every completed trial so far (0 before the first feasible one)."""
-    objectives = observed_objectives(experiment)
-    done = [objectives[t.index] for t in experiment.trials.values()
-            if t.status == TrialStatus.COMPLETED and t.index in objectives]
-    return hypervolume(done)
+    goal = goal or goal_of(experiment)
+    return goal.hypervolume(list(observed(experiment, goal.names).values()))
 
 
-def format_hv(hv):
-    return "n/a" if hv is None or math.isnan(hv) else f"{hv:,.0f} ({hv / MAX_HV:.1%})"
+def format_hv(hv, max_hv=None):
+    if hv is None or math.isnan(hv):
+        return "n/a"
+    text = f"{hv:,.0f}" if abs(hv) >= 100 else f"{hv:.4g}"
+    return f"{text} ({hv / max_hv:.1%})" if max_hv else text
 
 
-def hypervolume_figure(trace):
+def hypervolume_figure(trace, goal):
     """The hypervolume after each completed trial (a step line), with the trial's point."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
     if len(trace):
-        hover = [f"trial {r.trial_index}<br>val_acc {r.val_acc:.4f}<br>num_params {r.num_params:,.0f}"
-                 f"<br>{'feasible' if r.feasible else 'outside the reference box'}"
-                 for r in trace.itertuples()]
+        hover = ["<br>".join([f"trial {r['trial_index']}",
+                              *(f"{n} {r[n]:.4g}" for n in goal.names),
+                              "feasible" if r["feasible"] else "outside the reference box"])
+                 for _, r in trace.iterrows()]
         fig.add_trace(go.Scatter(
             x=trace["completed"], y=trace["hypervolume"], mode="lines+markers",
             name="hypervolume", line=dict(shape="hv"), text=hover,
-            hovertemplate="after %{x} completed trials: HV %{y:,.0f}<br>%{text}<extra></extra>",
+            hovertemplate="after %{x} completed trials: HV %{y:,.4g}<br>%{text}<extra></extra>",
             marker=dict(size=8, color=["seagreen" if f else "lightgray" for f in trace["feasible"]],
                         line=dict(width=1, color="black")),
         ))
+    ref = ", ".join(f"{o.name} {format_value(r)}" for o, r in zip(goal.objectives, goal.reference))
+    top = f"; max {format_value(goal.max_hv)}" if goal.max_hv else ""
     fig.update_layout(
-        title=f"Hypervolume of the observed feasible points (reference point: val_acc "
-              f"{REF_POINT[0]}, num_params {REF_POINT[1]:,}; max {MAX_HV:,.0f})",
+        title=f"Hypervolume of the observed feasible points (reference point: {ref}{top})",
         xaxis_title="completed trials (in completion order)", yaxis_title="hypervolume",
         yaxis=dict(rangemode="tozero"), showlegend=False,
     )

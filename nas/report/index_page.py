@@ -2,9 +2,9 @@
 
 In this order: a summary (trial counts, wall time, versions, the reference point, the
 final hypervolume, the Pareto-optimal configurations), the Pareto plot, the
-hypervolume-vs-trial plot, the trials table (Ax's exp_to_df), the cross-validation
-diagnostics (numbers and plot), the two contour plots, and the failed trials with
-their reasons.
+hypervolume-vs-trial plot, the learning curves, the trials table (Ax's exp_to_df), the
+cross-validation diagnostics (numbers and plot), a contour plot per objective, and the
+failed trials with their reasons; titled and labelled with the search config's names.
 
 The figures are the same plotly figures as the separate HTML files, embedded as
 divs; the page loads plotly.js once from plotly.min.js beside it (no CDN, no network).
@@ -16,7 +16,7 @@ import html
 
 import pandas as pd
 
-from nas.report.hypervolume import MAX_HV, REF_POINT, format_hv
+from nas.report.hypervolume import format_hv, format_value
 from nas.report.provenance import describe
 
 CSS = """
@@ -51,8 +51,10 @@ def kv_table(rows):
 
 
 def df_table(df, scroll=False, **kwargs):
-    if "num_params" in df:  # whole numbers with thousands separators, not 1.322e+04
-        df = df.assign(num_params=[f"{v:,.0f}" if pd.notna(v) else "" for v in df["num_params"]])
+    # large whole numbers (a parameter count, say) with thousands separators, not 1.322e+04
+    whole = [c for c in df.columns if df[c].dtype.kind == "f" and df[c].notna().any()
+             and (df[c].dropna() % 1 == 0).all() and df[c].abs().max() >= 1000]
+    df = df.assign(**{c: [f"{v:,.0f}" if pd.notna(v) else "" for v in df[c]] for c in whole})
     table = df.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0,
                        **kwargs)
     return f'<div class="scroll">{table}</div>' if scroll else table
@@ -83,56 +85,61 @@ def diagnostics_html(diagnostics):
     return df_table(df.reset_index())
 
 
-def pareto_html(front):
+def pareto_html(summary):
+    front = summary.pareto_optimal
     if not len(front):
         return '<p class="note">No completed trial yet.</p>'
-    front = front.assign(in_reference_box=(front["val_acc"] >= REF_POINT[0])
-                         & (front["num_params"] <= REF_POINT[1]))
-    return df_table(front)
+    within = [summary.goal.feasible(dict(row)) for _, row in front.iterrows()]
+    return df_table(front.assign(in_reference_box=within))
 
 
 def page(summary, figures, diagnostics):
-    """The page's HTML, from a nas.report.summary.RunSummary, the figures nas/report/writer.py made and
-    the CV diagnostics (None: no model)."""
-    run_info, hv = summary.run_info, summary.hypervolume
+    """The page's HTML, from a nas.report.summary.RunSummary, the figures
+    nas/report/writer.py made and the CV diagnostics (None: no model)."""
+    run_info, hv, goal = summary.run_info, summary.hypervolume, summary.goal
     name = html.escape(summary.name)
     generated = summary.provenance["generated"].replace("T", " ")
     strategy = run_info.get("strategy", "n/a")
+    maximum = (f" of the maximum {format_value(goal.max_hv)} (the box from the reference point "
+               "to the best values the config declares)" if goal.max_hv else "")
     facts = kv_table([
         ("trials", ", ".join(f"{summary.counts[s]} {s.lower()}" for s in
                              ("COMPLETED", "EARLY_STOPPED", "FAILED", "RUNNING", "ABANDONED")
                              if s != "EARLY_STOPPED" or summary.counts[s])
          + f" ({summary.total} in all)"),
+        ("objectives", html.escape(", ".join(f"{o.name} ({'minimized' if o.minimize else 'maximized'})"
+                                             for o in goal.objectives))),
         ("strategy", html.escape(f"{strategy} (seed {run_info.get('seed')})")),
         ("wall time", f"{duration(summary.search_wall_seconds)} from the first trial's start "
                       f"to the last trial's end; this run of the driver: "
                       f"{duration(run_info.get('driver_seconds'))}"),
-        ("reference point", f"val_acc {REF_POINT[0]} (maximized), num_params {REF_POINT[1]:,} "
-                            f"(minimized): the objective thresholds"),
-        ("final hypervolume", f"{format_hv(hv)} of the maximum {MAX_HV:,.0f} "
-                              f"(the box up to val_acc 1, num_params 0); observed feasible points"),
+        ("reference point", html.escape(goal.describe())),
+        ("final hypervolume", f"{format_hv(hv, goal.max_hv)}{maximum}; observed feasible points"),
+        ("config", html.escape(str((run_info.get("config") or {}).get("path", "n/a")))),
         ("versions", html.escape(", ".join(f"{k} {v}" for k, v in summary.versions.items()))),
         ("generated", generated),
         ("made with", html.escape(describe(summary.provenance))),
     ])
-    table = summary.table  # with the epoch each early-stopped trial reached
+    table = summary.table  # with the step each early-stopped trial reached
+    first = goal.names[0]
+    contours = [key for key in figures if key.startswith("contour_")]
     sections = [
         ("summary", "Summary", facts + "<h3>Pareto-optimal configurations (observed)</h3>"
-         + pareto_html(summary.pareto_optimal)),
+         + pareto_html(summary)),
         ("pareto", "Pareto frontier", plot_div("pareto", figures.get("pareto"))),
         ("hypervolume", "Hypervolume after each completed trial",
          plot_div("hypervolume", figures.get("hypervolume"))
          + '<p>Trace: <a href="hypervolume.csv">hypervolume.csv</a></p>'),
-        ("curves", "Learning curves (val_acc after each epoch)",
+        ("curves", f"Learning curves ({first} at each step)",
          plot_div("curves", figures.get("curves"))
          if figures.get("curves") is not None else '<p class="note">No curve logged yet.</p>'),
         ("trials", f"All trials ({len(table)})",
          df_table(table, scroll=True) + '<p>As CSV: <a href="experiment.csv">experiment.csv</a></p>'),
         ("cv", "Cross-validation diagnostics",
          diagnostics_html(diagnostics) + plot_div("cv", figures.get("cv"))),
-        ("contours", "Contour plots (model mean over hidden_size_1 x hidden_size_2)",
-         plot_div("contour_val_acc", figures.get("contour_val_acc"))
-         + plot_div("contour_num_params", figures.get("contour_num_params"))),
+        ("contours", "Contour plots (model mean and SE of each objective over two parameters)",
+         "".join(plot_div(key, figures[key]) for key in contours) if contours
+         else plot_div("contours", None)),
         ("failed", "Failed trials", failed_html(summary.failed)),
     ]
     nav = "".join(f'<a href="#{key}">{html.escape(title.split(" (")[0])}</a>'
@@ -145,9 +152,8 @@ def page(summary, figures, diagnostics):
 <style>{CSS}</style>
 <script src="plotly.min.js"></script>
 </head><body>
-<h1>{name}: multi-objective NAS report</h1>
+<h1>{name}: multi-objective search report</h1>
 <nav>{nav}</nav>
 {body}
 </body></html>
 """
-

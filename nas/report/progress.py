@@ -16,8 +16,8 @@ import sys
 import time
 
 from nas.report.console import counts_text, failure_line, stopped_line
-from nas.early_stopping import stopped_epochs
-from nas.report.hypervolume import current_hypervolume, format_hv
+from nas.early_stopping import planned_steps, stopped_steps
+from nas.report.hypervolume import current_hypervolume, format_hv, goal_of
 from nas.report.summary import trial_counts
 
 
@@ -37,8 +37,11 @@ def finished(counts):
 
 class Progress:
     def __init__(self, total, start=None, experiment=None, stream=None, tty=None,
-                 clock=time.time):
+                 clock=time.time, best=None, last_step=None):
+        """`best`: {objective: its best possible value}, for the share of the largest
+        hypervolume; `last_step`: a trial's last step (both the config's)."""
         self.total = total
+        self.best, self.last_step = best, last_step
         self.clock = clock
         self.start = clock() if start is None else start
         self.stream = stream or sys.stdout
@@ -50,6 +53,7 @@ class Progress:
         self._reported = set()
         self._hv_key = None
         self._hv = 0.0
+        self._max_hv = None
         self._last_counts = None
         self._width = 0  # of the line now on screen (tty)
 
@@ -57,7 +61,9 @@ class Progress:
         """Recomputed only when the set of completed trials changed."""
         key = frozenset(i for i, t in experiment.trials.items() if t.status.name == "COMPLETED")
         if key != self._hv_key:
-            self._hv, self._hv_key = current_hypervolume(experiment), key
+            goal = goal_of(experiment, self.best)
+            self._hv, self._hv_key = current_hypervolume(experiment, goal), key
+            self._max_hv = goal.max_hv
         return self._hv
 
     def eta(self, finished, now):
@@ -79,7 +85,8 @@ class Progress:
         c = trial_counts(experiment)
         eta = self.eta(finished(c), now)
         shown = counts_text(c, self.total, abandoned_always=False)
-        text = (f"{shown} | HV {format_hv(self.hypervolume(experiment))}"
+        hv = self.hypervolume(experiment)
+        text = (f"{shown} | HV {format_hv(hv, self._max_hv)}"
                 f" | elapsed {format_duration(now - self.start)} | ETA {format_duration(eta)}")
         return text, shown
 
@@ -91,8 +98,9 @@ class Progress:
                 self._print(failure_line(t.index, t.status.name, t.status_reason))
             if t.status.name == "EARLY_STOPPED" and t.index not in self._reported:
                 self._reported.add(t.index)
-                stopped = stopped or stopped_epochs(experiment)
-                self._print(stopped_line(t, stopped[t.index]))
+                stopped = stopped or stopped_steps(experiment)
+                planned = planned_steps(t, self.last_step) if self.last_step else None
+                self._print(stopped_line(t, stopped[t.index], planned))
         text, counts = self.line(experiment)
         if self.tty:
             self._draw(text)

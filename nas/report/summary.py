@@ -1,13 +1,15 @@
 """The run's facts, computed once per results write: trial counts by status, the trials
-table, the observed Pareto set, the hypervolume trace, the best model under the
-parameter threshold, the failed trials with their reasons, the early-stopped trials
-with the epoch they reached, wall time, versions and provenance.
+table, the observed Pareto set, the hypervolume trace, the best of the first objective
+within the thresholds, the failed trials with their reasons, the early-stopped trials
+with the step they reached, wall time, versions and provenance.
 
-The console summary (nas/report/console.py), run_summary.json and index.html (nas/report/writer.py,
-nas/report/index_page.py) only render a `RunSummary`; none of them counts or computes again.
+The console summary (nas/report/console.py), run_summary.json and index.html
+(nas/report/writer.py, nas/report/index_page.py) only render a `RunSummary`; none of them
+counts or computes again. Everything is named as the search config names it: its
+objectives, metrics and parameters.
 
 The Pareto set and the hypervolume are over COMPLETED trials: an early-stopped trial's
-accuracy is partly trained, not the result of its configuration.
+value is partly trained, not the result of its configuration.
 """
 
 import os
@@ -19,13 +21,9 @@ from ax.core.base_trial import TrialStatus
 from ax.service.utils.report_utils import exp_to_df
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
-from nas.early_stopping import stopped_epochs
-from nas.report.hypervolume import hypervolume_trace
-from nas.optimization import NUM_PARAMS_THRESHOLD
+from nas.early_stopping import stopped_steps
+from nas.report.hypervolume import Goal, goal_of, hypervolume_trace
 from nas.report.provenance import provenance, versions
-
-PARAMS = ["hidden_size_1", "hidden_size_2", "learning_rate", "epochs", "dropout", "batch_size"]
-OBJECTIVES = ["val_acc", "num_params"]
 
 
 def trial_counts(experiment):
@@ -37,33 +35,34 @@ def trial_counts(experiment):
 
 
 def results_table(experiment):
-    """The tutorial's `exp_to_df`, plus the failure reason of failed trials and the epoch
-    an early-stopped trial reached (its val_acc is the one after that epoch)."""
+    """The tutorial's `exp_to_df`, plus the failure reason of failed trials and the step
+    an early-stopped trial reached (its first objective's value is the one at that step).
+    Every metric of the search has a column, also before any trial reported it."""
     df = exp_to_df(experiment)
-    # an objective no trial reported: no trial with data yet, or every trial stopped early
-    # (val_acc curves, no num_params)
-    df = df.assign(**{name: float("nan") for name in OBJECTIVES if name not in df})
+    df = df.assign(**{name: float("nan") for name in experiment.metrics if name not in df})
     if "trial_index" not in df:  # no trial yet
         return df
     reasons = {t.index: t.status_reason or "" for t in experiment.trials.values()}
     if any(reasons.values()):
         df["reason"] = df["trial_index"].map(reasons)
-    stopped = stopped_epochs(experiment)
+    stopped = stopped_steps(experiment)
     if stopped:
-        df["stopped_at_epoch"] = df["trial_index"].map(stopped).astype("Int64")
+        df["stopped_at_step"] = df["trial_index"].map(stopped).astype("Int64")
     return df
 
 
-def pareto_front(table):
+def pareto_front(table, goal):
     """The rows of `table` (exp_to_df's columns) of the Pareto-optimal COMPLETED trials,
-    by BoTorch's `is_non_dominated` (num_params negated: it maximizes), fewest
-    parameters first (then by trial index). Equal points are all kept."""
+    by BoTorch's `is_non_dominated` (minimized objectives negated: it maximizes), sorted
+    by the last objective, then by trial index. Equal points are all kept."""
+    names = goal.names
     if "trial_status" not in table.columns:  # no trial yet
-        return pd.DataFrame(columns=["trial_index", *OBJECTIVES])
-    done = table[table["trial_status"] == TrialStatus.COMPLETED.name].dropna(subset=OBJECTIVES)
-    y = torch.tensor(done[OBJECTIVES].to_numpy(dtype=float) * [1.0, -1.0], dtype=torch.double)
+        return pd.DataFrame(columns=["trial_index", *names])
+    done = table[table["trial_status"] == TrialStatus.COMPLETED.name].dropna(subset=names)
+    signs = [o.sign for o in goal.objectives]
+    y = torch.tensor(done[names].to_numpy(dtype=float) * signs, dtype=torch.double)
     return done[is_non_dominated(y, deduplicate=False).numpy()].sort_values(
-        ["num_params", "trial_index"])
+        [names[-1], "trial_index"])
 
 
 def search_wall_time(experiment):
@@ -87,12 +86,14 @@ class RunSummary:
     name: str
     counts: dict  # {TrialStatus name: trials}, every status
     table: pd.DataFrame  # results_table
+    goal: Goal  # objectives, reference point, constraints (nas/report/hypervolume.py)
+    parameters: list  # the search's parameter names, in the config's order
     front: pd.DataFrame  # pareto_front(table)
-    trace: pd.DataFrame  # hypervolume after each completed trial (nas/report/hypervolume.py)
-    stopped: dict  # {trial index: epoch reached} of the early-stopped trials
+    trace: pd.DataFrame  # hypervolume after each completed trial
+    stopped: dict  # {trial index: step reached} of the early-stopped trials
     failed: pd.DataFrame  # failed_trials
     search_wall_seconds: float  # None before a trial ended
-    run_info: dict  # from the driver: strategy, seed, driver_seconds, code_at_start
+    run_info: dict  # from the driver: strategy, seed, driver_seconds, code_at_start, config
     versions: dict
     provenance: dict  # nas/report/provenance.py
 
@@ -101,35 +102,57 @@ class RunSummary:
         return sum(self.counts.values())
 
     @property
+    def objectives(self):
+        return self.goal.names
+
+    @property
     def hypervolume(self):
         return float(self.trace["hypervolume"].iloc[-1]) if len(self.trace) else 0.0
 
     @property
     def pareto_optimal(self):
-        """Index, hyperparameters and both objectives of the Pareto-optimal trials."""
-        return self.front[[c for c in ["trial_index", *PARAMS, *OBJECTIVES] if c in self.front]]
+        """Index, parameters and objectives of the Pareto-optimal trials."""
+        columns = ["trial_index", *self.parameters, *self.objectives]
+        return self.front[[c for c in columns if c in self.front]]
 
     @property
-    def best_under_threshold(self):
-        """The Pareto-optimal trial with the highest val_acc within the parameter
-        threshold (a dict of pareto_optimal's columns), or None."""
-        front = self.pareto_optimal
-        small = front[front["num_params"] <= NUM_PARAMS_THRESHOLD]
-        if not len(small):
+    def best_within_thresholds(self):
+        """The Pareto-optimal trial best in the first objective among those within the
+        other objectives' reference values and every outcome constraint (a dict of
+        pareto_optimal's columns and the metric it is best in), or None."""
+        first, *others = self.goal.objectives
+        front = self.front
+        if not len(front):
             return None
-        best = small.sort_values("val_acc").tail(1).to_dict("records")[0]
-        return {k: (v.item() if hasattr(v, "item") else v) for k, v in best.items()}
+        keep = [all(o.sign * row[o.name] >= o.sign * r
+                    for o, r in zip(self.goal.objectives, self.goal.reference)
+                    if o in others and r is not None)
+                and all(op(row.get(m, float("nan")), bound) for m, op, bound in self.goal.constraints)
+                for _, row in front.iterrows()]
+        within = self.pareto_optimal[keep]
+        if not len(within):
+            return None
+        best = within.sort_values(first.name, ascending=first.minimize).head(1)
+        record = {k: (v.item() if hasattr(v, "item") else v)
+                  for k, v in best.to_dict("records")[0].items()}
+        return {"metric": first.name, **record}
 
     def to_json(self):
         """run_summary.json."""
         return {
+            "name": self.name,
+            "objectives": [{"name": o.name, "minimize": o.minimize, "reference": r}
+                           for o, r in zip(self.goal.objectives, self.goal.reference)],
+            "reference_point_inferred_for": list(self.goal.inferred),
             "trials": {name.lower(): n for name, n in self.counts.items() if n},
             "search_wall_seconds": self.search_wall_seconds,
             "driver_seconds": self.run_info.get("driver_seconds"),
             "strategy": self.run_info.get("strategy"),
             "seed": self.run_info.get("seed"),
+            "config": self.run_info.get("config"),
             "final_hypervolume": self.hypervolume,
-            "best_val_acc_under_80k_params": self.best_under_threshold,
+            "max_hypervolume": self.goal.max_hv,
+            "best_of_first_objective_within_thresholds": self.best_within_thresholds,
             "pareto_optimal_trials": [int(i) for i in self.front["trial_index"]]
             if len(self.front) else [],
             "cpu_count": os.cpu_count(),
@@ -138,13 +161,17 @@ class RunSummary:
         }
 
 
-def summarize(experiment, run_info=None):
-    """Every fact of the run, once."""
+def summarize(experiment, run_info=None, config=None):
+    """Every fact of the run, once. From `config` (the search's): the best value each
+    objective can take, if it declares them (the hypervolume's maximum)."""
     table = results_table(experiment)
+    best = {m.name: m.best for m in config.metrics.values()} if config else None
+    goal = goal_of(experiment, best)
     return RunSummary(
-        name=experiment.name, counts=trial_counts(experiment), table=table,
-        front=pareto_front(table), trace=hypervolume_trace(experiment),
-        stopped=stopped_epochs(experiment), failed=failed_trials(experiment),
-        search_wall_seconds=search_wall_time(experiment), run_info=dict(run_info or {}),
-        versions=versions(), provenance=provenance(at_start=(run_info or {}).get("code_at_start")),
+        name=experiment.name, counts=trial_counts(experiment), table=table, goal=goal,
+        parameters=list(experiment.search_space.parameters), front=pareto_front(table, goal),
+        trace=hypervolume_trace(experiment, goal), stopped=stopped_steps(experiment),
+        failed=failed_trials(experiment), search_wall_seconds=search_wall_time(experiment),
+        run_info=dict(run_info or {}), versions=versions(),
+        provenance=provenance(at_start=(run_info or {}).get("code_at_start")),
     )

@@ -1,66 +1,89 @@
-"""The results files: the tutorial's table, Pareto plot, diagnostics and contours.
+"""Evaluating the results: the tutorial's table, Pareto plot, diagnostics and contours.
 
 Everything goes to `results_dir`, each file written atomically. The HTML plots load
 plotly.js from `plotly.min.js` next to them (written once), so they open offline.
-The diagnostics and contour plots come from a BoTorch model fitted on all observed
+The diagnostics and contour plots come from a BoTorch model fitted on all completed
 trials, as the tutorial's `gs.model` is, also when the search ended before Sobol gave
-way to BoTorch (a short run).
+way to BoTorch (a short run). Everything is named as the search config names it: the
+Pareto plot shows its two objectives (for three or more, one panel per pair), the
+contour plots one per objective over the pair of parameters the config names in
+[report] contour, else over the two that matter most to that objective's model (Ax's
+feature importances).
 """
 
+import itertools
 import json
+import re
 from pathlib import Path
 
 import plotly.graph_objects as go
 from ax.adapter.cross_validation import compute_diagnostics, cross_validate
 from ax.adapter.registry import Generators
+from ax.core.parameter import RangeParameter
 from ax.plot.contour import plot_contour_plotly
 from ax.plot.diagnostic import interact_cross_validation_plotly
 from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
 
 from nas.early_stopping import completed_results
 from nas.files import atomic_write_text
-from nas.report.hypervolume import hypervolume_figure
+from nas.report.hypervolume import format_value, hypervolume_figure
 from nas.report.index_page import page
 from nas.report.learning_curves import learning_curves_figure
-from nas.optimization import NUM_PARAMS_THRESHOLD, VAL_ACC_THRESHOLD
 from nas.report.provenance import add_to_html, write_manifest
-from nas.report.summary import PARAMS, summarize
+from nas.report.summary import summarize
 
 PLOTLY_JS = "plotly.min.js"
 
 
-def pareto_figure(df, front):
-    """val_acc vs num_params of the trials with both, coloured by trial index, with the
-    Pareto frontier (`front`: nas.report.summary.pareto_front) and the objective thresholds."""
-    done = df.dropna(subset=["val_acc", "num_params"])
-    hover = [
-        "<br>".join(f"{c}: {r[c]}" for c in ["trial_index", *PARAMS] if c in r)
-        for _, r in done.iterrows()
-    ]
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(
-        x=done["num_params"], y=done["val_acc"], mode="markers", name="trials",
-        text=hover, hovertemplate="%{text}<br>num_params: %{x}<br>val_acc: %{y:.4f}<extra></extra>",
-        marker=dict(color=done["trial_index"], colorscale="Viridis", size=10,
-                    showscale=True, colorbar=dict(title="trial index")),
-    ))
-    fig.add_trace(go.Scatter(
-        x=front["num_params"], y=front["val_acc"], mode="lines", name="Pareto frontier",
-        line=dict(shape="hv", color="firebrick"),
-    ))
-    fig.add_hline(y=VAL_ACC_THRESHOLD, line_dash="dash", line_color="gray",
-                  annotation_text=f"val_acc >= {VAL_ACC_THRESHOLD}")
-    fig.add_vline(x=NUM_PARAMS_THRESHOLD, line_dash="dash", line_color="gray",
-                  annotation_text=f"num_params <= {NUM_PARAMS_THRESHOLD:,}",
-                  annotation_position="bottom left")
-    fig.update_layout(title="Observed Pareto frontier", xaxis_title="num_params",
-                      yaxis_title="val_acc", legend=dict(orientation="h", y=-0.2))
+def pareto_figure(summary):
+    """The observed trials in objective space, coloured by trial index, with the Pareto
+    frontier and the thresholds: one panel for two objectives (the second on the x axis),
+    one panel per pair for three or more (the Pareto-optimal points over all objectives
+    ringed in red)."""
+    objectives, df = summary.goal.objectives, summary.table
+    done = df.dropna(subset=[o.name for o in objectives])
+    pairs = list(itertools.combinations(range(len(objectives)), 2))
+    pairs = [(j, i) for i, j in pairs]  # x: the later objective, y: the earlier
+    cols = min(len(pairs), 3)
+    rows = -(-len(pairs) // cols)
+    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.08, vertical_spacing=0.12)
+    hover = ["<br>".join(f"{c}: {r[c]}" for c in ["trial_index", *summary.parameters,
+                                                    *(o.name for o in objectives)] if c in r)
+             for _, r in done.iterrows()]
+    for k, (x, y) in enumerate(pairs):
+        row, col = k // cols + 1, k % cols + 1
+        ox, oy = objectives[x], objectives[y]
+        fig.add_trace(go.Scatter(
+            x=done[ox.name], y=done[oy.name], mode="markers", name="trials", text=hover,
+            showlegend=k == 0, hovertemplate="%{text}<extra></extra>",
+            marker=dict(color=done["trial_index"], colorscale="Viridis", size=9,
+                        showscale=k == 0, colorbar=dict(title="trial index")),
+        ), row=row, col=col)
+        front = summary.front.sort_values(ox.name)
+        fig.add_trace(go.Scatter(
+            x=front[ox.name], y=front[oy.name], name="Pareto frontier", showlegend=k == 0,
+            mode="lines" if len(objectives) == 2 else "markers",
+            line=dict(shape="hv" if ox.minimize != oy.minimize else "vh", color="firebrick"),
+            marker=dict(size=14, color="rgba(0,0,0,0)", line=dict(width=2, color="firebrick")),
+        ), row=row, col=col)
+        for o, add in ((oy, fig.add_hline), (ox, fig.add_vline)):
+            ref = summary.goal.reference[objectives.index(o)]
+            if ref is not None:
+                add(ref, line_dash="dash", line_color="gray", row=row, col=col,
+                    annotation_text=f"{o.name} {'<=' if o.minimize else '>='} {format_value(ref)}")
+        fig.update_xaxes(title_text=ox.name, row=row, col=col)
+        fig.update_yaxes(title_text=oy.name, row=row, col=col)
+    title = ("Observed Pareto frontier" if len(objectives) == 2 else
+             "Observed trials, one panel per pair of objectives (ringed: Pareto-optimal over all)")
+    fig.update_layout(title=title, legend=dict(orientation="h", y=-0.15),
+                      height=450 if rows == 1 else 380 * rows)
     return fig
 
 
 def fit_report_model(experiment):
-    """A BoTorch model of both objectives on every completed trial (by its last epoch;
-    not early-stopped or running trials' partly trained accuracy)."""
+    """A BoTorch model of every metric on every completed trial (by its last step; not
+    early-stopped or running trials' partly trained values)."""
     return Generators.BOTORCH_MODULAR(experiment=experiment, data=completed_results(experiment))
 
 
@@ -91,37 +114,38 @@ class ResultsWriter:
                                                   atomic_write_text)
 
 
-def write_results(experiment, results_dir, run_info=None):
+def write_results(experiment, results_dir, config, run_info=None):
     """Write every results file, the one-page report index.html last, then the
-    provenance manifest; returns ({description: path}, the RunSummary they render)."""
+    provenance manifest; returns ({description: path}, the RunSummary they render).
+    From `config` (the search's): its metrics' best values, its contour pair, its last step."""
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not (out / PLOTLY_JS).exists():
         atomic_write_text(out / PLOTLY_JS, get_plotlyjs())
-    summary = summarize(experiment, run_info)
+    summary = summarize(experiment, run_info, config)
     write = ResultsWriter(out, summary.provenance)
     figures = {}
     df = summary.table
     write.text("table (CSV)", "experiment.csv", df.to_csv(index=False))
     write.html("table (HTML)", "experiment.html", table_html(df, experiment.name))
 
-    figures["pareto"] = pareto_figure(df, summary.front)
+    figures["pareto"] = pareto_figure(summary)
     write.figure("Pareto plot", "pareto_frontier.html", figures["pareto"])
     write.text("hypervolume (CSV)", "hypervolume.csv", summary.trace.to_csv(index=False))
-    figures["hypervolume"] = hypervolume_figure(summary.trace)
+    figures["hypervolume"] = hypervolume_figure(summary.trace, summary.goal)
     write.figure("hypervolume plot", "hypervolume.html", figures["hypervolume"])
-    figures["curves"] = learning_curves_figure(experiment)
+    figures["curves"] = learning_curves_figure(experiment, config.last_step)
     if figures["curves"] is not None:
         write.figure("learning curves", "learning_curves.html", figures["curves"])
 
-    diagnostics = write_model_results(experiment, summary, write, figures)
+    diagnostics = write_model_results(experiment, summary, write, figures, config.contour)
     write.json("run summary", "run_summary.json", summary.to_json())
     write.html("report page", "index.html", page(summary, figures, diagnostics))
     write.manifest()
     return write.files, summary
 
 
-def write_model_results(experiment, summary, write, figures):
+def write_model_results(experiment, summary, write, figures, contour=None):
     """CV diagnostics and contour plots of a model fitted on the completed trials;
     the diagnostics, or None with fewer than two completed trials."""
     if summary.counts["COMPLETED"] < 2:
@@ -132,14 +156,39 @@ def write_model_results(experiment, summary, write, figures):
     write.json("CV diagnostics", "cv_diagnostics.json", diagnostics)
     figures["cv"] = interact_cross_validation_plotly(cv)
     write.figure("CV plot", "cross_validation.html", figures["cv"])
-    for metric in ("val_acc", "num_params"):
-        fig = plot_contour_plotly(model, "hidden_size_1", "hidden_size_2", metric,
-                                  lower_is_better=metric == "num_params")
-        fig.update_layout(title=f"{metric} over hidden_size_1 x hidden_size_2 (model mean and SE)",
-                          margin=dict(t=90))
-        figures[f"contour_{metric}"] = fig
-        write.figure(f"contour {metric}", f"contour_{metric}.html", fig)
+    for objective in summary.goal.objectives:
+        pair = contour or most_important_pair(model, experiment, objective.name)
+        if pair is None:
+            continue
+        fig = plot_contour_plotly(model, pair[0], pair[1], objective.name,
+                                  lower_is_better=objective.minimize)
+        how = "" if contour else " (the two parameters that matter most to its model)"
+        fig.update_layout(title=f"{objective.name} over {pair[0]} x {pair[1]}{how}: model "
+                                "mean and SE", margin=dict(t=90))
+        key = f"contour_{file_name(objective.name)}"
+        figures[key] = fig
+        write.figure(f"contour {objective.name}", f"{key}.html", fig)
     return diagnostics
+
+
+def most_important_pair(model, experiment, metric):
+    """The two range parameters that matter most to `metric`'s model (Ax's feature
+    importances: the GP's inverse lengthscales), or None with fewer than two."""
+    ranges = [name for name, p in experiment.search_space.parameters.items()
+              if isinstance(p, RangeParameter)]
+    if len(ranges) < 2:
+        return None
+    try:
+        importance = model.feature_importances(experiment.metrics[metric].signature)
+    except Exception:  # a model without lengthscales: the first two, in the config's order
+        return tuple(ranges[:2])
+    ranked = sorted(ranges, key=lambda name: -float(importance.get(name, 0.0)))
+    return tuple(ranked[:2])
+
+
+def file_name(name):
+    """A metric's name as part of a file name (names may hold dots, slashes, ...)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
 def table_html(df, title):

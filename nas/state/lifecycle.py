@@ -15,8 +15,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from nas.cli import fail
-
 # Ax, TorchX and torch (~5 s of imports) are imported by the functions that use them, so
 # that the lock is taken, and a second driver refused, before they load.
 
@@ -25,22 +23,25 @@ EXIT_INTERRUPTED = 130
 
 # --- resume --------------------------------------------------------------------------
 
-def load_saved_search(state_file, strategy):
+def load_saved_search(state_file, strategy, config):
     """(experiment, generation_strategy) saved in `state_file`, or None for a new search.
-    Exit 2 if the file is unusable or was made with another --strategy."""
-    from nas.orchestration import strategy_of
-    from nas.state.storage import StateError, load_state
+    StateError if the file is unusable; SearchMismatch if it was made with another
+    --strategy or another search config."""
+    from nas.orchestration import SearchMismatch, check_same_search, strategy_of
+    from nas.state.storage import load_state
 
     state_file = Path(state_file)
     if not state_file.exists():
         return None
-    try:
-        experiment, generation_strategy = load_state(state_file)
-    except StateError as e:
-        fail(str(e))
+    experiment, generation_strategy = load_state(state_file)
     if strategy_of(generation_strategy) != strategy:
-        fail(f"the search saved in {state_file} uses --strategy "
-             f"{strategy_of(generation_strategy)}; run it with that, or start anew with --fresh")
+        raise SearchMismatch(f"the search saved in {state_file} uses --strategy "
+                             f"{strategy_of(generation_strategy)}; run it with that, or start "
+                             "anew with --fresh")
+    try:
+        check_same_search(experiment, config)
+    except SearchMismatch as e:
+        raise SearchMismatch(f"{state_file}: {e}") from None
     return experiment, generation_strategy
 
 
@@ -49,19 +50,11 @@ def take_over_jobs(orchestrator):
     (their trial dirs are moved aside, so no trial index gets two jobs or mixed logs),
     poll the jobs it recorded as running, and say what became of each. Polling first
     lets the trial budget count a trial lost meanwhile as one to replace."""
-    from nas.jobs.processes import stop_untracked_jobs
-
     experiment = orchestrator.experiment
     runner = experiment.runner
-    if runner.scheduler == "slurm":  # re-attached by job id, in the saved TorchX handles
-        from nas.jobs import slurm
-
-        if problem := slurm.cluster_problem():  # no sbatch, slurmctld down: exit 2
-            fail(problem)
-        for job in slurm.cancel_untracked(runner.log_dir, experiment):
-            print(f"  cancelled Slurm job {job}: submitted just before the driver died, never recorded")
-    for pid in stop_untracked_jobs(runner.log_dir, experiment):
-        print(f"  stopped job {pid}: launched just before the driver died, never recorded")
+    # SchedulerUnavailable if jobs cannot be reached (Slurm's controller down)
+    for line in runner.jobs.take_over(runner.log_dir, experiment):
+        print(f"  {line}")
     running = list(orchestrator.running_trials)
     if not running:
         return
@@ -196,15 +189,19 @@ def run_owned_search(orchestrator, total_trials, progress, warm_start=True):
 
 
 def start_warm_server(runner):
-    """Local jobs fork from a process that has imported torch and Lightning
-    (nas/jobs/warm_start.py; their launcher finds it through the trials' log dir); other
-    schedulers start their jobs as usual. None if not local."""
-    from nas.runner import LOCAL_SCHEDULERS
-    from nas.jobs.warm_start import WarmServer
+    """Local jobs fork from a process that has imported the training script and so its
+    libraries (nas/jobs/warm_start.py; their launcher finds it through the trials' log
+    dir); other schedulers start their jobs as usual. None if not local, or if the script
+    cannot be started so (the console says why, once)."""
+    from nas.jobs.warm_start import WarmServer, why_not_warm
 
-    if runner.scheduler not in LOCAL_SCHEDULERS:
+    if not runner.jobs.warm_start:
         return None
-    return WarmServer(runner.log_dir)
+    script = runner.job_settings["script"]
+    if why := why_not_warm(script):
+        print(f"note: {why}: its trials start cold, each importing its libraries itself")
+        return None
+    return WarmServer(runner.log_dir, script)
 
 
 def cancel_running_jobs(orchestrator, why):

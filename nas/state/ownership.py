@@ -3,7 +3,8 @@ saved state is read until the driver exits; a second driver exits 2 naming the h
 pid. The kernel drops the lock with the process (`kill -9` too), so a stale lock never
 blocks the next run; the descriptor is close-on-exec, so a job or warm-start server
 outliving its driver holds none. Standard library only: the lock is taken, and a second
-driver refused, before Ax, TorchX and torch (~5 s of imports) load.
+driver refused, before the trials' libraries load; only the search config's check (with
+Ax, so that a bad config is refused with nothing written) comes before it.
 """
 
 import errno
@@ -12,14 +13,18 @@ import os
 import time
 from pathlib import Path
 
-from nas.cli import fail
+from nas.errors import NasError
 
 LOCK_FILE = "driver.lock"
+
+
+class LogDirInUse(NasError):
+    """Another driver holds the log dir's lock."""
 _held = []  # the lock's file descriptor, open for the process's whole life
 
 
 def own_log_dir(log_dir, fresh=False):
-    """Lock `log_dir` for this process, or exit 2 naming the driver that holds it.
+    """Lock `log_dir` for this process, or LogDirInUse naming the driver that holds it.
     `fresh`: move an earlier search (logs and state) aside first, never deleting it."""
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)  # nas/cli.py checked that it can be
@@ -45,8 +50,9 @@ def _lock(log_dir):
         os.close(fd)
         if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
             raise
-        fail(f"{log_dir} is in use by another run_nas.py (pid {_holder(path)}); wait for it to "
-             "end or stop it, or give this run another --results-dir / --log-dir")
+        raise LogDirInUse(f"{log_dir} is in use by another run_nas.py (pid {_holder(path)}); "
+                          "wait for it to end or stop it, or give this run another "
+                          "--results-dir / --log-dir")
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     return fd

@@ -19,6 +19,7 @@ from ax.storage.json_store.registry import CORE_CLASS_DECODER_REGISTRY, CORE_CLA
 from ax.storage.metric_registry import register_metrics
 from ax.storage.runner_registry import register_runners
 
+from nas.errors import NasError
 from nas.files import atomic_write_text
 from nas.metrics import CurveMetric, NasMetric
 from nas.runner import NasRunner
@@ -35,7 +36,7 @@ _, _ENCODERS, _DECODERS = register_runners(
 )
 
 
-class StateError(Exception):
+class StateError(NasError):
     """The saved state is damaged or from an incompatible version (one line)."""
 
 

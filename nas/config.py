@@ -1,0 +1,408 @@
+"""The search config file: which script a trial runs, what is searched, what is optimized.
+
+A TOML file (read with the standard library's `tomllib`) whose keys are Ax's own names, so
+that Ax parses and checks them: each `[parameters]` entry becomes an Ax
+`RangeParameterConfig` (with `bounds`) or `ChoiceParameterConfig` (with `values`), and
+`[optimization]` holds the strings Ax's `Client.configure_optimization` takes (a comma
+separates objectives, `-` minimizes, a constraint on an objective is its threshold).
+README, "Search your own model", documents the format; nas/tutorial.toml is the
+tutorial's search written in it.
+
+`load_config` reads and checks a file and raises `ConfigError` with one line naming the
+file and what is wrong; nothing here writes a file or starts a job. The Ax objects are
+built from a `SearchConfig` by nas/search_space.py, nas/optimization.py and nas/metrics.py.
+"""
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import string
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nas.errors import NasError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "tutorial.toml"
+DEFAULT_PARAMETER_ARGS = "--{name} {value}"
+DEFAULT_MAX_PENDING = 4
+
+# what a placeholder in the config stands for (README: "Search your own model")
+TRIAL_PLACEHOLDERS = {
+    "log_dir": "the trial's own TensorBoard log dir",
+    "trial_index": "the trial's index",
+    "data_dir": "--data-dir, else $PATH_DATASETS",
+    "cache_dir": "the search's folder for what [prepare] makes (LOG_DIR/cache)",
+    "gpus": "GPUs per trial job (--gpu, default 0)",
+}
+PARAMETER_PLACEHOLDERS = {"name": "the parameter's name", "value": "its value in this trial"}
+PREPARE_PLACEHOLDERS = {"python": "the driver's Python interpreter",
+                        "data_dir": TRIAL_PLACEHOLDERS["data_dir"],
+                        "cache_dir": TRIAL_PLACEHOLDERS["cache_dir"]}
+
+TABLES = {  # table -> its keys; [parameters] and [metrics] hold one entry per name
+    "trial": ("script", "args", "parameter_args", "last_step"),
+    "prepare": ("command", "creates"),
+    "search": ("trials", "max_pending", "seed"),
+    "parameters": None,
+    "optimization": ("objective", "outcome_constraints"),
+    "metrics": None,
+    "report": ("contour",),
+}
+TOP_KEYS = ("name", *TABLES)
+# the trial component's own arguments (nas/component.py): no parameter may take these names
+RESERVED_NAMES = ("log_path", "trial_idx", "job_settings")
+METRIC_KEYS = ("tag", "best")
+
+
+class ConfigError(NasError):
+    """A config file that cannot be used; the message is one line naming the file."""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric of the search: read from the TensorBoard scalar `tag` of each trial.
+    `lower_is_better`: from the objective's sign (None for a metric only constrained).
+    `best`: the best value it can take, if declared (the hypervolume's maximum)."""
+    name: str
+    tag: str
+    lower_is_better: bool | None
+    best: float | None = None
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """A checked search config; paths absolute."""
+    path: Path
+    name: str
+    script: Path
+    args: tuple[str, ...]
+    parameter_args: str
+    last_step: str | int | None  # a parameter name or a number: the last step a trial logs
+    prepare: tuple[str, ...] | None
+    prepare_creates: tuple[str, ...]  # files [prepare] makes: it is skipped while all exist
+    trials: int | None
+    max_pending: int
+    seed: int | None
+    parameters: tuple  # Ax's RangeParameterConfig / ChoiceParameterConfig, in file order
+    objective: str
+    outcome_constraints: tuple[str, ...]
+    metrics: dict = field(default_factory=dict)  # name -> MetricSpec: objectives first
+    contour: tuple[str, str] | None = None
+    fixed: dict = field(default_factory=dict)  # name -> value pinned on the command line
+
+    @property
+    def objectives(self) -> list[str]:
+        return [m.name for m in self.metrics.values() if m.lower_is_better is not None]
+
+    @property
+    def parameter_names(self) -> list[str]:
+        return [p.name for p in self.parameters]
+
+    def fingerprint(self) -> str:
+        """What makes two configs the same search: the trial command, the parameters and
+        fixes, the metrics and the optimization (not the budget or the seed)."""
+        same = {"script": str(self.script), "args": self.args, "parameter_args": self.parameter_args,
+                "parameters": [dataclasses.asdict(p) for p in self.parameters],
+                "objective": self.objective, "outcome_constraints": self.outcome_constraints,
+                "metrics": [dataclasses.asdict(m) for m in self.metrics.values()]}
+        text = json.dumps(same, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_config(path: str | Path, fixed: dict[str, str] | None = None) -> SearchConfig:
+    """Read and check the config file `path`; `fixed`: {parameter: value text} pinned by
+    --fix. Raises ConfigError."""
+    path = Path(path).expanduser().resolve()
+    reader = _Reader(path)
+    raw = reader.toml()
+    reader.keys(raw, TOP_KEYS, "the top level")
+    tables = {name: reader.table(raw, name) for name in TABLES}
+    for name, keys in TABLES.items():
+        if keys is not None:
+            reader.keys(tables[name], keys, f"[{name}]")
+
+    trial = tables["trial"]
+    script = reader.script(trial)
+    args = tuple(reader.strings(trial, "args", "trial", default=[]))
+    for arg in args:
+        reader.placeholders(arg, TRIAL_PLACEHOLDERS, "[trial] args")
+    parameter_args = trial.get("parameter_args", DEFAULT_PARAMETER_ARGS)
+    if not isinstance(parameter_args, str) or "{value}" not in parameter_args:
+        reader.fail(f'[trial] parameter_args must be a string holding {{value}}, e.g. '
+                    f'"{DEFAULT_PARAMETER_ARGS}" or "{{name}}={{value}}"; got {parameter_args!r}')
+    reader.placeholders(parameter_args, PARAMETER_PLACEHOLDERS, "[trial] parameter_args")
+
+    prepare = None
+    if "command" in tables["prepare"]:
+        prepare = tuple(reader.strings(tables["prepare"], "command", "prepare"))
+        if not prepare:
+            reader.fail("[prepare] command is empty; give the command as a list of words, "
+                        'e.g. ["{python}", "prepare.py"]')
+        for word in prepare:
+            reader.placeholders(word, PREPARE_PLACEHOLDERS, "[prepare] command")
+    creates = tuple(reader.strings(tables["prepare"], "creates", "prepare", default=[]))
+    for word in creates:
+        reader.placeholders(word, PREPARE_PLACEHOLDERS, "[prepare] creates")
+
+    search = tables["search"]
+    trials = reader.whole(search, "trials", "search", minimum=1)
+    max_pending = reader.whole(search, "max_pending", "search", minimum=1)
+    seed = reader.whole(search, "seed", "search", minimum=None)
+
+    parameters = [reader.parameter(name, entry, (fixed or {}).get(name))
+                  for name, entry in tables["parameters"].items()]
+    if not parameters:
+        reader.fail("[parameters] is empty; declare at least one parameter to search")
+    names = [p.name for p in parameters]
+    for name in fixed or {}:
+        if name not in names:
+            reader.fail(f"--fix {name}={fixed[name]}: no parameter {name!r} in [parameters]; "
+                        f"the parameters are {', '.join(names)}", prefix=False)
+
+    objective, constraints, metric_directions = reader.optimization(tables["optimization"])
+    metrics = reader.metrics(tables["metrics"], metric_directions)
+
+    last_step = trial.get("last_step")
+    if last_step is not None and not (
+            (isinstance(last_step, str) and last_step in names)
+            or (type(last_step) is int and last_step >= 1)):
+        reader.fail(f"[trial] last_step {last_step!r} is neither a parameter "
+                    f"({', '.join(names)}) nor a whole number >= 1")
+
+    contour = tables["report"].get("contour")
+    if contour is not None:
+        ranges = [p.name for p in parameters
+                  if hasattr(p, "bounds") and p.name not in (fixed or {})]
+        if (not isinstance(contour, list) or len(contour) != 2 or len(set(contour)) != 2
+                or not set(contour) <= set(ranges)):
+            reader.fail(f"[report] contour {contour!r} must name two different range "
+                        f"parameters (with bounds), from: {', '.join(ranges) or 'none'}")
+        contour = tuple(contour)
+
+    name = raw.get("name", path.stem)
+    if not isinstance(name, str) or not name.strip():
+        reader.fail(f"name must be a non-empty string, got {name!r}")
+
+    return SearchConfig(
+        path=path, name=name, script=script, args=args, parameter_args=parameter_args,
+        last_step=last_step, prepare=prepare, prepare_creates=creates, trials=trials,
+        max_pending=max_pending or DEFAULT_MAX_PENDING, seed=seed,
+        parameters=tuple(parameters), objective=objective,
+        outcome_constraints=tuple(constraints), metrics=metrics, contour=contour,
+        fixed={p.name: p.values[0] for p in parameters if p.name in (fixed or {})},
+    )
+
+
+def parse_fix(text: str) -> tuple[str, str]:
+    """`--fix NAME=VALUE` -> (NAME, VALUE text); ConfigError if there is no `=`."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise ConfigError(f"--fix {text!r}: expected NAME=VALUE, e.g. --fix epochs=1")
+    return name.strip(), value.strip()
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's message on one line (Ax's and sympy's span several)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:300]
+
+
+class _Reader:
+    """Checks of one file; every failure is a ConfigError naming the file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def fail(self, problem, prefix=True):
+        raise ConfigError(f"{self.path}: {problem}" if prefix else f"{problem} ({self.path})")
+
+    def toml(self):
+        try:
+            with open(self.path, "rb") as f:
+                return tomllib.load(f)
+        except FileNotFoundError:
+            self.fail("no such config file; give --config an existing .toml file")
+        except OSError as e:
+            self.fail(f"cannot be read ({e.strerror})")
+        except tomllib.TOMLDecodeError as e:
+            self.fail(f"not valid TOML: {e}")  # tomllib's message names line and column
+
+    def table(self, raw, name):
+        value = raw.get(name, {})
+        if not isinstance(value, dict):
+            self.fail(f"{name} must be a table ([{name}]), got {value!r}")
+        return value
+
+    def keys(self, table, valid, where):
+        for key in table:
+            if key not in valid:
+                close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+                hint = f"did you mean {close[0]!r}?" if close else f"valid: {', '.join(valid)}"
+                self.fail(f"unknown key {key!r} in {where}; {hint}")
+
+    def strings(self, table, key, where, default=None):
+        value = table.get(key, default)
+        if value is None:
+            self.fail(f"[{where}] needs {key}")
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.fail(f"[{where}] {key} must be a list of strings, got {value!r}")
+        return value
+
+    def whole(self, table, key, where, minimum):
+        value = table.get(key)
+        if value is None:
+            return None
+        if type(value) is not int or (minimum is not None and value < minimum):
+            wanted = "a whole number" + (f" >= {minimum}" if minimum is not None else "")
+            self.fail(f"[{where}] {key} must be {wanted}, got {value!r}")
+        return value
+
+    def placeholders(self, text, valid, where):
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+        except ValueError as e:  # a lone { or }
+            self.fail(f"{where} {text!r}: {e}; write a literal brace as {{{{ or }}}}")
+        for name in fields:
+            if name not in valid:
+                self.fail(f"{where} {text!r}: unknown placeholder {{{name}}}; "
+                          f"valid: {', '.join('{' + v + '}' for v in valid)}")
+
+    def script(self, trial):
+        script = trial.get("script")
+        if not isinstance(script, str) or not script:
+            self.fail("[trial] needs script, the training script a trial runs "
+                      "(a path relative to this file)")
+        resolved = (self.path.parent / script).resolve()
+        if not resolved.is_file():
+            self.fail(f"[trial] script {script!r} not found: no file {resolved}")
+        return resolved
+
+    def parameter(self, name, entry, fixed_text):
+        """Ax's parameter config of one [parameters] entry, checked by Ax itself."""
+        from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig
+        from ax.api.utils.instantiation.from_config import parameter_from_config
+
+        where = f"parameter {name!r}"
+        if name in RESERVED_NAMES:
+            self.fail(f"parameter name {name!r} is reserved for the trial component "
+                      f"({', '.join(RESERVED_NAMES)}); rename it and its flag with "
+                      "[trial] parameter_args, or pass it in args")
+        if not isinstance(entry, dict):
+            self.fail(f"{where} must be a table, e.g. {{ parameter_type = \"float\", "
+                      "bounds = [0.0, 1.0] }}")
+        if "bounds" in entry and "values" in entry:
+            self.fail(f"{where} has both bounds (a range) and values (a choice); keep one")
+        kind = RangeParameterConfig if "values" not in entry else ChoiceParameterConfig
+        valid = [f.name for f in dataclasses.fields(kind) if f.name != "name"]
+        self.keys(entry, valid, where)
+        if "bounds" not in entry and "values" not in entry:
+            self.fail(f"{where} needs bounds = [low, high] (a range) or values = [...] "
+                      "(a choice)")
+        if "parameter_type" not in entry:
+            types = '"float", "int"' + (', "str", "bool"' if kind is ChoiceParameterConfig else "")
+            self.fail(f"{where} needs parameter_type ({types})")
+        values = dict(entry)
+        if "bounds" in values:
+            bounds = values["bounds"]
+            if not isinstance(bounds, list) or len(bounds) != 2:
+                self.fail(f"{where}: bounds must be [low, high], got {bounds!r}")
+            values["bounds"] = tuple(bounds)
+        config = kind(name=name, **values)
+        try:
+            parameter_from_config(config)  # Ax's checks: bounds order, log scale, choices
+        except Exception as e:
+            self.fail(f"{where}: {one_line(e)}")
+        if fixed_text is None:
+            return config
+        value = self.typed(fixed_text, config.parameter_type, name)
+        return ChoiceParameterConfig(name=name, values=[value], parameter_type=config.parameter_type)
+
+    def typed(self, text, parameter_type, name):
+        try:
+            if parameter_type == "int":
+                return int(text)
+            if parameter_type == "float":
+                return float(text)
+            if parameter_type == "bool":
+                return {"true": True, "false": False}[text.lower()]
+            return text
+        except (ValueError, KeyError):
+            self.fail(f"--fix {name}={text}: {name} is a {parameter_type} parameter", prefix=False)
+
+    def optimization(self, table):
+        """(objective, constraints, {metric: lower_is_better or None}), parsed by Ax."""
+        from ax.api.utils.instantiation.from_string import optimization_config_from_string
+        from ax.core.optimization_config import MultiObjectiveOptimizationConfig
+
+        objective = table.get("objective")
+        if not isinstance(objective, str) or not objective.strip():
+            self.fail('[optimization] needs objective, e.g. "accuracy, -params" (comma: '
+                      'several objectives; -: minimize)')
+        constraints = table.get("outcome_constraints", [])
+        if not isinstance(constraints, list) or not all(isinstance(c, str) for c in constraints):
+            self.fail(f"[optimization] outcome_constraints must be a list of strings, e.g. "
+                      f'["accuracy >= 0.9"], got {constraints!r}')
+        try:
+            parsed = optimization_config_from_string(objective)
+        except Exception as e:
+            self.fail(f"[optimization] objective {objective!r}: Ax cannot parse it ({one_line(e)})")
+        if not isinstance(parsed, MultiObjectiveOptimizationConfig):
+            self.fail(f"[optimization] objective {objective!r} is a single objective; this tool "
+                      'searches trade-offs: give two or more, e.g. "accuracy, -params"')
+        for constraint in constraints:
+            try:
+                optimization_config_from_string(objective, [constraint])
+            except Exception as e:
+                self.fail(f"[optimization] outcome constraint {constraint!r}: Ax cannot parse "
+                          f"it ({one_line(e)})")
+        config = optimization_config_from_string(objective, constraints)
+        for constraint in [*config.objective_thresholds, *config.outcome_constraints]:
+            if constraint.relative:
+                self.fail(f"[optimization] outcome constraint {str(constraint)!r} is relative to "
+                          "a baseline, which this tool does not run; give an absolute bound")
+        directions = {}
+        for name, weight in zip(config.objective.metric_names,
+                                [w for _, w in config.objective.metric_weights]):
+            directions[name] = weight < 0
+        for constraint in config.outcome_constraints:
+            for name in constraint.metric_names:
+                directions.setdefault(name, None)
+        return objective, constraints, directions
+
+    def metrics(self, table, directions):
+        """{name: MetricSpec}, objectives first; [metrics] may name only these."""
+        for name, entry in table.items():
+            if name not in directions:
+                close = difflib.get_close_matches(name, list(directions), n=1, cutoff=0.5)
+                hint = f"did you mean {close[0]!r}?" if close else \
+                    f"the metrics are {', '.join(directions)}"
+                self.fail(f"[metrics] {name!r} is not in the objective or outcome_constraints; {hint}")
+            if not isinstance(entry, dict):
+                self.fail(f'[metrics] {name} must be a table, e.g. {{ tag = "val/acc" }}')
+            self.keys(entry, METRIC_KEYS, f"[metrics] {name}")
+            tag = entry.get("tag", name)
+            if not isinstance(tag, str) or not tag:
+                self.fail(f"[metrics] {name}: tag must be a non-empty string, got {tag!r}")
+            best = entry.get("best")
+            if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))):
+                self.fail(f"[metrics] {name}: best must be a number, got {best!r}")
+        return {name: MetricSpec(name=name, tag=table.get(name, {}).get("tag", name),
+                                 lower_is_better=lower,
+                                 best=None if table.get(name, {}).get("best") is None
+                                 else float(table[name]["best"]))
+                for name, lower in directions.items()}
+
+
+def describe_placeholders() -> str:
+    """The placeholders of [trial] args, for --help."""
+    return "; ".join(f"{{{k}}}: {v}" for k, v in TRIAL_PLACEHOLDERS.items())
+
+
+def as_dict(config: SearchConfig) -> dict[str, Any]:
+    """The config as plain data (for run_summary.json)."""
+    return {"path": str(config.path), "name": config.name, "script": str(config.script),
+            "objective": config.objective, "outcome_constraints": list(config.outcome_constraints),
+            "parameters": config.parameter_names, "fixed": dict(config.fixed)}
