@@ -1,5 +1,6 @@
 """results/index.html in a real browser: headless Chromium (Debian's chromium and
-chromium-driver, installed by .ci/run) opens the page of a small real run from disk.
+chromium-driver, installed by .ci/run) opens the page of a small real run from disk: of
+the tutorial's search (2 objectives) and of the example's 3-objective search.
 
 Checks that every plot container rendered (holds plotly's SVG), that the page made no
 network request (every request is file://) and logged no console error, and saves a
@@ -16,7 +17,11 @@ import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-EXPECTED_PLOTS = {"pareto", "hypervolume", "curves", "cv", "contour_val_acc", "contour_num_params"}
+EXPECTED_PLOTS = {  # run -> the plots its page must render
+    "tutorial": {"pareto", "hypervolume", "curves", "cv", "contour_val_acc", "contour_num_params"},
+    "three_objectives": {"pareto", "hypervolume", "curves", "cv", "contour_accuracy",
+                         "contour_weights", "contour_latency"},
+}
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
@@ -84,31 +89,49 @@ def full_page_screenshot(driver, path):
     Path(path).write_bytes(base64.b64decode(shot["data"]))
 
 
-@pytest.fixture(scope="module")
-def page(small_run, tmp_path_factory):
-    results, _ = small_run
+@pytest.fixture(scope="session")
+def three_objective_run(tmp_path_factory):
+    """The example's 3-objective search (examples/spirals/three_objectives.toml), 2 trials."""
+    from conftest import ROOT, run_driver
+
+    results = tmp_path_factory.mktemp("three")
+    proc = run_driver("--config", ROOT / "examples" / "spirals" / "three_objectives.toml",
+                      "--trials", 2, "--seed", 0, "--results-dir", results)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return results, proc
+
+
+@pytest.fixture(scope="module", params=list(EXPECTED_PLOTS))
+def page(request, tmp_path_factory):
+    run = "small_run" if request.param == "tutorial" else "three_objective_run"
+    results, _ = request.getfixturevalue(run)
     tmp = tmp_path_factory.mktemp("browser")
     driver = open_page(results / "index.html", tmp / "profile")
     try:
         plots = wait_for_plots(driver)
-        yield driver, plots, requests_made(driver), driver.get_log("browser"), tmp
+        yield driver, plots, requests_made(driver), driver.get_log("browser"), tmp, request.param
     finally:
         driver.quit()
 
 
 def test_every_plot_rendered(page):
-    driver, plots, _, _, tmp = page
-    assert {p["name"] for p in plots} == EXPECTED_PLOTS, plots
+    driver, plots, _, _, tmp, run = page
+    assert {p["name"] for p in plots} == EXPECTED_PLOTS[run], plots
     for p in plots:
         assert p["svg"] >= 1 and p["traces"] >= 1, p
         assert p["height"] > 100, p
+    if run == "three_objectives":  # one panel per pair of objectives
+        panels = driver.execute_script(
+            "return document.querySelector('div[data-plot=pareto] .js-plotly-plot')"
+            "._fullLayout._subplots.cartesian.length")
+        assert panels == 3
     full_page_screenshot(driver, tmp / "index.png")
     assert (tmp / "index.png").stat().st_size > 10_000
     print(f"screenshot: {tmp / 'index.png'}")
 
 
 def test_no_network_request(page):
-    _, _, urls, _, _ = page
+    _, _, urls, _, _, _ = page
     assert any(u.endswith("/index.html") for u in urls), urls  # the log does record requests
     assert any(u.endswith("/plotly.min.js") for u in urls), urls
     # data: URLs are inline content (plotly makes some), not requests that leave the machine
@@ -117,19 +140,22 @@ def test_no_network_request(page):
 
 
 def test_no_console_error(page):
-    _, _, _, console, _ = page
+    _, _, _, console, _, _ = page
     errors = [e for e in console if e["level"] in ("SEVERE", "ERROR")]
     assert not errors, errors
 
 
 def test_summary_comes_first_and_sections_in_order(page):
-    driver, *_ = page
+    driver, *_, run = page
     ids = driver.execute_script(
         "return Array.from(document.querySelectorAll('section')).map(s => s.id)")
     assert ids == ["summary", "pareto", "hypervolume", "curves", "trials", "cv", "contours", "failed"]
     text = driver.find_element("id", "summary").text
-    assert "2 completed, 0 failed, 0 running" in text
-    assert "final hypervolume" in text and "val_acc 0.94" in text and "80,000" in text
+    assert "2 completed, 0 failed, 0 running" in text and "final hypervolume" in text
+    if run == "tutorial":
+        assert "val_acc 0.94" in text and "80,000" in text
+    else:
+        assert "accuracy 0.8 (maximized), weights 2,000 (minimized), latency 100 (minimized)" in text
 
 
 def test_the_checks_can_fail(tmp_path):

@@ -45,7 +45,7 @@ def shared(slurm):
 
 
 def args(results, data_dir, trials):
-    return ["--scheduler", "slurm", "--trials", trials, "--max-pending", 2, "--max-epochs", 1,
+    return ["--scheduler", "slurm", "--trials", trials, "--max-pending", 2, "--fix", "epochs=1",
             "--seed", 3, "--data-dir", data_dir, "--results-dir", results]
 
 
@@ -96,7 +96,7 @@ def test_search_through_slurm_completes_with_files_beside_the_logs(shared, data_
         [job] = job_ids_in(trial_dir)
         assert (trial_dir / f"slurm-{job}-python-0.err").exists()
         assert list(trial_dir.glob("events.out.tfevents.*"))
-    assert (results / "logs" / "data").is_dir()
+    assert (results / "logs" / "cache").is_dir()
     # nothing in the cwd (the project root): no slurm-*.out, no .torchxslurmjobdirs
     assert set(os.listdir(ROOT)) - before == set()
     local_results, _ = small_run  # results/ has what a local run writes
@@ -162,7 +162,7 @@ def test_an_early_stopped_trials_slurm_job_is_cancelled(shared, data_dir):
     the stopped trials' jobs are scancel'ed, not left to train to their last epoch."""
     results = shared / "r"
     proc = run_driver("--scheduler", "slurm", "--strategy", "sobol", "--trials", 2,
-                      "--max-pending", 2, "--max-epochs", 4, "--seed", 0,
+                      "--max-pending", 2, "--seed", 0,
                       "--early-stopping", "threshold=1.0,min_curves=0",
                       "--data-dir", data_dir, "--results-dir", results)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -170,11 +170,29 @@ def test_an_early_stopped_trials_slurm_job_is_cancelled(shared, data_dir):
     assert sorted(df["epochs"]) == [2, 4]  # seed 0's first Sobol points: both stoppable
     assert (df["trial_status"] == "EARLY_STOPPED").all(), df["trial_status"].to_dict()
     for i, row in df.iterrows():
-        assert 1 <= row["stopped_at_epoch"] < row["epochs"]
+        assert 1 <= row["stopped_at_step"] < row["epochs"]
         [job] = job_ids_in(results / "logs" / "trials" / str(i))
         state = wait_for(lambda: (lambda s: s if s not in ("RUNNING", "COMPLETING") else None)(
             squeue_jobs()[job]["job_state"]), timeout=60, what=f"job {job} to end")
         assert state == "CANCELLED", (job, state)
+
+
+def test_the_examples_config_search_runs_through_slurm(shared):
+    """Another script, from its config, as sbatch jobs: the script's path on the shared
+    filesystem, the same results files as locally."""
+    results = shared / "spirals"
+    proc = run_driver("--config", ROOT / "examples" / "spirals" / "search.toml",
+                      "--scheduler", "slurm", "--trials", 2, "--max-pending", 2, "--seed", 0,
+                      "--results-dir", results)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    df = table(results)
+    assert (df["trial_status"] == "COMPLETED").all() and (df["accuracy"] > 0.3).all()
+    for i in range(2):
+        [job] = job_ids_in(results / "logs" / "trials" / str(i))
+        assert squeue_jobs()[job]["job_state"] == "COMPLETED"
+        assert str(ROOT / "examples" / "spirals" / "train.py") in (
+            results / "logs" / "trials" / str(i) / f"slurm-{job}.out").read_text()
+    assert {"contour_accuracy.html", "index.html"} <= {p.name for p in results.iterdir()}
 
 
 def test_no_sbatch_or_controller_down_exits_2_with_the_way_out(shared, data_dir, tmp_path):
