@@ -51,14 +51,13 @@ def run(argv=None):
 
     code_at_start = git_state()  # the results record it if the checkout changes meanwhile
     from nas.jobs.prepare import run_prepare
-    from nas.orchestration import (
-        make_experiment, make_generation_strategy, make_orchestrator, set_generation_threads,
-    )
+    from nas.orchestration import make_experiment, make_orchestrator
+    from nas.generation import make_generation_strategy, set_generation_threads
     from nas.report.console import print_failed_reasons, print_summary, status_line
     from nas.report.progress import Progress
     from nas.report.summary import trial_counts
     from nas.report.writer import write_results
-    from nas.state.storage import STATE_FILE
+    from nas.state.storage import STATE_FILE, StateStore
 
     quiet_ax_logs()
     if args.dry_run:
@@ -68,7 +67,8 @@ def run(argv=None):
     run_prepare(config, args.data_dir, log_dir)
 
     state_file = log_dir / STATE_FILE
-    saved = lifecycle.load_saved_search(state_file, args.strategy, config)
+    store = StateStore(state_file)
+    saved = lifecycle.load_saved_search(store, args.strategy, config)
     if saved:  # 2-7 as saved: runner, experiment, generation strategy
         experiment, generation_strategy = saved
         counts = status_line(trial_counts(experiment), args.trials)
@@ -80,8 +80,8 @@ def run(argv=None):
         experiment = make_experiment(config, runner, early_stopping=args.early_stopping is not None)
         # 7. Generation strategy: Sobol, then BoTorch.
         generation_strategy = make_generation_strategy(
-            experiment, args.trials, args.max_pending, seed=args.seed, strategy=args.strategy
-        )
+            experiment, args.trials, args.max_pending, seed=args.seed, strategy=args.strategy,
+            generation=args.generation)
 
     # 8. Orchestrator; candidates are generated with one torch thread (the jobs own the cores).
     set_generation_threads()
@@ -96,7 +96,7 @@ def run(argv=None):
 
     # 9. Run: the state is saved after every trial state change; a stop cancels the jobs.
     best = {m.name: m.best for m in config.metrics.values()}
-    stopped = lifecycle.run_owned_search(orchestrator, args.trials,
+    stopped = lifecycle.run_owned_search(orchestrator, store, args.trials,
                                          Progress(args.trials, start, experiment, best=best,
                                                   last_step=config.last_step),
                                          warm_start=args.warm_start)
@@ -118,7 +118,8 @@ def run_info(args, start, code_at_start):
     """What the results record of this run of the driver."""
     from nas.config import as_dict
 
-    return {"strategy": args.strategy, "seed": args.seed, "driver_seconds": time.time() - start,
+    return {"strategy": args.strategy, "generation": args.generation, "seed": args.seed,
+            "driver_seconds": time.time() - start,
             "code_at_start": code_at_start, "config": as_dict(args.config)}
 
 

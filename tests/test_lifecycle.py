@@ -23,7 +23,8 @@ LOCK = "driver.lock"
 
 def saved_search(results, mnist_cache, trials=3):
     """A new search saved as the driver saves it, in results/logs, with MNIST cached."""
-    from nas.orchestration import make_experiment, make_generation_strategy
+    from nas.orchestration import make_experiment
+    from nas.generation import make_generation_strategy
     from nas.state.storage import STATE_FILE, save_state
 
     log_dir = results / "logs"
@@ -93,7 +94,7 @@ DAMAGE = {
     "empty": (b"", "is empty"),
     "truncated": (None, "is truncated"),
     "not JSON": (b"\x00\x01 not json at all", "is not JSON"),
-    "newer format": (None, "has format 99, this version reads 1"),
+    "newer format": (None, "has format 99, this version reads 2"),
     "unknown class": (None, "cannot be read by this version of Ax"),
 }
 
@@ -118,9 +119,9 @@ def test_damaged_state_exits_2_naming_the_file_and_keeps_the_last_good_copy(
 
     results = tmp_path / "r"
     state_file = saved_search(results, mnist_cache)
+    good = state_file.read_bytes()
     experiment, strategy = load_state(state_file)
     save_state(state_file, experiment, strategy)  # the earlier file becomes the previous copy
-    good = state_file.read_bytes()
     prev = state_file.with_name(state_file.name + ".prev")
     bad = damage(state_file, kind)
     state_file.write_bytes(bad)
@@ -153,7 +154,8 @@ def test_fresh_moves_a_damaged_search_aside_and_starts_anew(tmp_path, data_dir, 
 def test_a_failing_save_stops_the_driver_and_keeps_the_previous_state(
         tmp_path, data_dir, mnist_cache):
     """No file may grow beyond the saved state's size (RLIMIT_FSIZE, as a full disk: root
-    writes through chmod): the first save after a launch fails."""
+    writes through chmod): a save fails once the journal reaches that size, or at the
+    latest the final snapshot."""
     results = tmp_path / "r"
     state_file = saved_search(results, mnist_cache)
     before = state_file.read_bytes()

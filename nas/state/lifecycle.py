@@ -23,17 +23,17 @@ EXIT_INTERRUPTED = 130
 
 # --- resume --------------------------------------------------------------------------
 
-def load_saved_search(state_file, strategy, config):
-    """(experiment, generation_strategy) saved in `state_file`, or None for a new search.
-    StateError if the file is unusable; SearchMismatch if it was made with another
-    --strategy or another search config."""
-    from nas.orchestration import SearchMismatch, check_same_search, strategy_of
-    from nas.state.storage import load_state
+def load_saved_search(store, strategy, config):
+    """(experiment, generation_strategy) saved in `store` (a nas.state.storage.StateStore),
+    or None for a new search. StateError if the files are unusable; SearchMismatch if the
+    search was made with another --strategy or another search config."""
+    from nas.orchestration import SearchMismatch, check_same_search
+    from nas.generation import strategy_of
 
-    state_file = Path(state_file)
+    state_file = store.path
     if not state_file.exists():
         return None
-    experiment, generation_strategy = load_state(state_file)
+    experiment, generation_strategy = store.load()
     if strategy_of(generation_strategy) != strategy:
         raise SearchMismatch(f"the search saved in {state_file} uses --strategy "
                              f"{strategy_of(generation_strategy)}; run it with that, or start "
@@ -80,35 +80,30 @@ class SaveFailed(BaseException):
 
 
 class StateSaver:
-    """Saves the state whenever the trials' statuses changed. When a trial ends and a new
-    one is due, the save comes with that launch: saving takes ~0.5 s at 48 trials and
-    would hold up the launch; a driver that dies in between finds what the ended job
-    logged on resume (NasRunner._orphan_status), as for jobs ending while it is down."""
+    """Saves the state into its store (nas/state/storage.py) whenever the trials'
+    statuses changed: a journal line of what changed, so that the cost of a save does not
+    grow with the number of trials."""
 
-    def __init__(self, state_file, total_trials, max_pending):
-        self.state_file = Path(state_file)
-        self.total_trials = total_trials
-        self.max_pending = max_pending
+    def __init__(self, store):
+        self.store = store
         self._saved = None  # the (index, status) pairs last saved
 
     def on_change(self, orchestrator):
-        from nas.orchestration import trials_still_to_run
-
         experiment = orchestrator.experiment
         fingerprint = [(t.index, t.status) for t in experiment.trials.values()]
-        launch_due = (len(orchestrator.running_trials) < self.max_pending
-                      and trials_still_to_run(experiment, self.total_trials) > 0)
-        if fingerprint != self._saved and not launch_due:
+        if fingerprint != self._saved:
             self.save(experiment, orchestrator.generation_strategy)
             self._saved = fingerprint
 
-    def save(self, experiment, generation_strategy):
-        from nas.state.storage import save_state
-
+    def save(self, experiment, generation_strategy, snapshot=False):
+        """`snapshot`: the whole state into a new snapshot (and an empty journal)."""
         try:
-            save_state(self.state_file, experiment, generation_strategy)
+            if snapshot:
+                self.store.write_snapshot(experiment, generation_strategy)
+            else:
+                self.store.save(experiment, generation_strategy)
         except OSError as e:
-            raise SaveFailed(f"cannot save the search state to {self.state_file} "
+            raise SaveFailed(f"cannot save the search state to {self.store.path} "
                              f"({e.strerror or e}); the previous state there is intact")
 
 
@@ -139,18 +134,17 @@ class Stop:
     saved: bool = True
 
 
-def run_owned_search(orchestrator, total_trials, progress, warm_start=True):
-    """Run the search to its end or to a `Stop` (returned; None: it ended). Whatever ends
-    it, no job is left running, and the state is saved unless saving is what failed."""
+def run_owned_search(orchestrator, store, total_trials, progress, warm_start=True):
+    """Run the search to its end or to a `Stop` (returned; None: it ended), saving it into
+    `store`. Whatever ends it, no job is left running, and the state is saved unless
+    saving is what failed."""
     from ax.exceptions.core import AxError
 
     from nas.orchestration import run_search, trials_still_to_run
-    from nas.state.storage import STATE_FILE
 
     experiment = orchestrator.experiment
     runner = experiment.runner
-    saver = StateSaver(Path(runner.log_dir).parent / STATE_FILE, total_trials,
-                       orchestrator.options.max_pending_trials)
+    saver = StateSaver(store)
     runner.open_scheduler()
     install_stop_handlers()
     warm_server = None
@@ -164,8 +158,10 @@ def run_owned_search(orchestrator, total_trials, progress, warm_start=True):
     stopped = None
     try:
         # at once: what a resume collected is kept even if this driver dies before a
-        # trial changes, and an unwritable log dir shows before anything launches
-        saver.save(experiment, orchestrator.generation_strategy)
+        # trial changes, and an unwritable log dir shows before anything launches; a
+        # journal left by an earlier driver goes into a new snapshot
+        saver.save(experiment, orchestrator.generation_strategy,
+                   snapshot=store.journal_lines > 0)
         run_search(orchestrator, total_trials, on_change=on_change)
     except (KeyboardInterrupt, Interrupted) as e:
         stopped = Stop(EXIT_INTERRUPTED, f"interrupted ({e or 'SIGINT'})")
@@ -179,8 +175,8 @@ def run_owned_search(orchestrator, total_trials, progress, warm_start=True):
         progress.close()
         cancel_running_jobs(orchestrator, "search stopped" if stopped else "driver failed")
         try:
-            if stopped is None or stopped.saved:
-                saver.save(experiment, orchestrator.generation_strategy)
+            if stopped is None or stopped.saved:  # a finished search is one file
+                saver.save(experiment, orchestrator.generation_strategy, snapshot=True)
         except SaveFailed as e:
             stopped = Stop(1, str(e), saved=False)
         if warm_server is not None:
