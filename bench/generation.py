@@ -25,9 +25,8 @@ from ax.core.utils import extract_pending_observations
 from ax.generation_strategy.generator_spec import GeneratorSpec
 
 from nas.report.hypervolume import current_hypervolume
-from nas.orchestration import (
-    GENERATION_THREADS, acqf_gen_kwargs, make_experiment, make_generation_strategy,
-)
+from nas.orchestration import make_experiment
+from nas.generation import GENERATION_THREADS, acqf_gen_kwargs, make_generation_strategy
 from nas.config import DEFAULT_CONFIG, load_config
 from nas.runner import make_runner
 
@@ -121,12 +120,13 @@ def generation_costs(repeats=2, observations=OBSERVATIONS, threads=(GENERATION_T
             for t, by_n in runs.items()}
 
 
-def simulate_search(seed, acqf_options=None, total=48, max_pending=4):
+def simulate_search(seed, acqf_options=None, total=48, max_pending=4, generation="ax"):
     """The default search (Sobol then BoTorch, `max_pending` at a time, each finished
-    trial replaced) on the synthetic objective; returns (hypervolume, generation seconds)."""
+    trial replaced) on the synthetic objective, the BoTorch node set as `generation`
+    (nas/generation.py); returns (hypervolume, generation seconds)."""
     experiment = new_experiment()
     gs = make_generation_strategy(experiment, total, max_pending, seed=seed,
-                                  acqf_options=acqf_options)
+                                  generation=generation, acqf_options=acqf_options)
     rng = np.random.default_rng(seed)
     running, gen_seconds = [], 0.0
     while len(experiment.trials) < total or running:
@@ -151,6 +151,10 @@ def main(argv=None):
                    help="simulate the search at these seeds with each of --options")
     p.add_argument("--options", nargs="+", default=["", "num_restarts=10,raw_samples=512"],
                    help='acquisition optimizer options to compare ("" = Ax defaults)')
+    p.add_argument("--generations", nargs="+", default=["ax"], choices=("ax", "fast"),
+                   help="settings of the BoTorch node to compare (nas/generation.py)")
+    p.add_argument("--trials", type=int, default=48)
+    p.add_argument("--max-pending", type=int, default=4)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--repeats", type=int, default=2)
     args = p.parse_args(argv)
@@ -165,10 +169,12 @@ def main(argv=None):
         return
     torch.set_num_threads(GENERATION_THREADS)
     for seed in args.compare:
-        for opts in args.options:
-            hv, sec = simulate_search(seed, parse_options(opts))
-            print(f"seed {seed} {opts or 'Ax defaults':32s} hypervolume {hv:.1f} "
-                  f"generation {sec:.0f}s", flush=True)
+        for generation in args.generations:
+            for opts in args.options:
+                hv, sec = simulate_search(seed, parse_options(opts), args.trials,
+                                          args.max_pending, generation)
+                print(f"seed {seed} {generation} {opts or 'its options':32s} hypervolume "
+                      f"{hv:.1f} generation {sec:.0f}s", flush=True)
 
 
 if __name__ == "__main__":

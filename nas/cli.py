@@ -100,6 +100,11 @@ def make_parser():
     p.add_argument("--strategy", choices=("botorch", "sobol"), default="botorch",
                    help="botorch: Sobol, then Bayesian optimization (the tutorial's); sobol: "
                    "quasi-random search only, the baseline (default: %(default)s)")
+    p.add_argument("--generation", choices=("fast", "ax"), default="fast",
+                   help="settings of the BoTorch node: fast (a warm-started model fit, a "
+                   "smaller acquisition optimization; measured in docs/performance.md) or ax "
+                   "(Ax's defaults, as in the tutorial); saved with the search "
+                   "(default: %(default)s)")
     p.add_argument("--no-warm-start", dest="warm_start", action="store_false",
                    help="local jobs import torch and Lightning themselves instead of forking "
                    "from a process that has (slower; see nas/jobs/warm_start.py)")

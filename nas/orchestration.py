@@ -11,33 +11,18 @@ from dataclasses import replace
 
 from ax.core import Experiment
 from ax.core.base_trial import TrialStatus
-from ax.adapter.registry import Generators
-from ax.generation_strategy.dispatch_utils import choose_generation_strategy_legacy
 from ax.orchestration.orchestrator import Orchestrator
 from ax.orchestration.orchestrator_options import OrchestratorOptions
-from ax.utils.common.constants import Keys
 
 from nas.config import SearchConfig
-from nas.early_stopping import MODEL_DATA, make_strategy
+from nas.early_stopping import make_strategy
 from nas.errors import NasError
 from nas.metrics import make_metrics
 from nas.optimization import make_optimization_config
 from nas.search_space import make_search_space
 
 POLL_SECONDS = 0.25  # a finished job is noticed within this
-# Threads of the driver's torch (model fit and acquisition optimization). While the
-# trials train, the cores are taken; a second OpenMP thread then makes a BoTorch
-# candidate several times slower, not faster (docs/performance.md).
-GENERATION_THREADS = 1
 CONFIG_PROPERTY = "search_config"  # in the experiment's properties: which config made it
-
-
-def set_generation_threads(threads=GENERATION_THREADS):
-    """torch's global thread count in this process: a step of its own in run_nas.py,
-    since it changes every later torch call of the driver."""
-    import torch
-
-    torch.set_num_threads(threads)
 
 
 def make_experiment(config: SearchConfig, runner=None, early_stopping: bool = False) -> Experiment:
@@ -70,37 +55,6 @@ def check_same_search(experiment: Experiment, config: SearchConfig) -> None:
             "with --fresh")
 
 
-def make_generation_strategy(experiment, total_trials, max_pending, seed=None, strategy="botorch",
-                             acqf_options=None):
-    """Ax's choice for this problem: Sobol to start, then BoTorch (or Sobol only).
-
-    `acqf_options` (e.g. {"num_restarts": 10, "raw_samples": 512}) replace Ax's defaults
-    for optimizing the acquisition function of the BoTorch node.
-    """
-    gs = choose_generation_strategy_legacy(
-        search_space=experiment.search_space,
-        optimization_config=experiment.optimization_config,
-        num_trials=total_trials,
-        max_parallelism_override=max_pending,  # BoTorch too keeps max_pending jobs busy
-        random_seed=seed,
-        force_random_search=strategy == "sobol",
-        experiment=experiment,
-    )
-    for node in gs.nodes_by_name.values():
-        for spec in node.generator_specs:
-            if spec.generator_enum == Generators.BOTORCH_MODULAR:
-                # a metric logged at several steps is a curve: model only completed trials' last step
-                spec.generator_kwargs = {**spec.generator_kwargs, "data_loader_config": MODEL_DATA}
-                if acqf_options:
-                    spec.generator_gen_kwargs = {**spec.generator_gen_kwargs, **acqf_gen_kwargs(acqf_options)}
-    return gs
-
-
-def acqf_gen_kwargs(acqf_options):
-    """Gen kwargs of a BoTorch generator that set its acquisition optimizer's options."""
-    return {"model_gen_options": {Keys.OPTIMIZER_KWARGS: dict(acqf_options)}}
-
-
 def make_orchestrator(experiment, generation_strategy, max_pending, early_stopping=None,
                       last_step=None):
     """`run_search` sets the trial budget: what the saved state still needs.
@@ -117,6 +71,9 @@ def make_orchestrator(experiment, generation_strategy, max_pending, early_stoppi
         # even with a slot free; local capacity needs no such pause
         min_seconds_before_poll=0,
         seconds_between_polls_backoff_factor=1.0,
+        # with several slots free, one call of the generation strategy makes a candidate
+        # for each (one model fit, then one acquisition optimization per candidate)
+        run_trials_in_batches=True,
         logging_level=logging.WARNING,
         early_stopping_strategy=(make_strategy(experiment, early_stopping, last_step)
                                  if early_stopping is not None else None),
@@ -161,10 +118,3 @@ def trials_still_to_run(experiment, total_trials):
     counted = [t for t in experiment.trials.values()
                if t.status != TrialStatus.ABANDONED and t.status != TrialStatus.CANDIDATE]
     return max(total_trials - len(counted), 0)
-
-
-def strategy_of(generation_strategy):
-    """"sobol" if every node of the strategy is Sobol (quasi-random), else "botorch"."""
-    keys = {spec.generator_key for node in generation_strategy.nodes_by_name.values()
-            for spec in node.generator_specs}
-    return "sobol" if keys <= {"Sobol"} else "botorch"

@@ -153,7 +153,7 @@ def test_slurm_holds_the_batch_script_the_dry_run_shows(tmp_path, data_dir, monk
 def test_cluster_settings_are_saved_with_the_search(tmp_path):
     """A resumed search submits the same requests: the runner's settings round-trip."""
     from nas.jobs.dryrun import first_trials
-    from nas.orchestration import make_generation_strategy
+    from nas.generation import make_generation_strategy
     from nas.runner import make_runner
     from nas.state.storage import load_state, save_state
 

@@ -10,7 +10,8 @@ from ax.core.data_utils import DataLoaderConfig
 from nas.early_stopping import (
     EarlyStoppingSpecError, MODEL_DATA, make_strategy, parse_spec, stopped_steps,
 )
-from nas.orchestration import make_experiment, make_generation_strategy
+from nas.orchestration import make_experiment
+from nas.generation import make_generation_strategy
 from nas.state.storage import load_state, save_state
 from conftest import tutorial_config
 

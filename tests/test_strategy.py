@@ -4,7 +4,8 @@ import pytest
 
 from conftest import tutorial_config, run_driver
 from nas.cli import parse_args
-from nas.orchestration import make_experiment, make_generation_strategy, strategy_of
+from nas.orchestration import make_experiment
+from nas.generation import make_generation_strategy, strategy_of
 
 
 def test_flag_defaults_to_botorch_and_accepts_sobol(tmp_path):

@@ -19,7 +19,8 @@ from ax.metrics.tensorboard import RUN_METADATA_KEY
 
 from nas.config import SearchConfig
 from nas.metrics import read_final_scalars
-from nas.orchestration import make_experiment, make_generation_strategy
+from nas.orchestration import make_experiment
+from nas.generation import make_generation_strategy
 
 POLL_SECONDS = 0.5
 

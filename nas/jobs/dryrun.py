@@ -8,7 +8,8 @@ candidates in memory: no job is submitted, no file written, no cluster contacted
 
 from torchx.schedulers import get_scheduler_factories
 
-from nas.orchestration import make_experiment, make_generation_strategy
+from nas.orchestration import make_experiment
+from nas.generation import make_generation_strategy
 
 MAX_SHOWN = 4
 

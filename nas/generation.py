@@ -1,0 +1,95 @@
+"""Choosing the Generation Strategy: Ax's choice for the problem (Sobol to start, then
+BoTorch), with the BoTorch node's settings this project measured.
+
+`GENERATIONS` names two settings of the BoTorch node (`--generation`):
+- "fast" (the default): Ax's model and acquisition function (a GP per outcome, qLogNEHVI,
+  or the probability of feasibility while nothing is feasible), the model fitted warm
+  (nas/surrogate.py), with a smaller acquisition optimization: 5 restarts from the best
+  of 256 raw samples instead of 20 from 1,024 (docs/performance.md, "Generation at
+  scale", has what each costs and the hypervolume each reaches);
+- "ax": Ax's defaults, as the tutorial has them.
+"""
+
+from dataclasses import dataclass
+
+from ax.adapter.registry import Generators
+from ax.generation_strategy.dispatch_utils import choose_generation_strategy_legacy
+from ax.utils.common.constants import Keys
+
+from nas.early_stopping import MODEL_DATA
+
+# Threads of the driver's torch (model fit and acquisition optimization). While the
+# trials train, the cores are taken; a second OpenMP thread then makes a BoTorch
+# candidate several times slower, not faster (docs/performance.md).
+GENERATION_THREADS = 1
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Settings of the BoTorch node; None keeps Ax's default."""
+    warm_fit: bool = False
+    num_restarts: int | None = None
+    raw_samples: int | None = None
+
+
+GENERATIONS = {
+    "fast": Generation(warm_fit=True, num_restarts=5, raw_samples=256),
+    "ax": Generation(),
+}
+DEFAULT_GENERATION = "fast"
+
+
+def set_generation_threads(threads=GENERATION_THREADS):
+    """torch's global thread count in this process: a step of its own in run_nas.py,
+    since it changes every later torch call of the driver."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def make_generation_strategy(experiment, total_trials, max_pending, seed=None, strategy="botorch",
+                             generation=DEFAULT_GENERATION, acqf_options=None):
+    """Ax's choice for this problem: Sobol to start, then BoTorch (or Sobol only), its
+    BoTorch node set as `generation` (a name of GENERATIONS) says. `acqf_options` (e.g.
+    {"num_restarts": 10, "raw_samples": 512}, for benchmarks) replace those of the
+    acquisition optimizer."""
+    gs = choose_generation_strategy_legacy(
+        search_space=experiment.search_space,
+        optimization_config=experiment.optimization_config,
+        num_trials=total_trials,
+        max_parallelism_override=max_pending,  # BoTorch too keeps max_pending jobs busy
+        random_seed=seed,
+        force_random_search=strategy == "sobol",
+        experiment=experiment,
+    )
+    settings = GENERATIONS[generation]
+    optimizer = {k: v for k, v in (("num_restarts", settings.num_restarts),
+                                   ("raw_samples", settings.raw_samples)) if v is not None}
+    optimizer.update(acqf_options or {})
+    for node in gs.nodes_by_name.values():
+        for spec in node.generator_specs:
+            if spec.generator_enum != Generators.BOTORCH_MODULAR:
+                continue
+            # a metric logged at several steps is a curve: model only completed trials' last step
+            kwargs = {**spec.generator_kwargs, "data_loader_config": MODEL_DATA}
+            if settings.warm_fit:
+                from nas.surrogate import warm_surrogate_spec
+
+                kwargs["surrogate_spec"] = warm_surrogate_spec()
+            spec.generator_kwargs = kwargs
+            if optimizer:
+                spec.generator_gen_kwargs = {**spec.generator_gen_kwargs,
+                                             **acqf_gen_kwargs(optimizer)}
+    return gs
+
+
+def acqf_gen_kwargs(acqf_options):
+    """Gen kwargs of a BoTorch generator that set its acquisition optimizer's options."""
+    return {"model_gen_options": {Keys.OPTIMIZER_KWARGS: dict(acqf_options)}}
+
+
+def strategy_of(generation_strategy):
+    """"sobol" if every node of the strategy is Sobol (quasi-random), else "botorch"."""
+    keys = {spec.generator_key for node in generation_strategy.nodes_by_name.values()
+            for spec in node.generator_specs}
+    return "sobol" if keys <= {"Sobol"} else "botorch"

@@ -1,0 +1,134 @@
+"""The BoTorch node as the search runs it (nas/generation.py, nas/surrogate.py): several
+free slots get distinct candidates from one model fit, none of them a pending trial's; the
+model is fitted warm, from scratch again once the data doubled; Ax's own settings stay
+one flag away."""
+
+import numpy as np
+import pytest
+import torch
+
+import nas.surrogate
+from bench.generation import sobol_experiment
+from nas.generation import GENERATIONS, make_generation_strategy
+from nas.surrogate import REFIT_GROWTH, WarmStartGP, fit_warm
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """As the driver generates (nas/generation.py, GENERATION_THREADS): on a loaded
+    machine a second OpenMP thread makes BoTorch many times slower."""
+    from nas.generation import set_generation_threads
+
+    threads = torch.get_num_threads()
+    set_generation_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def botorch_ready(completed=12, pending=3, seed=0):
+    """The tutorial's experiment (synthetic results) past its Sobol trials, with `pending`
+    trials running, and the search's generation strategy moved on to BoTorch."""
+    experiment = sobol_experiment(completed, seed=seed, pending=pending)
+    strategy = make_generation_strategy(experiment, 48, 16, seed=seed)
+    return experiment, strategy
+
+
+@pytest.fixture
+def counted_fits(monkeypatch):
+    calls = []
+    real = nas.surrogate.fit_gpytorch_mll
+
+    def counting(mll, *args, **kwargs):
+        calls.append(mll.model.train_inputs[0].shape[-2])
+        return real(mll, *args, **kwargs)
+    monkeypatch.setattr(nas.surrogate, "fit_gpytorch_mll", counting)
+    monkeypatch.setattr(nas.surrogate, "_last_fits", {})
+    return calls
+
+
+def test_free_slots_get_distinct_candidates_from_one_fit_none_pending(counted_fits):
+    experiment, strategy = botorch_ready()
+    pending = [t.arm.parameters for t in experiment.trials.values() if t.status.is_running]
+    runs = strategy.gen(experiment=experiment, num_trials=4)  # as Ax's Orchestrator asks
+    arms = [arm.parameters for trial_runs in runs for run in trial_runs for arm in run.arms]
+    assert len(runs) == 4 and len(arms) == 4
+    assert {run._generation_node_name for trial_runs in runs for run in trial_runs} == {
+        strategy.current_node_name} and "BoTorch" in strategy.current_node_name
+    keys = [tuple(sorted(a.items())) for a in arms]
+    assert len(set(keys)) == 4  # distinct
+    assert not set(keys) & {tuple(sorted(p.items())) for p in pending}  # none already running
+    assert counted_fits == [12]  # one fit of the 12 observations for all four
+
+
+def test_the_orchestrator_generates_for_all_free_slots_at_once():
+    from nas.orchestration import make_orchestrator
+
+    experiment, strategy = botorch_ready()
+    assert make_orchestrator(experiment, strategy, 16).options.run_trials_in_batches
+
+
+def gp(n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 3, generator=g, dtype=torch.double)
+    y = torch.stack([torch.sin(6 * x[:, 0]) + x[:, 1], x[:, 2] ** 2], dim=-1)
+    return WarmStartGP(x, y + 0.01 * torch.randn(n, 2, generator=g, dtype=torch.double))
+
+
+def test_the_fit_starts_from_the_last_one_and_from_scratch_once_the_data_doubled(
+        counted_fits, monkeypatch):
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    starts = []
+    real = nas.surrogate.fit_gpytorch_mll
+
+    def recording(mll, *args, **kwargs):
+        starts.append(mll.model.covar_module.lengthscale.detach().clone())
+        return real(mll, *args, **kwargs)
+    monkeypatch.setattr(nas.surrogate, "fit_gpytorch_mll", recording)
+    first = gp(20)
+    default = first.covar_module.lengthscale.detach().clone()
+    fit_warm(first, ExactMarginalLogLikelihood)
+    fitted = first.covar_module.lengthscale.detach().clone()
+    second = gp(21)
+    fit_warm(second, ExactMarginalLogLikelihood)
+    third = gp(int(REFIT_GROWTH * 20))
+    fit_warm(third, ExactMarginalLogLikelihood)
+    assert torch.equal(starts[0], default)  # the first fit: Ax's initial values
+    assert torch.equal(starts[1], fitted)  # one observation more: where the last fit ended
+    assert torch.equal(starts[2], gp(40).covar_module.lengthscale.detach())  # doubled: anew
+
+
+def test_a_warm_fit_is_as_good_as_one_from_scratch(monkeypatch):
+    from botorch.fit import fit_gpytorch_mll
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    monkeypatch.setattr(nas.surrogate, "_last_fits", {})
+    fit_warm(gp(60, seed=1), ExactMarginalLogLikelihood)
+    warm = gp(61, seed=2)
+    fit_warm(warm, ExactMarginalLogLikelihood)
+    scratch = gp(61, seed=2)
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(scratch.likelihood, scratch))
+
+    def mll(model):
+        model.train()
+        out = model(*model.train_inputs)
+        return ExactMarginalLogLikelihood(model.likelihood, model)(out, model.train_targets).sum()
+    assert mll(warm).item() >= mll(scratch).item() - 0.02 * abs(mll(scratch).item())
+
+
+def test_axs_own_settings_are_one_flag_away(tmp_path):
+    from nas.cli import parse_args
+
+    experiment, _ = botorch_ready(completed=2, pending=0)
+    fast = make_generation_strategy(experiment, 48, 4, seed=0)
+    ax = make_generation_strategy(experiment, 48, 4, seed=0, generation="ax")
+
+    def botorch_spec(gs):
+        return next(s for n in gs.nodes_by_name.values() for s in n.generator_specs
+                    if s.generator_key == "BoTorch")
+    assert "surrogate_spec" in botorch_spec(fast).generator_kwargs
+    assert "surrogate_spec" not in botorch_spec(ax).generator_kwargs
+    assert "model_gen_options" not in botorch_spec(ax).generator_gen_kwargs
+    assert set(GENERATIONS) == {"fast", "ax"}
+    assert parse_args(["--results-dir", str(tmp_path)]).generation == "fast"
+    assert parse_args(["--generation", "ax", "--results-dir", str(tmp_path)]).generation == "ax"
