@@ -1,0 +1,204 @@
+"""bench.scale's figures of one run, from what it left in its folder: the probe's events
+(bench/scale_probe.py) and the driver's hypervolume.csv.
+
+- **Launches**: the driver's seconds between one `Orchestrator.run_trials` and the next,
+  per category, are the cost of the trials that call started (divided among them when it
+  started several). The first interval begins with the first generation (what comes before
+  is startup: imports, [prepare], the warm-start server). After the last launch the driver
+  only waits and polls: reported, not charged to a trial.
+- **Per n**: n is the number of finished trials (completed, failed or stopped) when a
+  trial was launched, the data its configuration was chosen from; a row per finished
+  trial, with the mean cost of the trials launched at that n (none: empty) and the
+  hypervolume after the n-th finished trial.
+- **Utilization**: each trial is busy from Ax's time_run_started to its time_completed
+  (the driver's clock: launch to the poll that saw it end); busy slot-seconds over slots x
+  the wall time from the first trial's start to the last one's end.
+- **Hypervolume fraction**: hypervolume.csv's hypervolume (reference point: the config's
+  thresholds, DTLZ2's 1.1, 1.1) over BoTorch's DTLZ2(dim=6, num_objectives=2).max_hv.
+"""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+EVENTS = "events.jsonl"
+TRIAL_SCRIPT = Path(__file__).resolve().parent / "scale" / "trial.py"
+# the per-n table's cost columns: the probe's categories each sums (scale_probe.TARGETS)
+COMPONENTS = {
+    "fit_s": ("fit", "mll"),
+    "acquisition_s": ("acquisition",),
+    "generation_s": ("generation", "fit", "mll", "acquisition"),  # fit and acquisition included
+    "save_s": ("save",),
+    "poll_s": ("poll", "status", "fetch"),
+    "launch_s": ("launch",),
+    "rest_s": ("rest", "progress", "model_outside_generation"),
+}
+COST = ("generation_s", "save_s", "poll_s", "launch_s", "rest_s")  # disjoint: their sum
+IDLE = {"wait_s": ("wait",)}  # sleeping until a trial ends: not a cost
+FINISHED = ("COMPLETED", "FAILED", "EARLY_STOPPED")
+
+
+def read_events(folder: Path) -> list[dict]:
+    path = Path(folder) / EVENTS
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no events (the probe never started)")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def components(totals: dict) -> dict:
+    """Seconds per table column from seconds per probe category."""
+    columns = {**COMPONENTS, **IDLE}
+    return {col: sum(totals.get(c, 0.0) for c in cats) for col, cats in columns.items()}
+
+
+def launches(events: list[dict]) -> pd.DataFrame:
+    """One row per run_trials call that started trials: its trials, the finished and
+    completed trials then, and the driver's seconds per column since the previous one."""
+    previous = next((e["totals"] for e in events if e["kind"] == "startup"), {})
+    node, rows = None, []
+    for e in events:
+        if e["kind"] == "gen":
+            node = e.get("node")
+        if e["kind"] != "launch" or not e["trials"]:
+            continue  # a call that started nothing: its time goes to the next one
+        delta = {k: v - previous.get(k, 0.0) for k, v in e["totals"].items()}
+        previous = e["totals"]
+        rows.append({"t": e["t"], "trials": " ".join(map(str, e["trials"])), "k": len(e["trials"]),
+                     "finished": e["finished"], "completed": e["completed"],
+                     "running": e["running"], "node": node, "rss_mb": e.get("rss_mb"),
+                     **components(delta), "mll_s": delta.get("mll", 0.0)})
+    table = pd.DataFrame(rows)
+    if len(table):
+        table["total_s"] = table[list(COST)].sum(axis=1)
+    return table
+
+
+def trial_table(events: list[dict]) -> pd.DataFrame:
+    """Every trial's status, start and end (Unix times), from the probe's end record."""
+    end = next((e for e in events if e["kind"] == "end"), None)
+    if end is None:
+        raise ValueError("the probe wrote no end record (the driver was killed?)")
+    return pd.DataFrame(end["trials"], columns=["index", "status", "started", "ended"])
+
+
+def utilization(trials: pd.DataFrame, slots: int) -> dict:
+    """Busy slot-seconds / (slots x wall), each trial busy from its start to its end."""
+    ran = trials.dropna(subset=["started", "ended"])
+    if ran.empty:
+        return {"utilization": math.nan, "busy_slot_s": 0.0, "wall_s": math.nan}
+    busy = float((ran["ended"] - ran["started"]).sum())
+    wall = float(ran["ended"].max() - ran["started"].min())
+    return {"utilization": busy / (slots * wall) if wall > 0 else math.nan,
+            "busy_slot_s": busy, "wall_s": wall}
+
+
+def max_hv() -> float:
+    from botorch.test_functions.multi_objective import DTLZ2
+
+    return float(DTLZ2(dim=6, num_objectives=2).max_hv)
+
+
+def attainable_fraction() -> float:
+    """The largest fraction this search space can reach (trial.py: attainable_front)."""
+    import torch
+    from botorch.utils.multi_objective.hypervolume import Hypervolume
+
+    spec = importlib.util.spec_from_file_location("scale_trial", TRIAL_SCRIPT)
+    trial = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(trial)
+    front = trial.attainable_front()
+    reference = torch.tensor([-1.1, -1.1], dtype=torch.double)  # maximizing -f
+    return float(Hypervolume(ref_point=reference).compute(-front)) / max_hv()
+
+
+def per_n(trials: pd.DataFrame, launched: pd.DataFrame, hypervolume: pd.DataFrame | None,
+          t0: float) -> pd.DataFrame:
+    """One row per finished trial n = 1..: when it finished, the hypervolume then, and the
+    mean driver seconds per trial launched while n trials had finished."""
+    done = trials[trials["status"].isin(FINISHED)].sort_values(["ended", "index"])
+    hv_after = {}  # trial index -> the hypervolume once it completed (completion order)
+    if hypervolume is not None:
+        hv_after = dict(zip(hypervolume["trial_index"], hypervolume["hypervolume"]))
+    rows, hv, top = [], 0.0, max_hv()
+    for n, trial in enumerate(done.itertuples(), start=1):
+        hv = hv_after.get(trial.index, hv)  # a failed trial leaves it as it was
+        row = {"n": n, "trial_index": int(trial.index), "status": trial.status,
+               "finished_at_s": trial.ended - t0,
+               "hypervolume": hv if hypervolume is not None else math.nan,
+               "hv_fraction": hv / top if hypervolume is not None else math.nan}
+        at = launched[launched["finished"] == n] if len(launched) else launched
+        k = int(at["k"].sum()) if len(at) else 0
+        row["launched"] = k
+        for col in [*COMPONENTS, "total_s", *IDLE]:
+            row[col] = float(at[col].sum()) / k if k else math.nan
+        row["rss_mb"] = float(at["rss_mb"].iloc[-1]) if k and at["rss_mb"].notna().any() else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def analyze(folder: Path, slots: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(per-n table, launches table, summary) of the run in `folder` (its events and
+    results/hypervolume.csv)."""
+    folder = Path(folder)
+    events = read_events(folder)
+    start = next(e for e in events if e["kind"] == "start")
+    end = next((e for e in events if e["kind"] == "end"), None)
+    trials = trial_table(events)
+    launched = launches(events)
+    hv_file = folder / "results" / "hypervolume.csv"
+    hypervolume = pd.read_csv(hv_file) if hv_file.exists() else None
+    t0 = float(trials["started"].min()) if trials["started"].notna().any() else start["t"]
+    if len(launched):
+        launched.insert(0, "t_s", launched.pop("t") - t0)
+    table = per_n(trials, launched, hypervolume, t0)
+    startup = next((e for e in events if e["kind"] == "startup"), None)
+    last = next((e for e in reversed(events) if e["kind"] == "launch"), None)
+    after = components({k: v - last["totals"].get(k, 0.0) for k, v in end["totals"].items()}) \
+        if last else {}
+    summary = {
+        "exit_status": end["status"], "engine": start.get("engine"),
+        "wrapped": start["wrapped"], "skipped": start["skipped"],
+        "trials_finished": len(table),
+        "trials_completed": int((trials["status"] == "COMPLETED").sum()),
+        "trials_failed": int((trials["status"] == "FAILED").sum()),
+        **utilization(trials, slots),
+        "driver_s": end["t"] - start["began"],
+        "startup_s": (startup["t"] - start["began"]) if startup else math.nan,
+        "report_s": end["totals"].get("report", 0.0),
+        "after_last_launch_s": {k: v for k, v in after.items()},
+        "background_s": end.get("background", {}),
+        "peak_rss_mb": end["peak_rss_mb"],  # the whole process, the report's fits included
+        "search_rss_mb": float(launched["rss_mb"].max()) if len(launched) else math.nan,
+        "driver_cpu_s": end["cpu_s"],
+        "final_hypervolume": float(table["hypervolume"].iloc[-1]) if len(table) else math.nan,
+        "final_hv_fraction": float(table["hv_fraction"].iloc[-1]) if len(table) else math.nan,
+        "hv_fraction_at": {int(n): float(table["hv_fraction"].iloc[n - 1])
+                           for n in quarter_marks(len(table))},
+        "per_new_trial": cost_summary(table),
+    }
+    return table, launched, summary
+
+
+def quarter_marks(count: int) -> list[int]:
+    """n at 1/4, 1/2, 3/4 and all of `count` finished trials."""
+    return sorted({max(1, round(count * q)) for q in (0.25, 0.5, 0.75, 1.0)}) if count else []
+
+
+def cost_summary(table: pd.DataFrame) -> dict:
+    """Driver seconds per new trial: the median and maximum over n, and the median near
+    each quarter of the launches' n (n within 5% of the run's trials)."""
+    costed = table[table["launched"] > 0]
+    if costed.empty:
+        return {}
+    cols = [*COMPONENTS, "total_s"]
+    out = {"median": {c: float(costed[c].median()) for c in cols},
+           "max": {c: float(costed[c].max()) for c in cols}, "near_n": {}}
+    width = max(2, round(len(table) * 0.05))
+    for mark in quarter_marks(int(costed["n"].max())):
+        near = costed[(costed["n"] - mark).abs() <= width]
+        out["near_n"][int(mark)] = {c: float(near[c].median()) for c in cols}
+    return out
+
