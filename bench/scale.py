@@ -295,12 +295,14 @@ def markdown(summaries: list[dict], settings: dict, record: dict, command: str) 
 
     lines = [f"# bench.scale: {settings['trials']} trials, {settings['max_pending']} at a time, "
              f"trials of ~{settings['seconds']:g} s", "",
-             "| run | exit | utilization | wall s | driver RSS MB: search, peak "
-             "| final HV fraction | s per new trial: median | max |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| run | exit | utilization: Ax's times, jobs' own | detection lag s: median, max "
+             "| wall s | driver RSS MB: search, peak | final HV fraction "
+             "| s per new trial: median | max |", "|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
-        cost = s.get("per_new_trial", {})
-        lines.append(f"| {s['run']} | {s.get('exit_status')} | {fmt(s.get('utilization'), '.1%')} "
+        cost, lag = s.get("per_new_trial", {}), s.get("detection_lag_s", {})
+        lines.append(f"| {s['run']} | {s.get('exit_status')} | {fmt(s.get('utilization'), '.1%')}, "
+                     f"{fmt(s.get('job_utilization'), '.1%')} "
+                     f"| {fmt(lag.get('median'), '.1f')}, {fmt(lag.get('max'), '.1f')} "
                      f"| {fmt(s.get('wall_s'), '.0f')} | {fmt(s.get('search_rss_mb'), '.0f')}, "
                      f"{fmt(s.get('peak_rss_mb'), '.0f')} "
                      f"| {fmt(s.get('final_hv_fraction'), '.3f')} "
@@ -360,10 +362,10 @@ def plot(table, summaries: list[dict], settings: dict, path: Path, footer: str) 
         if len(med):
             ax.stackplot(med.index, *[med[c] for c, _ in STACK], labels=[t for _, t in STACK],
                          colors=colors[:len(STACK)], alpha=0.85)
-        util = [s["utilization"] for s in summaries if s["label"] == lab]
+        util = ", ".join(f"{s['utilization']:.0%} ({s['job_utilization']:.0%})"
+                         for s in summaries if s["label"] == lab)
         ax.set_title(f"{lab}: driver seconds per new trial (median of {len(runs_of[lab])} "
-                     f"run(s)); worker utilization {', '.join(f'{u:.0%}' for u in util)}",
-                     fontsize=10)
+                     f"run(s)); worker utilization {util} (jobs' own times)", fontsize=10)
         ax.set_ylabel("seconds per new trial")
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)

@@ -12,7 +12,10 @@
   hypervolume after the n-th finished trial.
 - **Utilization**: each trial is busy from Ax's time_run_started to its time_completed
   (the driver's clock: launch to the poll that saw it end); busy slot-seconds over slots x
-  the wall time from the first trial's start to the last one's end.
+  the wall time from the first trial's start to the last one's end. The same from the
+  jobs' own clock (`job_utilization`: from the start to the end of the trial script's
+  main, its trial_times.json) counts a job that ended but that the driver has not yet
+  seen as idle, as its worker is; `detection_lag_s` is that wait.
 - **Hypervolume fraction**: hypervolume.csv's hypervolume (reference point: the config's
   thresholds, DTLZ2's 1.1, 1.1) over BoTorch's DTLZ2(dim=6, num_objectives=2).max_hv.
 """
@@ -26,6 +29,7 @@ import pandas as pd
 
 EVENTS = "events.jsonl"
 TRIAL_SCRIPT = Path(__file__).resolve().parent / "scale" / "trial.py"
+TIMES_FILE = "trial_times.json"  # what trial.py writes in its log dir (its TIMES_FILE)
 # the per-n table's cost columns: the probe's categories each sums (scale_probe.TARGETS)
 COMPONENTS = {
     "fit_s": ("fit", "mll"),
@@ -77,22 +81,36 @@ def launches(events: list[dict]) -> pd.DataFrame:
 
 
 def trial_table(events: list[dict]) -> pd.DataFrame:
-    """Every trial's status, start and end (Unix times), from the probe's end record."""
+    """Every trial's status, start and end as Ax saw them (the probe's end record) and as
+    its job did (trial_times.json in its log dir; NaN where it wrote none), Unix times."""
     end = next((e for e in events if e["kind"] == "end"), None)
     if end is None:
         raise ValueError("the probe wrote no end record (the driver was killed?)")
-    return pd.DataFrame(end["trials"], columns=["index", "status", "started", "ended"])
+    trials = pd.DataFrame(end["trials"], columns=["index", "status", "started", "ended", "log_dir"])
+    own = [job_times(d) for d in trials["log_dir"]]
+    trials["job_started"] = [t.get("started", math.nan) for t in own]
+    trials["job_ended"] = [t.get("ended", math.nan) for t in own]
+    return trials
 
 
-def utilization(trials: pd.DataFrame, slots: int) -> dict:
-    """Busy slot-seconds / (slots x wall), each trial busy from its start to its end."""
-    ran = trials.dropna(subset=["started", "ended"])
+def job_times(log_dir) -> dict:
+    try:
+        return json.loads((Path(log_dir) / TIMES_FILE).read_text())
+    except (TypeError, OSError, ValueError):  # no log dir, not ended, not this trial script
+        return {}
+
+
+def utilization(trials: pd.DataFrame, slots: int, start="started", end="ended",
+                prefix="") -> dict:
+    """Busy slot-seconds / (slots x wall), each trial busy from its `start` to its `end`."""
+    ran = trials.dropna(subset=[start, end])
     if ran.empty:
-        return {"utilization": math.nan, "busy_slot_s": 0.0, "wall_s": math.nan}
-    busy = float((ran["ended"] - ran["started"]).sum())
-    wall = float(ran["ended"].max() - ran["started"].min())
-    return {"utilization": busy / (slots * wall) if wall > 0 else math.nan,
-            "busy_slot_s": busy, "wall_s": wall}
+        return {f"{prefix}utilization": math.nan, f"{prefix}busy_slot_s": 0.0,
+                f"{prefix}wall_s": math.nan}
+    busy = float((ran[end] - ran[start]).sum())
+    wall = float(ran[end].max() - ran[start].min())
+    return {f"{prefix}utilization": busy / (slots * wall) if wall > 0 else math.nan,
+            f"{prefix}busy_slot_s": busy, f"{prefix}wall_s": wall}
 
 
 def max_hv() -> float:
@@ -165,6 +183,8 @@ def analyze(folder: Path, slots: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]
         "trials_completed": int((trials["status"] == "COMPLETED").sum()),
         "trials_failed": int((trials["status"] == "FAILED").sum()),
         **utilization(trials, slots),
+        **utilization(trials, slots, "job_started", "job_ended", prefix="job_"),
+        "detection_lag_s": lag_summary(trials),
         "driver_s": end["t"] - start["began"],
         "startup_s": (startup["t"] - start["began"]) if startup else math.nan,
         "report_s": end["totals"].get("report", 0.0),
@@ -182,23 +202,29 @@ def analyze(folder: Path, slots: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]
     return table, launched, summary
 
 
+def lag_summary(trials: pd.DataFrame) -> dict:
+    """How long after a job ended the driver marked its trial ended: median and max, s."""
+    lag = (trials["ended"] - trials["job_ended"]).dropna()
+    return {"median": float(lag.median()), "max": float(lag.max())} if len(lag) else {}
+
+
 def quarter_marks(count: int) -> list[int]:
     """n at 1/4, 1/2, 3/4 and all of `count` finished trials."""
     return sorted({max(1, round(count * q)) for q in (0.25, 0.5, 0.75, 1.0)}) if count else []
 
 
 def cost_summary(table: pd.DataFrame) -> dict:
-    """Driver seconds per new trial: the median and maximum over n, and the median near
-    each quarter of the launches' n (n within 5% of the run's trials)."""
-    costed = table[table["launched"] > 0]
+    """Driver seconds per new trial: the median and maximum over n, and near the first,
+    each quarter and the last of the n at which trials were launched (the median over
+    the 5 such n around it)."""
+    costed = table[table["launched"] > 0].reset_index(drop=True)
     if costed.empty:
         return {}
     cols = [*COMPONENTS, "total_s"]
     out = {"median": {c: float(costed[c].median()) for c in cols},
            "max": {c: float(costed[c].max()) for c in cols}, "near_n": {}}
-    width = max(2, round(len(table) * 0.05))
-    for mark in quarter_marks(int(costed["n"].max())):
-        near = costed[(costed["n"] - mark).abs() <= width]
-        out["near_n"][int(mark)] = {c: float(near[c].median()) for c in cols}
+    for at in sorted({min(len(costed) - 1, round(q * (len(costed) - 1))) for q in (0, 0.25, 0.5, 0.75, 1)}):
+        near = costed.iloc[max(0, at - 2):at + 3]
+        out["near_n"][int(costed["n"][at])] = {c: float(near[c].median()) for c in cols}
     return out
 

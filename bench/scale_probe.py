@@ -26,7 +26,7 @@ hold the driver up. FILE gets one JSON object per line:
             category, finished / completed / running trials then, the driver's RSS
   end       cumulative seconds, background seconds, the driver's exit status, peak RSS
             and CPU seconds, and every trial's status, start and end (Ax's
-            time_run_started and time_completed, as Unix times)
+            time_run_started and time_completed, as Unix times) and log dir
 
 Only the standard library is imported before the targets, so that modules imported later
 bind the wrappers (`from time import sleep` included); references to a wrapped function
@@ -187,7 +187,9 @@ class Probe:
             for trial in self.orchestrator.experiment.trials.values():
                 trials.append({"index": trial.index, "status": trial.status.name,
                                "started": stamp(trial.time_run_started),
-                               "ended": stamp(trial.time_completed)})
+                               "ended": stamp(trial.time_completed),
+                               # where the trial logs (Ax's TensorBoard metric key)
+                               "log_dir": (trial.run_metadata or {}).get("tb_log_dir")})
         self.write("end", status=status, totals=self.clock.snapshot(),
                    background=dict(self.clock.background), peak_rss_mb=usage.ru_maxrss / 1024,
                    cpu_s=usage.ru_utime + usage.ru_stime, trials=trials)

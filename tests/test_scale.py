@@ -77,6 +77,9 @@ def test_the_per_n_table_has_a_row_per_finished_trial_and_sane_costs(scale_run):
 def test_utilization_memory_and_the_hypervolume_fraction(scale_run):
     out, summary, run, folder = scale_run
     assert 0 < run["utilization"] <= 1
+    # the jobs' own busy time lies within what Ax counts (launch to the poll that saw it end)
+    assert 0 < run["job_utilization"] <= 1 and run["job_busy_slot_s"] <= run["busy_slot_s"]
+    assert run["detection_lag_s"]["median"] >= 0
     assert run["peak_rss_mb"] >= run["search_rss_mb"] > 0
     table = pd.read_csv(out / "per_n.csv")
     assert ((table["hv_fraction"] >= 0) & (table["hv_fraction"] <= 1)).all()

@@ -24,8 +24,10 @@ By hand:
 Writes to TensorBoard in --log-dir (torch.utils.tensorboard.SummaryWriter): after each
 epoch e = 1..--epochs (after its share of the sleep) loss/f1 and loss/f2 at step e,
 decreasing to the DTLZ2 values at the last epoch, which are the trial's values; flushed at
-once, so that they are curves. Prints one line with the values. Exit status 2: bad
-arguments (argparse's usage and one line).
+once, so that they are curves. At the end, trial_times.json in --log-dir: the Unix times at
+which main began and ended (the job's own busy time, which the driver sees only when it
+next polls). Prints one line with the values. Exit status 2: bad arguments (argparse's
+usage and one line).
 
 `main(argv)` takes the argument list, so that the search's warm-start server imports this
 file once (torch and BoTorch with it) and forks each trial from there
@@ -33,9 +35,11 @@ file once (torch and BoTorch with it) and forks each trial from there
 """
 
 import argparse
+import json
 import math
 import sys
 import time
+from pathlib import Path
 
 import torch
 from botorch.test_functions.multi_objective import DTLZ2
@@ -51,6 +55,7 @@ MEAN_STEPS = (sum(range(EPOCHS[0], EPOCHS[1] + 1)) / (EPOCHS[1] - EPOCHS[0] + 1)
               * sum(EXAMPLES / b for b in BATCHES) / len(BATCHES))
 FIRST_LOSS = 1.5  # the curves start at this multiple of the final value
 TAGS = ("loss/f1", "loss/f2")
+TIMES_FILE = "trial_times.json"  # in --log-dir: {"started": ..., "ended": ...}, Unix times
 
 
 def unit_point(width_1: int, width_2: int, lr: float, epochs: int, dropout: float,
@@ -120,9 +125,9 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    start = time.time()
     args = parse_args(argv)
     torch.set_num_threads(1)
-    start = time.time()
     point = unit_point(args.width_1, args.width_2, args.lr, args.epochs, args.dropout, args.batch)
     final = objectives([point])[0].tolist()
     per_epoch = simulated_seconds(args.epochs, args.batch, args.seconds) / args.epochs
@@ -136,7 +141,9 @@ def main(argv=None):
             writer.flush()
     finally:
         writer.close()
-    print(f"f1={final[0]:.4f} f2={final[1]:.4f} time={time.time() - start:.2f}s", flush=True)
+    ended = time.time()
+    (Path(args.log_dir) / TIMES_FILE).write_text(json.dumps({"started": start, "ended": ended}))
+    print(f"f1={final[0]:.4f} f2={final[1]:.4f} time={ended - start:.2f}s", flush=True)
 
 
 if __name__ == "__main__":
