@@ -7,7 +7,7 @@ hypervolume of a synthetic search, against the number of finished trials.
     python -m bench.scale --trials 500 --max-pending 16 --seconds 2 --seed 0    # cost curve
     python -m bench.scale --trials 96 --max-pending 16 --seconds 60 --repo ../old --repo .
 
-The first is a try (about 5 minutes here); the next two are issue 18's live runs (96
+The first is a try (a few minutes here); the next two are issue 18's live runs (96
 trials, 16 at a time, trials of ~60 s: about 10 minutes of trials per seed if the driver
 keeps up; 200 trials of ~150 s: about 35 minutes); the fourth is the per-trial cost curve
 of a 500-trial search, its trials so short that the driver is the bottleneck (hours on
@@ -43,7 +43,10 @@ wrapper whose target a build lacks is skipped, and the run's summary lists it;
   are busy ("wait") is not a cost;
 - worker utilization: busy slot-seconds / (slots x wall), each trial busy from Ax's
   time_run_started to its time_completed, initial design included, wall from the first
-  trial's start to the last one's end;
+  trial's start to the last one's end; and the same by the jobs' own clock (each trial
+  script's start and end, its trial_times.json), which counts a job that has ended but
+  that the driver has not yet seen as idle, as its worker is: the driver polls only
+  between rounds of generation, and the lag until it sees a job ended is reported too;
 - the driver's peak memory (resident set, the driver process alone; and the RSS at each
   launch);
 - the hypervolume after each finished trial as a fraction of DTLZ2's optimum (BoTorch's
@@ -61,16 +64,18 @@ wrapper whose target a build lacks is skipped, and the run's summary lists it;
                        their sum; wait_s idle), the driver's RSS at that launch
     launches.csv       one row per run and launch: its trials, n, node (Sobol/BoTorch),
                        the seconds per column since the previous launch, RSS
-    summary.json       per run: repo and its commit, exit status, utilization, wall and
-                       driver seconds, startup and report seconds, peak RSS, CPU seconds,
+    summary.json       per run: repo and its commit, exit status, utilization (Ax's
+                       times and the jobs' own), the lag until the driver saw a job end,
+                       wall and driver seconds, startup and report seconds, the driver's
+                       RSS (most at a launch; peak, the report included), CPU seconds,
                        final hypervolume and fraction and at 1/4, 1/2, 3/4 of the trials,
                        seconds per new trial (median, max, near each quarter of n), what
                        was timed and what skipped; plus the command, the settings, the
                        attainable fraction and the provenance of this code
     summary.md         the same, short, as markdown tables
-    scale.png          per repo a panel of driver seconds per new trial vs n, stacked by
-                       component (median over seeds); below, the hypervolume fraction vs n
-                       of every run
+    scale.png          per repo a panel of driver seconds per new trial vs n, a bar per n
+                       stacked by component (median over seeds); below, the hypervolume
+                       fraction vs n of every run
     provenance.json    the commit these files were made with, the command, the files
     runs/LABEL-seedN/  each run: its config copy, driver.log (the driver's console),
                        events.jsonl (the probe's), results/ (the driver's own results)
@@ -341,9 +346,10 @@ def fmt(value, spec: str) -> str:
 
 
 def plot(table, summaries: list[dict], settings: dict, path: Path, footer: str) -> None:
-    """Per repo: seconds per new trial vs n, stacked by component (median over its
-    seeds); below: every run's hypervolume fraction vs n."""
+    """Per repo: seconds per new trial vs n, a bar stacked by component at each n that
+    launched trials (median over its seeds); below: every run's hypervolume fraction vs n."""
     import matplotlib
+    import pandas as pd
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -359,13 +365,18 @@ def plot(table, summaries: list[dict], settings: dict, path: Path, footer: str) 
         rows["generation_other_s"] = (rows["generation_s"] - rows["fit_s"]
                                       - rows["acquisition_s"]).clip(lower=0)
         med = rows.groupby("n")[[c for c, _ in STACK]].median()
-        if len(med):
-            ax.stackplot(med.index, *[med[c] for c, _ in STACK], labels=[t for _, t in STACK],
-                         colors=colors[:len(STACK)], alpha=0.85)
+        bottom = pd.Series(0.0, index=med.index)
+        for (column, text), color in zip(STACK, colors):  # a bar per n that launched trials
+            ax.bar(med.index, med[column], bottom=bottom, width=0.8, color=color, label=text)
+            bottom += med[column]
         util = ", ".join(f"{s['utilization']:.0%} ({s['job_utilization']:.0%})"
                          for s in summaries if s["label"] == lab)
         ax.set_title(f"{lab}: driver seconds per new trial (median of {len(runs_of[lab])} "
                      f"run(s)); worker utilization {util} (jobs' own times)", fontsize=10)
+        launched = rows.groupby("n")["launched"].median()
+        for n, k in launched.items():  # the trials each bar's mean is over
+            if k > 1:
+                ax.annotate(f"x{k:g}", (n, bottom[n]), ha="center", va="bottom", fontsize=7)
         ax.set_ylabel("seconds per new trial")
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
