@@ -8,11 +8,12 @@ hypervolume of a synthetic search, against the number of finished trials.
     python -m bench.scale --trials 96 --max-pending 16 --seconds 60 --repo ../old --repo .
 
 The first is a try (a few minutes here); the next two are issue 18's live runs (96
-trials, 16 at a time, trials of ~60 s: about 10 minutes of trials per seed if the driver
-keeps up; 200 trials of ~150 s: about 35 minutes); the fourth is the per-trial cost curve
-of a 500-trial search, its trials so short that the driver is the bottleneck (hours on
-this machine as of issue 18: a candidate took ~58 s at 500 trials with 15 pending). The
-last measures two builds on the same search, interleaved per seed.
+trials, 16 at a time, trials of ~60 s: 6 minutes per seed if the driver kept 16 workers
+busy, 96 x 60 s / 16; 200 trials of ~150 s: 31 minutes; longer where the driver needs
+more than that per trial); the fourth is the per-trial cost curve of a 500-trial search,
+its trials so short that the driver is the bottleneck (hours on this machine as of issue
+18: a candidate took ~58 s at 500 trials with 15 pending). The last measures two builds
+on the same search, interleaved per seed.
 
 **What runs.** Each run is the real driver, run_nas.py of `--repo` (default: this
 checkout; any checkout whose run_nas.py has `--config`), with Ax's Orchestrator, the
@@ -69,7 +70,8 @@ wrapper whose target a build lacks is skipped, and the run's summary lists it;
                        wall and driver seconds, startup and report seconds, the driver's
                        RSS (most at a launch; peak, the report included), CPU seconds,
                        final hypervolume and fraction and at 1/4, 1/2, 3/4 of the trials,
-                       seconds per new trial (median, max, near each quarter of n), what
+                       seconds per new trial (median and max over n, and near the
+                       first, each quarter and the last n that launched trials), what
                        was timed and what skipped; plus the command, the settings, the
                        attainable fraction and the provenance of this code
     summary.md         the same, short, as markdown tables
@@ -120,7 +122,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if "--" in argv:
         at = argv.index("--")
         argv, driver_args = argv[:at], argv[at + 1:]
-    p = OneLineParser(prog="python -m bench.scale", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="python -m bench.scale", description=__doc__.split("\n\n")[0])
     p.add_argument("--trials", type=int, default=24, help="trials per search (default: %(default)s)")
     p.add_argument("--max-pending", type=int, default=8,
                    help="trials running at once: the workers (default: %(default)s)")
@@ -277,6 +279,8 @@ def analyze_runs(runs: list[dict], slots: int) -> tuple:
         summary["driver_log"] = str(run["folder"] / "driver.log")
         log = Path(summary["driver_log"]).read_text()
         summary["warm_start"] = "start cold" not in log
+        if run["status"] != 0:  # the driver's own one-line error is its last line
+            summary["driver_error"] = (log.strip().splitlines() or [""])[-1]
         try:
             table, launches, figures = analyze(run["folder"], slots)
         except (OSError, ValueError, KeyError, StopIteration) as e:
@@ -460,10 +464,11 @@ def main(argv: list[str] | None = None) -> int:
     summaries = write_outputs(args, runs, command)
     print((args.out / "summary.md").read_text())
     print(f"wrote {args.out}")
-    failed = [s["run"] for s in summaries if s.get("exit_status") != 0 or s.get("error")]
+    failed = [s for s in summaries if s.get("exit_status") != 0 or s.get("error")]
     if failed:
-        print(f"python -m bench.scale: error: the driver failed in {', '.join(failed)}; see "
-              "driver.log in their folders", file=sys.stderr)
+        why = "; ".join(f"{s['run']}: {s.get('driver_error') or s.get('error')}" for s in failed)
+        print(f"python -m bench.scale: error: the driver failed ({why}); see driver.log in "
+              f"{args.out / 'runs'}", file=sys.stderr)
         return 1
     return 0
 

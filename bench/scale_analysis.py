@@ -113,23 +113,25 @@ def utilization(trials: pd.DataFrame, slots: int, start="started", end="ended",
             f"{prefix}busy_slot_s": busy, f"{prefix}wall_s": wall}
 
 
-def max_hv() -> float:
+def problem():
     from botorch.test_functions.multi_objective import DTLZ2
 
-    return float(DTLZ2(dim=6, num_objectives=2).max_hv)
+    return DTLZ2(dim=6, num_objectives=2)  # its ref_point, 1.1 each, is the config's thresholds
+
+
+def max_hv() -> float:
+    return float(problem().max_hv)
 
 
 def attainable_fraction() -> float:
     """The largest fraction this search space can reach (trial.py: attainable_front)."""
-    import torch
     from botorch.utils.multi_objective.hypervolume import Hypervolume
 
     spec = importlib.util.spec_from_file_location("scale_trial", TRIAL_SCRIPT)
     trial = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(trial)
-    front = trial.attainable_front()
-    reference = torch.tensor([-1.1, -1.1], dtype=torch.double)  # maximizing -f
-    return float(Hypervolume(ref_point=reference).compute(-front)) / max_hv()
+    hv = Hypervolume(ref_point=-problem().ref_point)  # BoTorch maximizes: -f
+    return float(hv.compute(-trial.attainable_front())) / max_hv()
 
 
 def per_n(trials: pd.DataFrame, launched: pd.DataFrame, hypervolume: pd.DataFrame | None,
@@ -188,7 +190,7 @@ def analyze(folder: Path, slots: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]
         "driver_s": end["t"] - start["began"],
         "startup_s": (startup["t"] - start["began"]) if startup else math.nan,
         "report_s": end["totals"].get("report", 0.0),
-        "after_last_launch_s": {k: v for k, v in after.items()},
+        "after_last_launch_s": after,
         "background_s": end.get("background", {}),
         "peak_rss_mb": end["peak_rss_mb"],  # the whole process, the report's fits included
         "search_rss_mb": float(launched["rss_mb"].max()) if len(launched) else math.nan,
