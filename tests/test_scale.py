@@ -1,0 +1,148 @@
+"""bench.scale, small and real, so that the benchmark cannot rot: 4 trials of ~1 s, 2 at a
+time, through the probed driver (TorchX local jobs, warm start, saving); every output is
+there, parses and holds what the manual says. No timed assertion: speed targets are
+measured by bench.scale, never asserted here."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import ROOT
+
+TRIALS, PENDING = 4, 2
+# pinned near DTLZ2's optimum (coordinate 0.5), so that most trials fall inside the
+# reference box and the hypervolume checked is not 0
+FIXES = ["width-2=45", "lr=0.001", "dropout=0.25"]
+COSTS = ["generation_s", "fit_s", "acquisition_s", "save_s", "poll_s", "launch_s", "rest_s",
+         "total_s", "wait_s"]
+
+
+@pytest.fixture(scope="module")
+def scale_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("scale") / "out"
+    cmd = [sys.executable, "-m", "bench.scale", "--trials", TRIALS, "--max-pending", PENDING,
+           "--seconds", 1, "--seed", 0, *(w for f in FIXES for w in ("--fix", f)), "--out", out]
+    proc = subprocess.run(list(map(str, cmd)), cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    (run,) = summary["runs"]
+    return out, summary, run, out / "runs" / run["run"]
+
+
+def test_every_output_is_there_and_records_the_command_and_commit(scale_run):
+    out, summary, run, folder = scale_run
+    from PIL import Image
+
+    command = summary["command"]
+    assert command.startswith("python -m bench.scale --trials 4")
+    manifest = json.loads((out / "provenance.json").read_text())
+    assert manifest["command"] == command and len(manifest["commit"]) == 40
+    assert set(manifest["files"]) == {"per_n.csv", "launches.csv", "summary.json",
+                                      "summary.md", "scale.png"}
+    assert summary["provenance"]["commit"] == manifest["commit"]
+    md = (out / "summary.md").read_text()
+    assert command in md and manifest["commit"][:12] in md
+    image = Image.open(out / "scale.png")
+    assert image.size[0] > 500 and command in image.info["Description"]
+    for name in ("search.toml", "driver.log", "events.jsonl", "results/hypervolume.csv"):
+        assert (folder / name).is_file(), name
+    assert "--seconds" in (folder / "search.toml").read_text()
+    assert run["exit_status"] == 0 and run["skipped"] == [] and run["warm_start"]
+    assert run["commit"]["commit"] == manifest["commit"]  # the default --repo: this one
+
+
+def test_the_per_n_table_has_a_row_per_finished_trial_and_sane_costs(scale_run):
+    out, _, run, folder = scale_run
+    table = pd.read_csv(out / "per_n.csv")
+    trials = pd.read_csv(folder / "results" / "experiment.csv")
+    assert list(table["n"]) == list(range(1, TRIALS + 1))
+    assert sorted(table["trial_index"]) == sorted(trials["trial_index"])
+    costed = table[table["launched"] > 0]
+    assert len(costed) >= 1
+    assert (costed[COSTS] >= 0).all().all()
+    parts = costed[["generation_s", "save_s", "poll_s", "launch_s", "rest_s"]].sum(axis=1)
+    assert (abs(costed["total_s"] - parts) < 1e-9).all()
+    assert (costed["fit_s"] + costed["acquisition_s"] <= costed["generation_s"] + 1e-9).all()
+    launches = pd.read_csv(out / "launches.csv")
+    assert launches["k"].sum() == TRIALS  # every trial charged once, initial design included
+    assert table["launched"].sum() == launches.loc[launches["finished"] > 0, "k"].sum()
+
+
+def test_utilization_memory_and_the_hypervolume_fraction(scale_run):
+    out, summary, run, folder = scale_run
+    assert 0 < run["utilization"] <= 1
+    # the jobs' own busy time lies within what Ax counts (launch to the poll that saw it end)
+    assert 0 < run["job_utilization"] <= 1 and run["job_busy_slot_s"] <= run["busy_slot_s"]
+    assert run["detection_lag_s"]["median"] >= 0
+    assert run["peak_rss_mb"] >= run["search_rss_mb"] > 0
+    table = pd.read_csv(out / "per_n.csv")
+    assert ((table["hv_fraction"] >= 0) & (table["hv_fraction"] <= 1)).all()
+    assert table["hv_fraction"].is_monotonic_increasing
+    assert run["final_hv_fraction"] == pytest.approx(table["hv_fraction"].iloc[-1])
+    assert 0 < summary["settings"]["attainable_hv_fraction"] < 1
+
+
+def test_the_final_fraction_is_the_hypervolume_of_what_the_trials_logged(scale_run):
+    """Recomputed here from each trial's TensorBoard log with BoTorch's own DTLZ2 and
+    Hypervolume, independently of the driver's hypervolume.csv."""
+    from botorch.test_functions.multi_objective import DTLZ2
+    from botorch.utils.multi_objective.hypervolume import Hypervolume
+    from botorch.utils.multi_objective.pareto import is_non_dominated
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out, _, _, folder = scale_run
+    points = []
+    for trial in range(TRIALS):
+        log = EventAccumulator(str(folder / "results" / "logs" / "trials" / str(trial)))
+        log.Reload()
+        points.append([log.Scalars(tag)[-1].value for tag in ("loss/f1", "loss/f2")])
+    problem = DTLZ2(dim=6, num_objectives=2)
+    y = -torch.tensor(points, dtype=torch.double)  # BoTorch maximizes: -f
+    y = y[(y >= -problem.ref_point).all(dim=1)]
+    assert len(y), "no trial inside the reference box: the check below would be vacuous"
+    hv = Hypervolume(ref_point=-problem.ref_point).compute(y[is_non_dominated(y)])
+    final = pd.read_csv(out / "per_n.csv")["hv_fraction"].iloc[-1]
+    assert final == pytest.approx(hv / problem.max_hv, rel=1e-5)
+    assert math.isclose(problem.max_hv, 1.21 - math.pi / 4)
+
+
+def test_bad_input_is_one_line_and_a_used_out_folder_is_refused(tmp_path, capsys):
+    from bench.scale import main
+
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "summary.json").write_text("{}")
+    cases = [(["--trials", "0"], "--trials"), (["--seconds", "-1"], "--seconds"),
+             (["--trials", "x"], "invalid int"), (["--repo", str(tmp_path)], "no run_nas.py"),
+             (["--wrap", "nocolon"], "CATEGORY=MODULE:NAME"), (["--out", str(used)], "--replace")]
+    for argv, words in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and words in err, (argv, err)
+    assert (used / "summary.json").read_text() == "{}"
+
+
+def test_the_probe_skips_an_absent_target_and_rebinds_a_function_imported_by_name(tmp_path,
+                                                                                   monkeypatch):
+    from bench import scale_probe
+
+    (tmp_path / "probe_target.py").write_text("def work(x):\n    return 2 * x\n")
+    (tmp_path / "probe_user.py").write_text("from probe_target import work\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import probe_user
+
+    probe = scale_probe.Probe(tmp_path / "events.jsonl")
+    wrapped, skipped = scale_probe.install(probe, [("save", "probe_target:work"),
+                                                   ("save", "probe_target:absent"),
+                                                   ("save", "no_such_module:f")])
+    assert wrapped == ["save=probe_target:work"]
+    assert [t for t, _ in skipped] == ["probe_target:absent", "no_such_module:f"]
+    assert probe_user.work(3) == 6 and probe.clock.totals["save"] > 0
+    for name in ("probe_target", "probe_user"):
+        sys.modules.pop(name)
