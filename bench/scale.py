@@ -18,10 +18,10 @@ on the same search, interleaved per seed.
 **What runs.** Each run is the real driver, run_nas.py of `--repo` (default: this
 checkout; any checkout whose run_nas.py has `--config`), with Ax's Orchestrator, the
 runner, TorchX local jobs (warm-started), saving and progress, on the search
-bench/scale/search.toml: the tutorial's kinds of parameters, BoTorch's DTLZ2 (6
+bench/synthetic/search.toml: the tutorial's kinds of parameters, BoTorch's DTLZ2 (6
 dimensions, 2 objectives, both minimized) as the objectives, and a simulated training
 time, a sleep proportional to the mini-batch steps the configuration would train with a
-mean of `--seconds` over the search space (bench/scale/trial.py). The mean time enters as
+mean of `--seconds` over the search space (bench/synthetic/trial.py). The mean time enters as
 a fixed argument of the trial command: each run gets a copy of the config, `search.toml`
 in its folder, whose `args` hold `--seconds` (a config takes no new placeholders). Jobs
 that sleep leave the cores to the driver, as on a cluster, where trials train elsewhere.
@@ -101,7 +101,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SEARCH = ROOT / "bench" / "scale" / "search.toml"
+SEARCH = ROOT / "bench" / "synthetic" / "search.toml"
 PROBE = ROOT / "bench" / "scale_probe.py"
 STACK = [("fit_s", "model fit"), ("acquisition_s", "acquisition optimization"),
          ("generation_other_s", "generation, other"), ("save_s", "saving"),
@@ -212,7 +212,7 @@ def toml_text(data: dict) -> str:
 
 
 def write_config(folder: Path, seconds: float) -> Path:
-    """bench/scale/search.toml with `--seconds` in its trial args and its script's
+    """bench/synthetic/search.toml with `--seconds` in its trial args and its script's
     absolute path, as FOLDER/search.toml."""
     data = tomllib.loads(SEARCH.read_text())
     args = list(data["trial"]["args"])

@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 EVENTS = "events.jsonl"
-TRIAL_SCRIPT = Path(__file__).resolve().parent / "scale" / "trial.py"
+TRIAL_SCRIPT = Path(__file__).resolve().parent / "synthetic" / "trial.py"
 TIMES_FILE = "trial_times.json"  # what trial.py writes in its log dir (its TIMES_FILE)
 # the per-n table's cost columns: the probe's categories each sums (scale_probe.TARGETS)
 COMPONENTS = {

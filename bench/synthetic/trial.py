@@ -1,7 +1,7 @@
 """The trial of bench.scale's synthetic search: sleep as long as training would, then log a
 known multi-objective test function.
 
-One run is one trial of bench/scale/search.toml. It takes the kinds of parameters the
+One run is one trial of bench/synthetic/search.toml. It takes the kinds of parameters the
 tutorial searches, as flags: two log-scale ints (--width-1, --width-2 in [16, 128]), a
 log-scale float (--lr in [1e-4, 1e-2]), a linear int (--epochs in [1, 4]), a linear float
 (--dropout in [0, 0.5]) and an ordered int choice (--batch in 32/64/128/256). They are
@@ -18,7 +18,7 @@ batch 256) to 3.4 x --seconds (4 epochs, batch 32). --seconds 0: no sleep.
 
 By hand:
 
-    python bench/scale/trial.py --log-dir /tmp/scale/0 --seconds 2 --width-1 45 \\
+    python bench/synthetic/trial.py --log-dir /tmp/scale/0 --seconds 2 --width-1 45 \\
         --width-2 45 --lr 1e-3 --epochs 2 --dropout 0.25 --batch 64
 
 Writes to TensorBoard in --log-dir (torch.utils.tensorboard.SummaryWriter): after each
