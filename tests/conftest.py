@@ -91,3 +91,21 @@ def small_run(tmp_path_factory, data_dir):
                       "--data-dir", data_dir, "--results-dir", results)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return results, proc
+
+
+def results_files(folder):
+    """{file name: text} of a results folder, the time stamp the files were made at
+    (provenance's "generated", also in the page) masked: what two writes of the same
+    search must share."""
+    import json
+
+    folder = Path(folder)
+    generated = json.loads((folder / "provenance.json").read_text())["generated"]
+    texts = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.name != "plotly.min.js":
+            text = path.read_text()
+            for stamp in (generated, generated.replace("T", " ")):
+                text = text.replace(stamp, "<generated>")
+            texts[path.name] = text
+    return texts

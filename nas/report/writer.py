@@ -21,7 +21,7 @@ from ax.adapter.cross_validation import compute_diagnostics, cross_validate
 from ax.adapter.registry import Generators
 from ax.core.parameter import RangeParameter
 from ax.plot.contour import plot_contour_plotly
-from ax.plot.diagnostic import interact_cross_validation_plotly
+from ax.plot.diagnostic import _get_cv_plot_data, _obs_vs_pred_dropdown_plot
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
@@ -103,7 +103,9 @@ class ResultsWriter:
         self.text(what, name, add_to_html(text, self.record))
 
     def figure(self, what, name, fig):
-        self.html(what, name, fig.to_html(include_plotlyjs="directory", full_html=True))
+        # a fixed div id (plotly's default is a random one): the same figure, the same file
+        self.html(what, name, fig.to_html(include_plotlyjs="directory", full_html=True,
+                                          div_id=f"plot-{Path(name).stem}"))
 
     def json(self, what, name, data):
         self.text(what, name, json.dumps({**data, "provenance": self.record}, indent=2,
@@ -151,10 +153,13 @@ def write_model_results(experiment, summary, write, figures, contour=None):
     if summary.counts["COMPLETED"] < 2:
         return None  # nothing to fit a model on
     model = fit_report_model(experiment)
-    cv = cross_validate(adapter=model)
+    # in trial order: Ax's folds come in an order that follows Python's string hashing,
+    # which differs by process, and sums in another order differ in their last digits
+    cv = sorted(cross_validate(adapter=model),
+                key=lambda r: (r.observed.features.trial_index, r.observed.arm_name))
     diagnostics = {name: dict(by_metric) for name, by_metric in compute_diagnostics(cv).items()}
     write.json("CV diagnostics", "cv_diagnostics.json", diagnostics)
-    figures["cv"] = interact_cross_validation_plotly(cv)
+    figures["cv"] = cv_figure(cv, list(experiment.metrics))
     write.figure("CV plot", "cross_validation.html", figures["cv"])
     for objective in summary.goal.objectives:
         pair = contour or most_important_pair(model, experiment, objective.name)
@@ -169,6 +174,19 @@ def write_model_results(experiment, summary, write, figures, contour=None):
         figures[key] = fig
         write.figure(f"contour {objective.name}", f"{key}.html", fig)
     return diagnostics
+
+
+def cv_figure(cv, metrics):
+    """Ax's `interact_cross_validation_plotly`, its dropdown in the order of `metrics`. Ax
+    takes the metrics from a set, whose order follows Python's string hashing and so
+    differs by process; its two steps (private) are called here to sort between them."""
+    data = _get_cv_plot_data(cv, label_dict=None)
+    rank = {name: i for i, name in enumerate(metrics)}
+    data = data._replace(metrics=sorted(data.metrics, key=lambda m: (rank.get(m, len(rank)), m)))
+    fig = _obs_vs_pred_dropdown_plot(data=data, rel=False, show_context=True)
+    fig["layout"]["margin"].b = fig["layout"]["margin"].b or 90  # as the public function
+    fig["layout"]["title"] = "Cross-validation"
+    return fig
 
 
 def most_important_pair(model, experiment, metric):
