@@ -116,15 +116,18 @@ class ResultsWriter:
                                                   atomic_write_text)
 
 
-def write_results(experiment, results_dir, config, run_info=None):
+def write_results(experiment, results_dir, config, run_info=None, status=None, models=True):
     """Write every results file, the one-page report index.html last, then the
     provenance manifest; returns ({description: path}, the RunSummary they render).
-    From `config` (the search's): its metrics' best values, its contour pair, its last step."""
+    From `config` (the search's): its metrics' best values, its contour pair, its last step.
+    `status`: where the search stands (nas.report.summary.search_status). `models`: False
+    leaves out what needs model fits (CV diagnostics and plot, contour plots): the page
+    kept current while the search runs, then says they come at the end."""
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not (out / PLOTLY_JS).exists():
         atomic_write_text(out / PLOTLY_JS, get_plotlyjs())
-    summary = summarize(experiment, run_info, config)
+    summary = summarize(experiment, run_info, config, status)
     write = ResultsWriter(out, summary.provenance)
     figures = {}
     df = summary.table
@@ -140,9 +143,10 @@ def write_results(experiment, results_dir, config, run_info=None):
     if figures["curves"] is not None:
         write.figure("learning curves", "learning_curves.html", figures["curves"])
 
-    diagnostics = write_model_results(experiment, summary, write, figures, config.contour)
+    diagnostics = (write_model_results(experiment, summary, write, figures, config.contour)
+                   if models else None)
     write.json("run summary", "run_summary.json", summary.to_json())
-    write.html("report page", "index.html", page(summary, figures, diagnostics))
+    write.html("report page", "index.html", page(summary, figures, diagnostics, models))
     write.manifest()
     return write.files, summary
 

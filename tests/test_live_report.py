@@ -1,0 +1,85 @@
+"""Watching a search while it runs (issue 19): the line that says where it stands, the page
+the driver keeps current without the model fits, and `run_nas.py --report`."""
+
+import datetime as dt
+import json
+
+from conftest import tutorial_config
+from fake_experiment import T0, fake_experiment
+from nas.report.console import status_text
+from nas.report.summary import search_status
+from nas.report.writer import write_results
+
+DRIVER = {"pid": 4242, "host": "here", "started": "2026-01-01T11:59:00"}
+WRITTEN = "2026-01-01T12:01:40"
+
+
+def section(html, name):
+    start = html.index(f'<section id="{name}">')
+    return html[start:html.index("</section>", start)]
+
+
+def a_search():
+    """2 completed, 1 failed, 2 running since T0 (fake_experiment)."""
+    return fake_experiment([(0, 0.97, 30_000, 5), (1, 0.96, 9_000, 6)], failed=[2], running=[3, 4])
+
+
+def test_the_status_line_says_where_the_search_stands():
+    experiment, now = a_search(), T0 + dt.timedelta(seconds=100)
+    info = {"trials": 8, "driver": DRIVER}
+
+    running = search_status(experiment, info, driver=DRIVER, now=now)
+    assert (running.state, running.done, running.total) == ("running", 3, 8)
+    assert status_text(running, WRITTEN) == (
+        "Running under the driver pid 4242 (started 2026-01-01 11:59:00): 3 of 8 trials done; "
+        "running: trial 3 for 1m 40s, trial 4 for 1m 40s. Written 2026-01-01 12:01:40; reload "
+        "for the latest.")
+    seen = search_status(experiment, info, driver=DRIVER, saved_at="2026-01-01T12:01:30", now=now)
+    assert status_text(seen, WRITTEN).endswith(
+        "Written 2026-01-01 12:01:40 by run_nas.py --report, from the state saved at "
+        "2026-01-01 12:01:30; reload for the latest.")
+    elsewhere = search_status(experiment, info, driver={**DRIVER, "host": "node7", "checked": False},
+                              now=now)
+    assert "pid 4242 (started 2026-01-01 11:59:00) on node7, as its saved state says" in \
+        status_text(elsewhere, WRITTEN)
+
+    for trial in list(experiment.trials.values())[3:]:
+        trial.mark_completed(unsafe=True)
+    finished = search_status(experiment, {**info, "ended": "finished"})
+    assert status_text(finished, WRITTEN) == "Finished: 5 of 8 trials done. Written 2026-01-01 12:01:40."
+
+
+def test_a_stopped_search_says_why_and_how_to_resume():
+    experiment = a_search()
+    stopped = search_status(experiment, {"trials": 8, "ended": "interrupted (SIGTERM)"},
+                            now=T0 + dt.timedelta(seconds=5))
+    assert stopped.state == "stopped"
+    assert status_text(stopped, WRITTEN) == (
+        "Stopped (interrupted (SIGTERM)): 3 of 8 trials done; running the same command again "
+        "resumes the search. When its state was saved: trial 3 for 0m 05s, trial 4 for 0m 05s. "
+        "Written 2026-01-01 12:01:40.")
+    killed = search_status(experiment, {"trials": 8, "driver": DRIVER})  # no end recorded
+    assert killed.state == "stopped" and "without recording how it ended" in killed.why
+
+
+def test_the_page_kept_current_leaves_the_model_fits_for_the_end(tmp_path):
+    experiment = a_search()
+    info = {"strategy": "botorch", "seed": 0, "trials": 8, "driver": DRIVER}
+    files, summary = write_results(experiment, tmp_path, tutorial_config(), run_info=info,
+                                   status=search_status(experiment, info, driver=DRIVER),
+                                   models=False)
+    names = {p.name for p in files.values()}
+    assert {"index.html", "experiment.csv", "pareto_frontier.html", "hypervolume.csv",
+            "run_summary.json", "provenance.json"} <= names
+    assert not {"cv_diagnostics.json", "cross_validation.html", "contour_val_acc.html"} & names
+    html = (tmp_path / "index.html").read_text()
+    top = html[html.index("<h1>"):html.index("<nav>")]
+    assert 'data-state="running"' in top and "Running under the driver pid 4242" in top
+    assert "3 of 8 trials done; running: trial 3 for" in top
+    for name in ("cv", "contours"):
+        assert "Made when the search ends" in section(html, name)
+        assert "run_nas.py --report" in section(html, name)
+    assert "2 completed, 1 failed, 2 running" in section(html, "summary")
+    search = json.loads((tmp_path / "run_summary.json").read_text())["search"]
+    assert (search["state"], search["done"], search["total"]) == ("running", 3, 8)
+    assert [index for index, _ in search["running"]] == [3, 4]
