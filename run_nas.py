@@ -11,11 +11,14 @@ space, metrics, optimization config), the generation strategy, the orchestrator,
 run, the results. What keeps a search alive across drivers (one driver per log dir,
 saving the state after every trial state change, stopping cleanly, resuming after a
 crash) is nas/state/: running the same command again resumes the search (README,
-"Interrupted runs"). The layers below raise `NasError`s; this file turns them into one
-line on stderr and an exit status.
+"Interrupted runs"). While it runs, the results page is kept current. The layers
+below raise `NasError`s; this file turns them into one line on stderr and an exit status.
 """
 
+import datetime as dt
 import logging
+import os
+import socket
 import sys
 import time
 import warnings
@@ -52,13 +55,14 @@ def run(argv=None):
     code_at_start = git_state()  # the results record it if the checkout changes meanwhile
     from nas.jobs.prepare import run_prepare
     from nas.orchestration import (
-        make_experiment, make_generation_strategy, make_orchestrator, set_generation_threads,
+        make_experiment, make_generation_strategy, make_orchestrator, saved_run_info,
+        set_generation_threads,
     )
     from nas.report.console import print_failed_reasons, print_summary, status_line
     from nas.report.progress import Progress
-    from nas.report.summary import trial_counts
+    from nas.report.summary import search_status, trial_counts
     from nas.report.writer import write_results
-    from nas.state.storage import STATE_FILE
+    from nas.state.storage import STATE_FILE, load_state
 
     quiet_ax_logs()
     if args.dry_run:
@@ -95,18 +99,31 @@ def run(argv=None):
         print(describe(args.early_stopping, first_objective(experiment)))
 
     # 9. Run: the state is saved after every trial state change; a stop cancels the jobs.
+    # After every trial that ended, the results page is rewritten without the model fits.
     best = {m.name: m.best for m in config.metrics.values()}
+
+    def info():
+        return run_info(args, start, code_at_start)
+
+    def live_page(experiment):
+        now = info()
+        write_results(experiment, args.results_dir, config, run_info=now, models=False,
+                      status=search_status(experiment, now, driver=now["driver"]))
+
     stopped = lifecycle.run_owned_search(orchestrator, args.trials,
                                          Progress(args.trials, start, experiment, best=best,
                                                   last_step=config.last_step),
-                                         warm_start=args.warm_start)
+                                         warm_start=args.warm_start, run_info=info,
+                                         live_page=live_page)
     if stopped and not stopped.saved:  # the results would not be written either
         fail_run(f"{stopped.why}; free space or make {log_dir} writable, then run the same "
                  "command again to resume", stopped.status)
 
-    # 10. Results.
+    # 10. Results, from the state as saved at the end (its numbers as the file holds them,
+    # the run info with how the search ended), so that the saved state alone reproduces them.
+    experiment, _ = load_state(state_file)
     files, summary = write_results(experiment, args.results_dir, config,
-                                   run_info=run_info(args, start, code_at_start))
+                                   run_info=saved_run_info(experiment))
     print_summary(summary, args.trials, time.time() - start, files)
     if stopped:
         print_failed_reasons(summary)
@@ -115,11 +132,14 @@ def run(argv=None):
 
 
 def run_info(args, start, code_at_start):
-    """What the results record of this run of the driver."""
+    """What the results record of this run of the driver (saved with the state)."""
     from nas.config import as_dict
 
+    started = dt.datetime.fromtimestamp(start).isoformat(timespec="seconds")
     return {"strategy": args.strategy, "seed": args.seed, "driver_seconds": time.time() - start,
-            "code_at_start": code_at_start, "config": as_dict(args.config)}
+            "code_at_start": code_at_start, "config": as_dict(args.config),
+            "trials": args.trials,
+            "driver": {"pid": os.getpid(), "host": socket.gethostname(), "started": started}}
 
 
 def fail_run(message, status):

@@ -109,3 +109,47 @@ def results_files(folder):
                 text = text.replace(stamp, "<generated>")
             texts[path.name] = text
     return texts
+
+
+def wait_for_page(results, text, driver, timeout=300):
+    """index.html of `results` once it says `text` while the driver runs: its text."""
+    import time
+
+    page, end = Path(results) / "index.html", time.time() + timeout
+    while time.time() < end:
+        html = page.read_text() if page.exists() else ""
+        if 'data-state="running"' in html and text in html:
+            return html
+        if driver.poll() is not None:
+            pytest.fail(f"the driver ended (exit {driver.returncode}) before its page said {text!r}")
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for the page to say {text!r}")
+
+
+@pytest.fixture(scope="session")
+def live_search(tmp_path_factory, data_dir):
+    """A real search of 3 trials of 1 epoch, one at a time, watched while it runs: `first`
+    holds a copy of its page (index.html, plotly.min.js) taken once the page counted one
+    trial done, the driver still running (`running_after_copy`); then the driver ran to
+    its end (`returncode`, `console`)."""
+    import shutil
+    from types import SimpleNamespace
+
+    base = tmp_path_factory.mktemp("live")
+    run = SimpleNamespace(results=base / "results", first=base / "first", log=base / "driver.txt")
+    driver = start_driver("--trials", 3, "--max-pending", 1, "--fix", "epochs=1", "--seed", 0,
+                          "--data-dir", data_dir, "--results-dir", run.results, out=run.log)
+    run.pid = driver.pid
+    try:
+        wait_for_page(run.results, "1 of 3 trials done", driver)
+        run.first.mkdir()
+        for name in ("index.html", "plotly.min.js"):
+            shutil.copy(run.results / name, run.first / name)
+        run.running_after_copy = driver.poll() is None
+        run.returncode = driver.wait(timeout=600)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    run.console = run.log.read_text()
+    return run

@@ -83,3 +83,66 @@ def test_the_page_kept_current_leaves_the_model_fits_for_the_end(tmp_path):
     search = json.loads((tmp_path / "run_summary.json").read_text())["search"]
     assert (search["state"], search["done"], search["total"]) == ("running", 3, 8)
     assert [index for index, _ in search["running"]] == [3, 4]
+
+
+class FakeOrchestrator:
+    """What LivePage looks at: the experiment, the running trials, max_pending."""
+
+    def __init__(self, experiment, max_pending):
+        self.experiment = experiment
+        self.options = type("Options", (), {"max_pending_trials": max_pending})()
+
+    @property
+    def running_trials(self):
+        return [t for t in self.experiment.trials.values() if t.status.is_running]
+
+
+def test_the_page_is_written_when_a_trial_ended_and_no_launch_is_due(capsys):
+    from nas.state.lifecycle import LivePage
+
+    experiment = fake_experiment([(0, 0.97, 30_000, 5)], running=[1])
+    orchestrator, written = FakeOrchestrator(experiment, max_pending=2), []
+    live = LivePage(lambda e: written.append(len(e.trials)), total_trials=3, max_pending=2)
+    live.on_change(orchestrator)
+    assert written == []  # a slot free and a trial to run: the launch comes first
+    experiment.new_trial().mark_running(no_runner_required=True)  # launched
+    live.on_change(orchestrator)
+    live.on_change(orchestrator)  # the next poll: nothing ended since
+    assert written == [3]
+    experiment.trials[1].mark_failed(reason="boom")  # ended; all 3 launched: nothing due
+    live.on_change(orchestrator)
+    assert written == [3, 3]
+
+    def fail(experiment):
+        raise OSError(28, "No space left on device")
+
+    live.write = fail
+    experiment.trials[2].mark_completed(unsafe=True)
+    live.on_change(orchestrator)
+    experiment.new_trial().mark_running(no_runner_required=True).mark_failed(reason="again")
+    live.on_change(orchestrator)  # the same problem again: said once
+    err = capsys.readouterr().err
+    assert err.count("note: the results page could not be updated (OSError: [Errno 28] No space "
+                     "left on device); the search goes on") == 1
+
+
+def test_a_real_search_keeps_its_page_current_and_records_its_run(live_search):
+    from nas.orchestration import saved_run_info
+    from nas.state.storage import STATE_FILE, load_state
+
+    run = live_search
+    assert run.returncode == 0, run.console[-3000:]
+    assert run.running_after_copy  # the copy was taken before the search ended
+    first = (run.first / "index.html").read_text()
+    assert f"Running under the driver pid {run.pid} (started " in first
+    assert "1 of 3 trials done; running: trial 1 for" in first
+    assert "1 completed, 0 failed, 1 running" in section(first, "summary")
+    assert "Made when the search ends" in section(first, "cv")
+    final = (run.results / "index.html").read_text()
+    assert 'data-state="finished"' in final and "Finished: 3 of 3 trials done." in final
+    assert 'data-plot="cv"' in final  # the model fits, at the end
+    experiment, _ = load_state(run.results / "logs" / STATE_FILE)
+    info = saved_run_info(experiment)
+    assert info["ended"] == "finished" and info["trials"] == 3 and info["driver"]["pid"] == run.pid
+    summary = json.loads((run.results / "run_summary.json").read_text())
+    assert summary["driver_seconds"] == info["driver_seconds"]  # the files are the saved state's

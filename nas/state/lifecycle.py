@@ -5,7 +5,10 @@ stop ends and how a resume begins. run_nas.py builds the search; this module kee
 - **Resume**: damaged state -> exit 2 (nas/state/storage.py); the console says what became of
   each job the earlier driver left; jobs it never recorded are stopped.
 - **Saving** after every change of trial statuses (`StateSaver`); a failed save (full
-  disk, unwritable log dir) stops the driver, the previous state intact.
+  disk, unwritable log dir) stops the driver, the previous state intact. Each save
+  carries the driver's run info (who runs it, since when; at the end, how it ended).
+- **The page kept current** after every trial that ended (`LivePage`), as the saver
+  saves: never while a launch is due.
 - **Stopping** (Ctrl-C, SIGTERM, a failed save, Ax giving up): the running jobs are
   cancelled and listed, the state saved, the warm-start server stopped.
 """
@@ -85,31 +88,72 @@ class StateSaver:
     would hold up the launch; a driver that dies in between finds what the ended job
     logged on resume (NasRunner._orphan_status), as for jobs ending while it is down."""
 
-    def __init__(self, state_file, total_trials, max_pending):
+    def __init__(self, state_file, total_trials, max_pending, run_info=None):
         self.state_file = Path(state_file)
         self.total_trials = total_trials
         self.max_pending = max_pending
+        self.run_info = run_info  # () -> the driver's run info, saved with each state
+        self.ended = None  # how the search ended ("finished" or why it stopped), once it did
         self._saved = None  # the (index, status) pairs last saved
 
     def on_change(self, orchestrator):
-        from nas.orchestration import trials_still_to_run
-
         experiment = orchestrator.experiment
         fingerprint = [(t.index, t.status) for t in experiment.trials.values()]
-        launch_due = (len(orchestrator.running_trials) < self.max_pending
-                      and trials_still_to_run(experiment, self.total_trials) > 0)
-        if fingerprint != self._saved and not launch_due:
+        if fingerprint != self._saved and not launch_due(orchestrator, self.total_trials,
+                                                         self.max_pending):
             self.save(experiment, orchestrator.generation_strategy)
             self._saved = fingerprint
 
     def save(self, experiment, generation_strategy):
+        from nas.orchestration import record_run_info
         from nas.state.storage import save_state
 
+        if self.run_info:
+            record_run_info(experiment, {**self.run_info(), "ended": self.ended})
         try:
             save_state(self.state_file, experiment, generation_strategy)
         except OSError as e:
             raise SaveFailed(f"cannot save the search state to {self.state_file} "
                              f"({e.strerror or e}); the previous state there is intact")
+
+
+def launch_due(orchestrator, total_trials, max_pending):
+    """A slot is free and a trial is still to run: the driver is about to generate and
+    launch one, and nothing else should hold it up."""
+    from nas.orchestration import trials_still_to_run
+
+    return (len(orchestrator.running_trials) < max_pending
+            and trials_still_to_run(orchestrator.experiment, total_trials) > 0)
+
+
+class LivePage:
+    """Rewrites the results page and its cheap files, `write(experiment)` (run_nas.py's:
+    nas/report/writer.py without the model fits), once a trial reached a terminal state,
+    as the saver saves: not while a launch is due, so never before the next trial's
+    launch. What an update costs at 48 and 500 trials: bench/live_page.py.
+    A page that cannot be written is said once per problem; the search goes on."""
+
+    def __init__(self, write, total_trials, max_pending):
+        self.write = write
+        self.total_trials, self.max_pending = total_trials, max_pending
+        self._shown = None  # the (index, status) pairs of the ended trials last written
+        self._problem = None
+
+    def on_change(self, orchestrator):
+        experiment = orchestrator.experiment
+        ended = [(t.index, t.status) for t in experiment.trials.values() if t.status.is_terminal]
+        if ended == self._shown or launch_due(orchestrator, self.total_trials, self.max_pending):
+            return
+        self._shown = ended
+        try:
+            self.write(experiment)
+        except Exception as e:  # a full disk, a bug in a plot: the search matters more
+            problem = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+            if problem != self._problem:
+                print(f"note: the results page could not be updated ({problem}); the search "
+                      "goes on, the files are written again after the next trial",
+                      file=sys.stderr, flush=True)
+            self._problem = problem
 
 
 # --- running and stopping ------------------------------------------------------------
@@ -139,9 +183,13 @@ class Stop:
     saved: bool = True
 
 
-def run_owned_search(orchestrator, total_trials, progress, warm_start=True):
+def run_owned_search(orchestrator, total_trials, progress, warm_start=True, run_info=None,
+                     live_page=None):
     """Run the search to its end or to a `Stop` (returned; None: it ended). Whatever ends
-    it, no job is left running, and the state is saved unless saving is what failed."""
+    it, no job is left running, and the state is saved unless saving is what failed; the
+    last save records how it ended. `run_info`: () -> the driver's run info, saved with
+    every state (nas.orchestration.saved_run_info reads it back); `live_page`: () -> the
+    write(experiment) of the results page kept current, or None."""
     from ax.exceptions.core import AxError
 
     from nas.orchestration import run_search, trials_still_to_run
@@ -149,8 +197,10 @@ def run_owned_search(orchestrator, total_trials, progress, warm_start=True):
 
     experiment = orchestrator.experiment
     runner = experiment.runner
-    saver = StateSaver(Path(runner.log_dir).parent / STATE_FILE, total_trials,
-                       orchestrator.options.max_pending_trials)
+    max_pending = orchestrator.options.max_pending_trials
+    saver = StateSaver(Path(runner.log_dir).parent / STATE_FILE, total_trials, max_pending,
+                       run_info)
+    page = LivePage(live_page, total_trials, max_pending) if live_page else None
     runner.open_scheduler()
     install_stop_handlers()
     warm_server = None
@@ -159,14 +209,17 @@ def run_owned_search(orchestrator, total_trials, progress, warm_start=True):
 
     def on_change(o):
         saver.on_change(o)
+        if page:
+            page.on_change(o)
         progress.update(o.experiment)
 
-    stopped = None
+    stopped, ran_to_end = None, False
     try:
         # at once: what a resume collected is kept even if this driver dies before a
         # trial changes, and an unwritable log dir shows before anything launches
         saver.save(experiment, orchestrator.generation_strategy)
         run_search(orchestrator, total_trials, on_change=on_change)
+        ran_to_end = True
     except (KeyboardInterrupt, Interrupted) as e:
         stopped = Stop(EXIT_INTERRUPTED, f"interrupted ({e or 'SIGINT'})")
     except SaveFailed as e:
@@ -180,6 +233,8 @@ def run_owned_search(orchestrator, total_trials, progress, warm_start=True):
         cancel_running_jobs(orchestrator, "search stopped" if stopped else "driver failed")
         try:
             if stopped is None or stopped.saved:
+                saver.ended = ("finished" if ran_to_end else stopped.why if stopped
+                               else "the driver failed")
                 saver.save(experiment, orchestrator.generation_strategy)
         except SaveFailed as e:
             stopped = Stop(1, str(e), saved=False)
