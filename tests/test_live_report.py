@@ -4,7 +4,9 @@ the driver keeps current without the model fits, and `run_nas.py --report`."""
 import datetime as dt
 import json
 
-from conftest import tutorial_config
+from conftest import (
+    files_outside_trials, report_command, results_files, run_driver, tutorial_config,
+)
 from fake_experiment import T0, fake_experiment
 from nas.report.console import status_text
 from nas.report.summary import search_status
@@ -146,3 +148,97 @@ def test_a_real_search_keeps_its_page_current_and_records_its_run(live_search):
     assert info["ended"] == "finished" and info["trials"] == 3 and info["driver"]["pid"] == run.pid
     summary = json.loads((run.results / "run_summary.json").read_text())
     assert summary["driver_seconds"] == info["driver_seconds"]  # the files are the saved state's
+
+
+def one_line(proc):
+    return [line for line in proc.stderr.splitlines() if line.strip()]
+
+
+def test_report_beside_a_running_driver_writes_the_page_and_leaves_the_search_alone(live_search):
+    run = live_search
+    report = run.report_during
+    assert report.returncode == 0, report.stdout[-2000:] + report.stderr[-2000:]
+    assert report.stdout.startswith(f"--report on {run.results / 'logs'}: Running under the "
+                                    f"driver pid {run.pid} (started ")
+    assert run.log_after == run.log_before  # state, its previous copy, the lock: as they were
+    page = (run.during / "index.html").read_text()
+    top = page[page.index("<h1>"):page.index("<nav>")]
+    assert 'data-state="running"' in top and "2 of 3 trials done; running: trial 2 for" in top
+    assert "by run_nas.py --report, from the state saved at" in top
+    assert 'data-plot="cv"' in page and 'data-plot="contour_val_acc"' in page  # fits made
+    # the driver went on to its end, unaffected
+    assert run.returncode == 0, run.console[-3000:]
+    assert "Done in" in run.console and "3 completed, 0 failed" in run.console
+    assert "Finished: 3 of 3 trials done." in (run.final / "index.html").read_text()
+
+
+def test_report_on_a_finished_search_writes_the_drivers_files(live_search):
+    run = live_search
+    report = run.report_after
+    assert report.returncode == 0, report.stdout[-2000:] + report.stderr[-2000:]
+    assert f"--report on {run.results / 'logs'}: Finished: 3 of 3 trials done." in report.stdout
+    driver_files, report_files = results_files(run.final), results_files(run.results)
+    assert "cv_diagnostics.json" in driver_files and "learning_curves.html" in driver_files
+    assert report_files.keys() == driver_files.keys()
+    for name in driver_files:
+        assert report_files[name] == driver_files[name], name
+    generated = [json.loads((d / "provenance.json").read_text())["generated"]
+                 for d in (run.final, run.results)]
+    assert all(generated)  # the one thing allowed to differ
+
+
+def test_report_without_a_saved_search_exits_2_with_one_line(tmp_path):
+    proc = run_driver(*report_command(tmp_path / "r"), timeout=120)
+    assert proc.returncode == 2
+    assert one_line(proc) == [
+        f"run_nas.py: error: no saved search in {tmp_path / 'r' / 'logs'} (no search_state.json): "
+        "--report reads the state a search saves; give the --results-dir / --log-dir the "
+        "search ran with"]
+    assert not (tmp_path / "r").exists()  # nothing written
+
+
+def test_report_on_a_truncated_state_exits_2_with_the_resumes_line(tmp_path, mnist_cache):
+    from test_lifecycle import damage, saved_search
+
+    results = tmp_path / "r"
+    state_file = saved_search(results, mnist_cache)
+    state_file.write_bytes(damage(state_file, "truncated"))
+    before = files_outside_trials(results)
+    proc = run_driver(*report_command(results), timeout=120)
+    assert proc.returncode == 2
+    [line] = one_line(proc)
+    assert line.startswith(f"run_nas.py: error: the saved search {state_file} is truncated")
+    assert "--fresh" in line
+    assert files_outside_trials(results) == before  # no results file, the state as it was
+
+
+def test_report_goes_with_no_flag_that_starts_or_changes_a_search():
+    import pytest
+
+    from nas.cli import UsageError, parse_args
+
+    for flag in ("--fresh", "--check", "--dry-run"):
+        with pytest.raises(UsageError, match=f"--report reads a saved search; it does not go "
+                                             f"with {flag}"):
+            parse_args(["--report", flag])
+
+
+def test_the_driver_is_a_live_run_nas_py_named_by_the_lock_file(tmp_path):
+    import os
+    import socket
+    import subprocess
+
+    from nas.state.watch import running_driver
+
+    here = {"pid": os.getpid(), "host": socket.gethostname(), "started": "2026-01-01T12:00:00"}
+    lock = tmp_path / "driver.lock"
+    assert running_driver(tmp_path, {"driver": here}) is None  # no lock file
+    lock.write_text(f"{os.getpid()}\n")  # a live process, but not run_nas.py (pytest)
+    assert running_driver(tmp_path, {"driver": here}) is None
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    lock.write_text(f"{gone.pid}\n")
+    assert running_driver(tmp_path, {"driver": here}) is None
+    there = {**here, "host": "another-node"}  # cannot be checked from here
+    assert running_driver(tmp_path, {"driver": there}) == {**there, "checked": False}
+    assert running_driver(tmp_path, {"driver": there, "ended": "finished"}) is None
