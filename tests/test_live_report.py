@@ -82,6 +82,7 @@ def test_the_page_kept_current_leaves_the_model_fits_for_the_end(tmp_path):
         assert "Made when the search ends" in section(html, name)
         assert "run_nas.py --report" in section(html, name)
     assert "2 completed, 1 failed, 2 running" in section(html, "summary")
+    assert "hypervolume so far" in section(html, "summary")
     search = json.loads((tmp_path / "run_summary.json").read_text())["search"]
     assert (search["state"], search["done"], search["total"]) == ("running", 3, 8)
     assert [index for index, _ in search["running"]] == [3, 4]

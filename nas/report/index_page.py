@@ -123,7 +123,8 @@ def page(summary, figures, diagnostics, models=True):
                       f"to the last trial's end; this run of the driver: "
                       f"{duration(run_info.get('driver_seconds'))}"),
         ("reference point", html.escape(goal.describe())),
-        ("final hypervolume", f"{format_hv(hv, goal.max_hv)}{maximum}; observed feasible points"),
+        ("hypervolume so far" if summary.status.state == "running" else "final hypervolume",
+         f"{format_hv(hv, goal.max_hv)}{maximum}; observed feasible points"),
         ("config", html.escape(str((run_info.get("config") or {}).get("path", "n/a")))),
         ("versions", html.escape(", ".join(f"{k} {v}" for k, v in summary.versions.items()))),
         ("generated", generated),
