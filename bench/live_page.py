@@ -56,8 +56,8 @@ def made_up_search(config, trials, seed=0):
         acc = rng.uniform(0.9, 0.98)
         for step in range(1, params["epochs"] + 1):
             rows.append(dict(trial_index=i, arm_name=trial.arm.name, metric_name="val_acc",
-                             metric_signature="val_acc", mean=acc - 0.01 * (params["epochs"] - step),
-                             sem=0.0, step=float(step)))
+                             metric_signature="val_acc", sem=0.0, step=float(step),
+                             mean=acc - 0.01 * (params["epochs"] - step)))
         h1, h2 = params["hidden_size_1"], params["hidden_size_2"]
         rows.append(dict(trial_index=i, arm_name=trial.arm.name, metric_name="num_params",
                          metric_signature="num_params", mean=784.0 * h1 + h1 * h2 + 10 * h2,
@@ -103,9 +103,9 @@ def main(argv=None):
 
     Path(args.out).write_text(json.dumps({
         "what": __doc__.splitlines()[0], "command": "python -m bench.live_page",
-        "updates": figures, "load_before": load, "load_after": [round(x, 2) for x in os.getloadavg()],
-        "cpu_count": os.cpu_count(), "versions": versions(), "provenance": provenance()},
-        indent=2) + "\n")
+        "updates": figures, "load_before": load,
+        "load_after": [round(x, 2) for x in os.getloadavg()], "cpu_count": os.cpu_count(),
+        "versions": versions(), "provenance": provenance()}, indent=2) + "\n")
     print(f"written: {args.out}")
 
 

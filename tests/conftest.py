@@ -121,7 +121,8 @@ def wait_for_page(results, text, driver, timeout=300):
         if 'data-state="running"' in html and text in html:
             return html
         if driver.poll() is not None:
-            pytest.fail(f"the driver ended (exit {driver.returncode}) before its page said {text!r}")
+            pytest.fail(f"the driver ended (exit {driver.returncode}) before its page said "
+                        f"{text!r}")
         time.sleep(0.1)
     pytest.fail(f"timed out waiting for the page to say {text!r}")
 

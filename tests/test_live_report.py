@@ -40,15 +40,16 @@ def test_the_status_line_says_where_the_search_stands():
     assert status_text(seen, WRITTEN).endswith(
         "Written 2026-01-01 12:01:40 by run_nas.py --report, from the state saved at "
         "2026-01-01 12:01:30; reload for the latest.")
-    elsewhere = search_status(experiment, info, driver={**DRIVER, "host": "node7", "checked": False},
-                              now=now)
+    elsewhere = search_status(experiment, info, now=now,
+                              driver={**DRIVER, "host": "node7", "checked": False})
     assert "pid 4242 (started 2026-01-01 11:59:00) on node7, as its saved state says" in \
         status_text(elsewhere, WRITTEN)
 
     for trial in list(experiment.trials.values())[3:]:
         trial.mark_completed(unsafe=True)
     finished = search_status(experiment, {**info, "ended": "finished"})
-    assert status_text(finished, WRITTEN) == "Finished: 5 of 8 trials done. Written 2026-01-01 12:01:40."
+    assert status_text(finished, WRITTEN) == \
+        "Finished: 5 of 8 trials done. Written 2026-01-01 12:01:40."
 
 
 def test_a_stopped_search_says_why_and_how_to_resume():

