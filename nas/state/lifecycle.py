@@ -189,8 +189,8 @@ def run_owned_search(orchestrator, total_trials, progress, warm_start=True, run_
     """Run the search to its end or to a `Stop` (returned; None: it ended). Whatever ends
     it, no job is left running, and the state is saved unless saving is what failed; the
     last save records how it ended. `run_info`: () -> the driver's run info, saved with
-    every state (nas.orchestration.saved_run_info reads it back); `live_page`: () -> the
-    write(experiment) of the results page kept current, or None."""
+    every state (nas.orchestration.saved_run_info reads it back); `live_page`: the
+    write(experiment) that rewrites the results page (LivePage calls it), or None."""
     from ax.exceptions.core import AxError
 
     from nas.orchestration import run_search, trials_still_to_run
