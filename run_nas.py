@@ -4,6 +4,7 @@
     python run_nas.py --trials 8 --fix epochs=1
     python run_nas.py --config examples/fashion/search.toml --check
     python run_nas.py --scheduler slurm --scheduler-cfg partition=cpu --dry-run
+    python run_nas.py --report             # the results files of the search in results/, now
 
 `main` reads top to bottom like the tutorial: the search config (nas/config.py; the
 tutorial's is nas/tutorial.toml), its data, the TorchX runner, the experiment (search
@@ -11,11 +12,16 @@ space, metrics, optimization config), the generation strategy, the orchestrator,
 run, the results. What keeps a search alive across drivers (one driver per log dir,
 saving the state after every trial state change, stopping cleanly, resuming after a
 crash) is nas/state/: running the same command again resumes the search (README,
-"Interrupted runs"). The layers below raise `NasError`s; this file turns them into one
-line on stderr and an exit status.
+"Interrupted runs"). While it runs, the results page is kept current; `--report`
+writes it from the saved state in another process (README, "Follow a running search").
+The layers below raise `NasError`s; this file turns them into one line on stderr and an
+exit status.
 """
 
+import datetime as dt
 import logging
+import os
+import socket
 import sys
 import time
 import warnings
@@ -40,6 +46,8 @@ def run(argv=None):
     log_dir = Path(args.log_dir).resolve()
     if args.check:
         return check(args, log_dir)
+    if args.report:  # before the lock: a report never takes it
+        return report(args, log_dir)
     from nas.state import lifecycle
     from nas.state.ownership import own_log_dir
 
@@ -51,13 +59,13 @@ def run(argv=None):
 
     code_at_start = git_state()  # the results record it if the checkout changes meanwhile
     from nas.jobs.prepare import run_prepare
-    from nas.orchestration import make_experiment, make_orchestrator
+    from nas.orchestration import make_experiment, make_orchestrator, saved_run_info
     from nas.generation import make_generation_strategy, set_generation_threads
     from nas.report.console import print_failed_reasons, print_summary, status_line
     from nas.report.progress import Progress
-    from nas.report.summary import trial_counts
+    from nas.report.summary import search_status, trial_counts
     from nas.report.writer import write_results
-    from nas.state.storage import STATE_FILE, StateStore
+    from nas.state.storage import STATE_FILE, StateStore, load_state
 
     quiet_ax_logs()
     if args.dry_run:
@@ -95,18 +103,31 @@ def run(argv=None):
         print(describe(args.early_stopping, first_objective(experiment)))
 
     # 9. Run: the state is saved after every trial state change; a stop cancels the jobs.
+    # After every trial that ended, the results page is rewritten without the model fits.
     best = {m.name: m.best for m in config.metrics.values()}
+
+    def info():
+        return run_info(args, start, code_at_start)
+
+    def live_page(experiment):
+        now = info()
+        write_results(experiment, args.results_dir, config, run_info=now, models=False,
+                      status=search_status(experiment, now, driver=now["driver"]))
+
     stopped = lifecycle.run_owned_search(orchestrator, store, args.trials,
                                          Progress(args.trials, start, experiment, best=best,
                                                   last_step=config.last_step),
-                                         warm_start=args.warm_start)
+                                         warm_start=args.warm_start, run_info=info,
+                                         live_page=live_page)
     if stopped and not stopped.saved:  # the results would not be written either
         fail_run(f"{stopped.why}; free space or make {log_dir} writable, then run the same "
                  "command again to resume", stopped.status)
 
-    # 10. Results.
+    # 10. Results, from the state as saved at the end (its numbers as the file holds them,
+    # the run info with how the search ended): --report on that state writes the same files.
+    experiment, _ = load_state(state_file)
     files, summary = write_results(experiment, args.results_dir, config,
-                                   run_info=run_info(args, start, code_at_start))
+                                   run_info=saved_run_info(experiment))
     print_summary(summary, args.trials, time.time() - start, files)
     if stopped:
         print_failed_reasons(summary)
@@ -115,12 +136,38 @@ def run(argv=None):
 
 
 def run_info(args, start, code_at_start):
-    """What the results record of this run of the driver."""
+    """What the results record of this run of the driver (saved with the state)."""
     from nas.config import as_dict
 
+    started = dt.datetime.fromtimestamp(start).isoformat(timespec="seconds")
     return {"strategy": args.strategy, "generation": args.generation, "seed": args.seed,
             "driver_seconds": time.time() - start,
-            "code_at_start": code_at_start, "config": as_dict(args.config)}
+            "code_at_start": code_at_start, "config": as_dict(args.config),
+            "trials": args.trials,
+            "driver": {"pid": os.getpid(), "host": socket.gethostname(), "started": started}}
+
+
+def report(args, log_dir):
+    """--report: every results file from the search saved in log_dir, finished, stopped or
+    running under another driver now (nas/state/watch.py: no lock, no state written, no
+    job launched); the model fits with the driver's one torch thread, so that they match."""
+    from nas.generation import set_generation_threads
+    from nas.report.console import status_text
+    from nas.report.summary import search_status
+    from nas.report.writer import write_results
+    from nas.state.watch import read_saved_search, running_driver
+
+    quiet_ax_logs()
+    experiment, info, saved_at = read_saved_search(log_dir, args.config)
+    driver = running_driver(log_dir, info)
+    # while it runs, the saved state lags its driver a little: the page says as of when
+    status = search_status(experiment, info, driver=driver, saved_at=saved_at if driver else None)
+    set_generation_threads()
+    files, summary = write_results(experiment, args.results_dir, args.config, run_info=info,
+                                   status=status)
+    print(f"--report on {log_dir}: {status_text(summary.status, summary.provenance['generated'])}")
+    for what, path in files.items():
+        print(f"  {what:18s} {path}")
 
 
 def fail_run(message, status):

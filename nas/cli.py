@@ -68,6 +68,11 @@ def make_parser():
     p.add_argument("--check", action="store_true",
                    help="run one trial of the config (its first configuration) and report "
                    "whether each metric's TensorBoard tag was logged; not a search")
+    p.add_argument("--report", action="store_true",
+                   help="write every results file from the saved state of the search in "
+                   "LOG_DIR (finished, stopped, or running under another driver now), with "
+                   "the search's --results-dir / --log-dir / --config; takes no lock, "
+                   "writes no state, launches nothing")
     p.add_argument("--scheduler", default=DEFAULTS["scheduler"],
                    help="TorchX scheduler that runs the trials, e.g. slurm, kubernetes "
                    "(default: %(default)s; see docs/cluster.md)")
@@ -151,6 +156,12 @@ def check_args(args):
             raise UsageError(str(e))
     check_mounts(args.mount)
     args.log_dir = args.log_dir or os.path.join(args.results_dir, "logs")
+    if args.report:  # reads the saved search, writes only results files
+        if clash := [flag for flag, on in (("--check", args.check), ("--dry-run", args.dry_run),
+                                           ("--fresh", args.fresh)) if on]:
+            raise UsageError(f"--report reads a saved search; it does not go with {clash[0]}")
+        check_writable("--results-dir", args.results_dir)
+        return
 
     from nas.jobs.cluster import shared_path_problems
 

@@ -23,6 +23,7 @@ from nas.search_space import make_search_space
 
 POLL_SECONDS = 0.25  # a finished job is noticed within this
 CONFIG_PROPERTY = "search_config"  # in the experiment's properties: which config made it
+RUN_PROPERTY = "run_info"  # and what the results record of the driver's run (run_nas.py)
 
 
 def make_experiment(config: SearchConfig, runner=None, early_stopping: bool = False) -> Experiment:
@@ -53,6 +54,17 @@ def check_same_search(experiment: Experiment, config: SearchConfig) -> None:
             f"then; {config.path} now declares another search (trial command, parameters, "
             "--fix, metrics or objectives): run with that config as it was, or start anew "
             "with --fresh")
+
+
+def record_run_info(experiment: Experiment, info: dict) -> None:
+    """Keep the driver's `info` (plain data) in the experiment's properties: saved with the
+    state, so that `run_nas.py --report` writes the results files as the driver does."""
+    experiment._properties[RUN_PROPERTY] = info  # no public setter either (see above)
+
+
+def saved_run_info(experiment: Experiment) -> dict:
+    """What `record_run_info` kept, {} if nothing (a search saved by an earlier version)."""
+    return dict(experiment._properties.get(RUN_PROPERTY) or {})
 
 
 def make_orchestrator(experiment, generation_strategy, max_pending, early_stopping=None,

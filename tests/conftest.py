@@ -91,3 +91,101 @@ def small_run(tmp_path_factory, data_dir):
                       "--data-dir", data_dir, "--results-dir", results)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return results, proc
+
+
+def results_files(folder):
+    """{file name: text} of a results folder, the time stamp the files were made at
+    (provenance's "generated", also in the page) masked: what two writes of the same
+    search must share."""
+    import json
+
+    folder = Path(folder)
+    generated = json.loads((folder / "provenance.json").read_text())["generated"]
+    texts = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.name != "plotly.min.js":
+            text = path.read_text()
+            for stamp in (generated, generated.replace("T", " ")):
+                text = text.replace(stamp, "<generated>")
+            texts[path.name] = text
+    return texts
+
+
+def wait_for_page(results, text, driver, timeout=300):
+    """index.html of `results` once it says `text` while the driver runs: its text."""
+    import time
+
+    page, end = Path(results) / "index.html", time.time() + timeout
+    while time.time() < end:
+        html = page.read_text() if page.exists() else ""
+        if 'data-state="running"' in html and text in html:
+            return html
+        if driver.poll() is not None:
+            pytest.fail(f"the driver ended (exit {driver.returncode}) before its page said "
+                        f"{text!r}")
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for the page to say {text!r}")
+
+
+def files_outside_trials(folder):
+    """{relative name: bytes} of every file under `folder` but the trials' own dirs
+    (which their jobs write): what a search's log dir holds of its own."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in Path(folder).rglob("*")
+            if p.is_file() and "trials" not in p.relative_to(folder).parts}
+
+
+def report_command(results, *args):
+    """`run_nas.py --report` on the search of conftest.live_search in `results`."""
+    return ("--report", "--fix", "epochs=1", "--results-dir", results, *args)
+
+
+@pytest.fixture(scope="session")
+def live_search(tmp_path_factory, data_dir):
+    """A real search of 3 trials of 1 epoch, one at a time, watched while it runs:
+    - `first`: a copy of its page (index.html, plotly.min.js) taken once the page counted
+      one trial done, the driver still running (`running_after_copy`);
+    - once it counted two: the driver held (SIGSTOP) while `run_nas.py --report` ran beside
+      it (`report_during`, its page copied to `during`), its log dir's files before and
+      after (`log_before`, `log_after`), then let go on;
+    - its end (`returncode`, `console`), the results as the driver left them copied to
+      `final`, then `--report` on the finished search (`report_after`) while the test
+      holds the search's lock, into the results dir itself."""
+    import fcntl
+    import shutil
+    import signal
+    from types import SimpleNamespace
+
+    base = tmp_path_factory.mktemp("live")
+    run = SimpleNamespace(results=base / "results", first=base / "first", during=base / "during",
+                          final=base / "final", log=base / "driver.txt")
+    logs = run.results / "logs"
+    driver = start_driver("--trials", 3, "--max-pending", 1, "--fix", "epochs=1", "--seed", 0,
+                          "--data-dir", data_dir, "--results-dir", run.results, out=run.log)
+    run.pid = driver.pid
+    try:
+        wait_for_page(run.results, "1 of 3 trials done", driver)
+        run.first.mkdir()
+        for name in ("index.html", "plotly.min.js"):
+            shutil.copy(run.results / name, run.first / name)
+        run.running_after_copy = driver.poll() is None
+
+        wait_for_page(run.results, "2 of 3 trials done", driver)
+        driver.send_signal(signal.SIGSTOP)  # anything the log dir gains now is the report's
+        try:
+            run.log_before = files_outside_trials(logs)
+            run.report_during = run_driver(*report_command(run.results), timeout=300)
+            run.log_after = files_outside_trials(logs)
+            shutil.copytree(run.results, run.during, ignore=shutil.ignore_patterns("logs"))
+        finally:
+            driver.send_signal(signal.SIGCONT)
+        run.returncode = driver.wait(timeout=600)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    run.console = run.log.read_text()
+    shutil.copytree(run.results, run.final, ignore=shutil.ignore_patterns("logs"))
+    with open(logs / "driver.lock", "a") as lock:  # held: a report must not need it
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        run.report_after = run_driver(*report_command(run.results), timeout=300)
+    return run

@@ -1,6 +1,7 @@
 """results/index.html in a real browser: headless Chromium (Debian's chromium and
 chromium-driver, installed by .ci/run) opens the page of a small real run from disk: of
-the tutorial's search (2 objectives) and of the example's 3-objective search.
+the tutorial's search (2 objectives), of the example's 3-objective search, and of a
+search still running (the page the driver keeps current).
 
 Checks that every plot container rendered (holds plotly's SVG), that the page made no
 network request (every request is file://) and logged no console error, and saves a
@@ -156,6 +157,30 @@ def test_summary_comes_first_and_sections_in_order(page):
         assert "val_acc 0.94" in text and "80,000" in text
     else:
         assert "accuracy 0.8 (maximized), weights 2,000 (minimized), latency 100 (minimized)" in text
+
+
+def test_the_page_of_a_running_search(live_search, tmp_path):
+    """The page as the driver wrote it once the first trial completed, the search running
+    on (conftest.live_search): it counts that trial and says the search runs; the plots
+    that need no model fit render."""
+    driver = open_page(live_search.first / "index.html", tmp_path / "profile")
+    try:
+        plots = wait_for_plots(driver)
+        status = driver.find_element("id", "status")
+        state, line = status.get_attribute("data-state"), status.text
+        summary = driver.find_element("id", "summary").text
+        console, urls = driver.get_log("browser"), requests_made(driver)
+    finally:
+        driver.quit()
+    assert live_search.running_after_copy
+    assert state == "running"
+    assert line.startswith(f"Running under the driver pid {live_search.pid} (started ")
+    assert "1 of 3 trials done; running: trial 1 for" in line and "reload for the latest" in line
+    assert "1 completed, 0 failed, 1 running" in summary
+    assert {p["name"] for p in plots} == {"pareto", "hypervolume", "curves"}, plots
+    assert all(p["svg"] >= 1 and p["traces"] >= 1 for p in plots), plots
+    assert not [e for e in console if e["level"] in ("SEVERE", "ERROR")], console
+    assert not [u for u in urls if not u.startswith(("file://", "data:"))], urls
 
 
 def test_the_checks_can_fail(tmp_path):

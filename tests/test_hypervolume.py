@@ -89,3 +89,18 @@ def test_without_thresholds_the_reference_point_is_axs_inferred_one():
     assert "inferred by Ax" in goal.describe() and goal.max_hv is None
     trace = hypervolume_trace(exp, goal)
     assert trace["hypervolume"].iloc[-1] > trace["hypervolume"].iloc[0] > 0
+
+
+def test_trace_keeps_only_the_front_yet_equals_the_hypervolume_of_every_point_so_far():
+    """The trace measures only the feasible non-dominated points (nas/report/hypervolume.py);
+    with ties, dominated and infeasible points it gives the same numbers as measuring all."""
+    import random
+
+    rng = random.Random(0)
+    exp = fake_experiment([(i, rng.choice([0.93, 0.95, 0.97, 0.98]),
+                            rng.choice([10_000, 30_000, 60_000, 90_000]), rng.random() * 100)
+                           for i in range(60)])
+    trace = hypervolume_trace(exp, goal_of(exp, BEST))
+    mean = exp.lookup_data().df.set_index(["trial_index", "metric_name"])["mean"]
+    so_far = [(mean[(i, "val_acc")], mean[(i, "num_params")]) for i in trace["trial_index"]]
+    assert list(trace["hypervolume"]) == [hypervolume(so_far[:n]) for n in range(1, 61)]

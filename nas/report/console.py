@@ -1,5 +1,6 @@
-"""The run's facts as console text: the trial counts line, the end-of-run summary and
-the failed trials' reasons. Renders what nas/report/summary.py computed; computes nothing."""
+"""The run's facts as text: the trial counts line, the end-of-run summary, the failed
+trials' reasons and the line that says where the search stands (also atop index.html).
+Renders what nas/report/summary.py computed; computes nothing."""
 
 import sys
 
@@ -16,6 +17,46 @@ def counts_text(counts, total=None, abandoned_always=True):
     if abandoned_always or counts["ABANDONED"]:
         parts.append(f"{counts['ABANDONED']} abandoned")
     return ", ".join(parts)
+
+
+def duration(seconds):
+    if seconds is None:
+        return "n/a"
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
+
+
+def when(iso):
+    return iso.replace("T", " ") if iso else "?"
+
+
+def status_text(status, generated):
+    """Where the search stands (a nas.report.summary.SearchStatus) and when the files were
+    written (`generated`, ISO), e.g. `Running under the driver pid 4242 (started ...): 5 of
+    48 trials done; running: trial 5 for 1m 20s. Written 2026-11-30 12:05:02; reload ...`."""
+    done = f"{status.done} of {status.total}" if status.total else f"{status.done}"
+    running = ", ".join(f"trial {i} for {duration(seconds)}" for i, seconds in status.running)
+    if status.state == "running":
+        driver = status.driver or {}
+        text = f"Running under the driver pid {driver.get('pid', '?')}"
+        if driver.get("started"):
+            text += f" (started {when(driver['started'])})"
+        if driver.get("checked") is False:
+            text += (f" on {driver.get('host')}, as its saved state says (its process cannot be "
+                     "checked from this machine)")
+        text += f": {done} trials done; running: {running or 'none'}."
+    elif status.state == "finished":
+        text = f"Finished: {done} trials done."
+    else:
+        text = (f"Stopped ({status.why}): {done} trials done; running the same command again "
+                "resumes the search.")
+        if running:
+            text += f" When its state was saved: {running}."
+    text += f" Written {when(generated)}"
+    if status.saved_at:
+        text += f" by run_nas.py --report, from the state saved at {when(status.saved_at)}"
+    return text + ("; reload for the latest." if status.state == "running" else ".")
 
 
 def status_line(counts, total):

@@ -1,10 +1,14 @@
 """results/index.html: the whole search on one page that opens offline from disk.
 
-In this order: a summary (trial counts, wall time, versions, the reference point, the
-final hypervolume, the Pareto-optimal configurations), the Pareto plot, the
-hypervolume-vs-trial plot, the learning curves, the trials table (Ax's exp_to_df), the
-cross-validation diagnostics (numbers and plot), a contour plot per objective, and the
-failed trials with their reasons; titled and labelled with the search config's names.
+At the top, a line saying where the search stands (running under which driver, with
+how many of its trials done and which run for how long; finished; or stopped, and why)
+and when the page was written. Then, in this order: a summary (trial counts, wall time,
+versions, the reference point, the final hypervolume, the Pareto-optimal
+configurations), the Pareto plot, the hypervolume-vs-trial plot, the learning curves,
+the trials table (Ax's exp_to_df), the cross-validation diagnostics (numbers and plot),
+a contour plot per objective, and the failed trials with their reasons; titled and
+labelled with the search config's names. A page written while the search runs leaves
+the two that need model fits (CV, contours) for the end.
 
 The figures are the same plotly figures as the separate HTML files, embedded as
 divs; the page loads plotly.js once from plotly.min.js beside it (no CDN, no network).
@@ -16,6 +20,7 @@ import html
 
 import pandas as pd
 
+from nas.report.console import duration, status_text
 from nas.report.hypervolume import format_hv, format_value
 from nas.report.provenance import describe
 
@@ -34,15 +39,14 @@ table.kv td { text-align: left; }
 .note { color: #666; font-style: italic; }
 .plot { min-height: 450px; }
 td.reason { text-align: left; font-family: monospace; white-space: pre-wrap; max-width: 700px; }
+p.status { padding: 0.5em 1em; border-left: 5px solid #888; background: #f6f6f6; }
+p.status[data-state="running"] { border-color: #2a6fdb; background: #eef4fd; }
+p.status[data-state="finished"] { border-color: #2e8b57; background: #eef8f1; }
+p.status[data-state="stopped"] { border-color: #d9822b; background: #fdf4ea; }
 """
-
-
-def duration(seconds):
-    if seconds is None:
-        return "n/a"
-    m, s = divmod(int(round(seconds)), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
+MODELS_AT_THE_END = ('<p class="note">Made when the search ends: the model fits they need would '
+                     'hold up the driver while it runs. <code>run_nas.py --report</code> (same '
+                     '--results-dir / --log-dir / --config) makes them now.</p>')
 
 
 def kv_table(rows):
@@ -66,6 +70,12 @@ def plot_div(name, fig):
     inner = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"plot-{name}",
                         config={"displaylogo": False})
     return f'<div class="plot" data-plot="{name}">{inner}</div>'
+
+
+def status_html(status, generated):
+    """The line atop the page (nas.report.console.status_text), coloured by its state."""
+    return (f'<p class="status" id="status" data-state="{status.state}">'
+            f'{html.escape(status_text(status, generated))}</p>')
 
 
 def failed_html(df):
@@ -93,9 +103,10 @@ def pareto_html(summary):
     return df_table(front.assign(in_reference_box=within))
 
 
-def page(summary, figures, diagnostics):
+def page(summary, figures, diagnostics, models=True):
     """The page's HTML, from a nas.report.summary.RunSummary, the figures
-    nas/report/writer.py made and the CV diagnostics (None: no model)."""
+    nas/report/writer.py made and the CV diagnostics (None: no model). `models`: False
+    when the model fits were left for the end (the page kept current while it runs)."""
     run_info, hv, goal = summary.run_info, summary.hypervolume, summary.goal
     name = html.escape(summary.name)
     generated = summary.provenance["generated"].replace("T", " ")
@@ -114,7 +125,8 @@ def page(summary, figures, diagnostics):
                       f"to the last trial's end; this run of the driver: "
                       f"{duration(run_info.get('driver_seconds'))}"),
         ("reference point", html.escape(goal.describe())),
-        ("final hypervolume", f"{format_hv(hv, goal.max_hv)}{maximum}; observed feasible points"),
+        ("hypervolume so far" if summary.status.state == "running" else "final hypervolume",
+         f"{format_hv(hv, goal.max_hv)}{maximum}; observed feasible points"),
         ("config", html.escape(str((run_info.get("config") or {}).get("path", "n/a")))),
         ("versions", html.escape(", ".join(f"{k} {v}" for k, v in summary.versions.items()))),
         ("generated", generated),
@@ -136,10 +148,11 @@ def page(summary, figures, diagnostics):
         ("trials", f"All trials ({len(table)})",
          df_table(table, scroll=True) + '<p>As CSV: <a href="experiment.csv">experiment.csv</a></p>'),
         ("cv", "Cross-validation diagnostics",
-         diagnostics_html(diagnostics) + plot_div("cv", figures.get("cv"))),
+         diagnostics_html(diagnostics) + plot_div("cv", figures.get("cv")) if models
+         else MODELS_AT_THE_END),
         ("contours", "Contour plots (model mean and SE of each objective over two parameters)",
          "".join(plot_div(key, figures[key]) for key in contours) if contours
-         else plot_div("contours", None)),
+         else plot_div("contours", None) if models else MODELS_AT_THE_END),
         ("failed", "Failed trials", failed_html(summary.failed)),
     ]
     nav = "".join(f'<a href="#{key}">{html.escape(title.split(" (")[0])}</a>'
@@ -153,6 +166,7 @@ def page(summary, figures, diagnostics):
 <script src="plotly.min.js"></script>
 </head><body>
 <h1>{name}: multi-objective search report</h1>
+{status_html(summary.status, summary.provenance["generated"])}
 <nav>{nav}</nav>
 {body}
 </body></html>

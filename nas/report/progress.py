@@ -18,7 +18,7 @@ import time
 from nas.report.console import counts_text, failure_line, stopped_line
 from nas.early_stopping import planned_steps, stopped_steps
 from nas.report.hypervolume import current_hypervolume, format_hv, goal_of
-from nas.report.summary import trial_counts
+from nas.report.summary import finished, trial_counts
 
 
 def format_duration(seconds):
@@ -28,11 +28,6 @@ def format_duration(seconds):
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
-
-
-def finished(counts):
-    """Trials that ended and count toward the budget."""
-    return counts["COMPLETED"] + counts["EARLY_STOPPED"] + counts["FAILED"]
 
 
 class Progress:

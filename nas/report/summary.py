@@ -1,7 +1,8 @@
 """The run's facts, computed once per results write: trial counts by status, the trials
 table, the observed Pareto set, the hypervolume trace, the best of the first objective
 within the thresholds, the failed trials with their reasons, the early-stopped trials
-with the step they reached, wall time, versions and provenance.
+with the step they reached, wall time, versions and provenance, and where the search
+stands (`SearchStatus`: running, finished or stopped; trials done; which run, how long).
 
 The console summary (nas/report/console.py), run_summary.json and index.html
 (nas/report/writer.py, nas/report/index_page.py) only render a `RunSummary`; none of them
@@ -12,8 +13,9 @@ The Pareto set and the hypervolume are over COMPLETED trials: an early-stopped t
 value is partly trained, not the result of its configuration.
 """
 
+import datetime as dt
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import pandas as pd
 import torch
@@ -32,6 +34,52 @@ def trial_counts(experiment):
     for trial in experiment.trials.values():
         counts[trial.status.name] += 1
     return counts
+
+
+def finished(counts):
+    """Trials that ended and count toward the budget: completed, stopped early, failed."""
+    return counts["COMPLETED"] + counts["EARLY_STOPPED"] + counts["FAILED"]
+
+
+@dataclass
+class SearchStatus:
+    """Where the search stood when its results were written (the line atop index.html).
+    `state`: "running" (a driver runs it: `driver`, {pid, started, host, checked} as far
+    as known), "finished" (its driver ran it to the end) or "stopped" (`why`); `done` of
+    `total` trials ended; `running`: [[trial index, seconds it has run]]; `saved_at`: when
+    the saved state it was read from was written (--report), None for the driver's own."""
+    state: str
+    done: int
+    total: int | None
+    running: list
+    why: str | None = None
+    driver: dict | None = None
+    saved_at: str | None = None
+
+    def to_json(self):
+        return asdict(self)
+
+
+NO_RECORD_OF_END = ("its driver is gone without recording how it ended (killed, or its "
+                    "machine went down)")
+
+
+def search_status(experiment, run_info, driver=None, saved_at=None, now=None):
+    """The SearchStatus of `experiment`. `driver`: the driver that runs it now ({pid, ...};
+    None: none does); else the end its driver recorded in `run_info` ("ended": "finished"
+    or why it stopped; nas/state/lifecycle.py saves it with the state)."""
+    now = now or dt.datetime.now()
+    ended = (run_info or {}).get("ended")
+    running = [[t.index, (now - t.time_run_started).total_seconds() if t.time_run_started else None]
+               for t in experiment.trials.values() if t.status == TrialStatus.RUNNING]
+    if driver:
+        state, why = "running", None
+    elif ended == "finished":
+        state, why = "finished", None
+    else:
+        state, why = "stopped", ended or NO_RECORD_OF_END
+    return SearchStatus(state, finished(trial_counts(experiment)), (run_info or {}).get("trials"),
+                        running, why, driver, saved_at)
 
 
 def results_table(experiment):
@@ -96,6 +144,7 @@ class RunSummary:
     run_info: dict  # from the driver: strategy, seed, driver_seconds, code_at_start, config
     versions: dict
     provenance: dict  # nas/report/provenance.py
+    status: SearchStatus  # running, finished or stopped, as the files were written
 
     @property
     def total(self):
@@ -155,15 +204,17 @@ class RunSummary:
             "best_of_first_objective_within_thresholds": self.best_within_thresholds,
             "pareto_optimal_trials": [int(i) for i in self.front["trial_index"]]
             if len(self.front) else [],
+            "search": self.status.to_json(),
             "cpu_count": os.cpu_count(),
             "versions": self.versions,
             "provenance": self.provenance,
         }
 
 
-def summarize(experiment, run_info=None, config=None):
+def summarize(experiment, run_info=None, config=None, status=None):
     """Every fact of the run, once. From `config` (the search's): the best value each
-    objective can take, if it declares them (the hypervolume's maximum)."""
+    objective can take, if it declares them (the hypervolume's maximum). `status`: a
+    SearchStatus (default: as `run_info` records its driver's end, no driver running)."""
     table = results_table(experiment)
     best = {m.name: m.best for m in config.metrics.values()} if config else None
     goal = goal_of(experiment, best)
@@ -174,4 +225,5 @@ def summarize(experiment, run_info=None, config=None):
         failed=failed_trials(experiment), search_wall_seconds=search_wall_time(experiment),
         run_info=dict(run_info or {}), versions=versions(),
         provenance=provenance(at_start=(run_info or {}).get("code_at_start")),
+        status=status or search_status(experiment, run_info),
     )

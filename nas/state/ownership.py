@@ -58,6 +58,16 @@ def _lock(log_dir):
     return fd
 
 
+def recorded_holder(log_dir):
+    """The pid the last driver to lock `log_dir` wrote (it may have ended since), or None;
+    read without taking the lock, which a running driver holds (run_nas.py --report)."""
+    try:
+        text = (Path(log_dir) / LOCK_FILE).read_text().split()
+    except OSError:
+        return None
+    return int(text[0]) if text and text[0].isdigit() else None
+
+
 def _holder(path):
     """The pid the holder wrote; it writes it right after locking, so wait a moment."""
     for _ in range(20):
