@@ -11,9 +11,9 @@ mnist_data.py, which ships beside it. By hand:
 Model: Flatten -> [Linear -> ReLU -> Dropout] x 2 -> Linear(10), Adam, NLL loss.
 
 Data: MNIST/raw/ under --data_dir (default $PATH_DATASETS, else the working dir) through
-the tutorial's torchvision pipeline, or --data_cache: a tensor file of the decoded images
-(mnist_data.read_mnist's dict, as torch.save wrote it), the same numbers without decoding
-and per-sample transforms (the NAS driver writes it once per search).
+the tutorial's torchvision pipeline, or --data_cache: a file of the decoded images and
+labels (an .npz that `python mnist_data.py --data-dir DIR --cache FILE` writes), the same
+numbers without decoding and per-sample transforms (the search's [prepare] writes it once).
 
 Writes to TensorBoard in --log_path:
   after every epoch   val_acc (accuracy on the 10,000 test images) and train_loss (mean

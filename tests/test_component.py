@@ -55,7 +55,7 @@ def test_the_tutorials_job_gets_its_flags_from_the_shipped_config(tmp_path):
     args = app.roles[0].args
     assert args[0] == str(ROOT / "mnist_train_nas.py")
     flags = dict(zip(args[1::2], args[2::2]))
-    assert flags == {"--log_path": "/logs/0", "--data_cache": "/c/mnist_uint8.pt", "--gpus": "0",
+    assert flags == {"--log_path": "/logs/0", "--data_cache": "/c/mnist_uint8.npz", "--gpus": "0",
                      "--hidden_size_1": "64", "--hidden_size_2": "32", "--learning_rate": "0.001",
                      "--epochs": "2", "--dropout": "0.25", "--batch_size": "128"}
 

@@ -11,7 +11,9 @@ from mnist_data import MEAN, STD, Grouped, TensorBatches, cached_loaders, normal
 
 @pytest.fixture(scope="module")
 def cache(mnist_cache):
-    return torch.load(mnist_cache)
+    from mnist_data import load_cache
+
+    return load_cache(mnist_cache)
 
 
 @pytest.fixture(scope="module")

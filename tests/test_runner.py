@@ -90,7 +90,7 @@ def test_a_failing_job_fails_with_its_exit_code_and_stderr_tail(tmp_path):
     exit, tail = reason.split(": ", 1)
     assert exit == "exit code 2", reason
     assert tail.count(" | ") < STDERR_TAIL_LINES and "<NONE>" not in tail, reason
-    cache = empty / "mnist_uint8.pt"
+    cache = empty / "mnist_uint8.npz"
     assert tail.endswith(f"mnist_train_nas.py: no tensor file {cache}; make it with `python "
                          f"mnist_data.py --data-dir DIR --cache {cache}` (the search's "
                          "[prepare] does)"), reason
