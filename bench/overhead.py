@@ -87,9 +87,12 @@ def idle_gaps(log_dir, max_pending=4):
     + 1)-th job has ended and launch i - 1 is done; idle = start - that - its generation
     time (fit + gen of its generator run). Job spans from `job_span`."""
     sys.path.insert(0, str(ROOT))
-    from nas.state.storage import STATE_FILE, load_state
+    from nas.state.storage import STATE_FILE, StateError, load_state
 
-    experiment, _ = load_state(log_dir / STATE_FILE)
+    try:
+        experiment, _ = load_state(log_dir / STATE_FILE)
+    except StateError:  # a build that saved its state in another format
+        return {}
     spans = {i: job_span(log_dir / "trials" / str(i)) for i in sorted(experiment.trials)}
     if None in spans.values():
         return {}

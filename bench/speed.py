@@ -124,32 +124,58 @@ def generation(repeats=1, threads=(1,)):
 
 # -- full search ------------------------------------------------------------------------
 
+# where the layouts of earlier builds had the functions bench/scale_probe.py times
+OLD_LAYOUT_WRAPS = ["save=nas.storage:save_state", "save=nas.lifecycle:StateSaver.save",
+                    "progress=nas.progress:Progress.update", "report=nas.report:write_results"]
+
+
 def full_run(repo, data_dir, seed=0):
-    """The default search (48 trials) of `repo`'s run_nas.py in a fresh results dir:
-    wall time, final hypervolume, and the idle gap between a job ending and the next one
-    starting beyond its generation time."""
+    """The default search (48 trials) of `repo`'s run_nas.py in a fresh results dir, run
+    through bench/scale_probe.py: wall time, the mini-batch steps its trials trained, the
+    final hypervolume (computed here, the same way for every build: the tutorial's goal),
+    the driver's CPU seconds and where its time went (generation: model fit, acquisition;
+    saving, polling, progress, report, the rest), and the idle gap between a job ending
+    and the next one starting beyond its generation time."""
+    import math
+
     import pandas as pd
 
-    from nas.report.hypervolume import hypervolume
-
     results = Path(tempfile.mkdtemp(prefix="bench-full-"))
+    events = results / "driver_events.jsonl"
+    wraps = [f for w in OLD_LAYOUT_WRAPS for f in ("--wrap", w)]
     t0 = time.time()
-    proc = subprocess.run([sys.executable, str(Path(repo) / "run_nas.py"), "--seed", str(seed),
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "scale_probe.py"), "--repo",
+                           str(repo), "--events", str(events), *wraps, "--", "--seed", str(seed),
                            "--data-dir", str(data_dir), "--results-dir", str(results)],
                           cwd=repo, capture_output=True, text=True)
     wall = time.time() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"run_nas.py failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     df = pd.read_csv(results / "experiment.csv")
-    done = df.dropna(subset=["val_acc", "num_params"])
+    done = df[df["trial_status"] == "COMPLETED"].dropna(subset=["val_acc", "num_params"])
     from nas.report.provenance import git_state
 
+    end = [json.loads(line) for line in events.read_text().splitlines()][-1]
     out = {"repo": str(repo), "commit": git_state(repo), "seed": seed, "wall_s": wall,
            "trials_completed": len(done),
-           "hypervolume": hypervolume(done[["val_acc", "num_params"]].itertuples(index=False)),
+           "steps": int(sum(e * math.ceil(60000 / b) for e, b in zip(df["epochs"], df["batch_size"]))),
+           "hypervolume": tutorial_goal().hypervolume(
+               done[["val_acc", "num_params"]].to_dict("records")),
+           "driver_cpu_s": end["cpu_s"],
+           "driver_s": {k: round(v, 1) for k, v in end["totals"].items()},
            "results_dir": str(results), "load_after": load()}
     out.update(idle_gaps(results / "logs"))  # bench/overhead.py
     return out
+
+
+def tutorial_goal():
+    """The tutorial's objectives and thresholds (nas/tutorial.toml), as the report has them."""
+    from nas.config import DEFAULT_CONFIG, load_config
+    from nas.orchestration import make_experiment
+    from nas.report.hypervolume import goal_of
+
+    config = load_config(DEFAULT_CONFIG)
+    return goal_of(make_experiment(config), {m.name: m.best for m in config.metrics.values()})
 
 
 # -- report -----------------------------------------------------------------------------
@@ -176,7 +202,11 @@ def table(res):
                              f"acquisition {c['acqf']:5.2f}  total {c['total']:5.2f}")
     for f in res.get("full", []):
         lines += ["", f"full search ({f['repo']}, seed {f['seed']}): {f['wall_s']:.0f} s wall, "
-                      f"{f['trials_completed']} trials completed, hypervolume {f['hypervolume']:.1f}"]
+                      f"{f['trials_completed']} trials completed, {f.get('steps', 0):,} steps, "
+                      f"hypervolume {f['hypervolume']:.1f}"]
+        if "driver_s" in f:
+            lines.append(f"  driver: {f['driver_cpu_s']:.0f} CPU-s; seconds by part: "
+                         + ", ".join(f"{k} {v:.0f}" for k, v in sorted(f["driver_s"].items())))
         if "idle_gap_median_s" in f:
             lines.append(f"  gap between a job ending and the next starting, beyond generation: "
                          f"median {f['idle_gap_median_s']:.2f} s, max {f['idle_gap_max_s']:.2f} s; "
@@ -208,7 +238,7 @@ def main(argv=None):
     res = {"cpu_count": os.cpu_count(), "versions": versions(VERSIONS), "load_before": load(),
            "started": time.strftime("%Y-%m-%d %H:%M:%S"), "provenance": provenance()}
     with tempfile.TemporaryDirectory() as tmp:
-        cache = Path(tmp) / "mnist_uint8.pt"
+        cache = Path(tmp) / "mnist_uint8.npz"
         prepare(args.data_dir, cache)  # the tutorial's [prepare] command
         if "epoch" not in args.skip:
             print("epoch times ...", flush=True)
