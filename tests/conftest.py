@@ -23,7 +23,7 @@ def mnist_cache(tmp_path_factory, data_dir):
     """The tutorial's MNIST tensor file, made once by its [prepare] code (mnist_data.py)."""
     import mnist_data
 
-    cache = tmp_path_factory.mktemp("mnist") / "mnist_uint8.pt"
+    cache = tmp_path_factory.mktemp("mnist") / "mnist_uint8.npz"
     mnist_data.prepare(data_dir, cache)
     return cache
 
@@ -55,6 +55,24 @@ def tutorial_runner(trials_dir, cache_dir="/nonexistent", scheduler="local_cwd",
                        resources)
 
 
+@pytest.fixture
+def main_in_process(capsys):
+    """run_nas.py's main in this process: the command's code without its ~6 s of imports,
+    for input it refuses before anything starts; (exit status, stdout, stderr).
+    tests/test_config.py runs one such refusal as a command, to show it is the same."""
+    import run_nas
+
+    def run(*args):
+        try:
+            run_nas.main([str(a) for a in args])
+            code = 0
+        except SystemExit as e:
+            code = e.code
+        out = capsys.readouterr()
+        return code, out.out, out.err
+    return run
+
+
 def driver_command(*args):
     """run_nas.py with this interpreter, and an environment without its venv on PATH
     (an unactivated venv must work)."""
@@ -83,14 +101,15 @@ def start_driver(*args, out):
 
 
 @pytest.fixture(scope="session")
-def small_run(tmp_path_factory, data_dir):
-    """The real search, small: 2 trials of 1 epoch; (results dir, finished process).
-    One run for the whole session: the smoke, report page and browser tests share it."""
-    results = tmp_path_factory.mktemp("results")
-    proc = run_driver("--trials", 2, "--max-pending", 2, "--fix", "epochs=1", "--seed", 0,
-                      "--data-dir", data_dir, "--results-dir", results)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return results, proc
+def small_run(live_search):
+    """The real search, small: 2 trials of 1 epoch, the one live_search watched; (results
+    dir, its driver's run: returncode, stdout). One search for the whole session: the
+    smoke, report page, browser and live report tests share it."""
+    from types import SimpleNamespace
+
+    assert live_search.returncode == 0, live_search.console[-3000:]
+    return live_search.results, SimpleNamespace(returncode=live_search.returncode,
+                                                stdout=live_search.console)
 
 
 def results_files(folder):
@@ -141,11 +160,11 @@ def report_command(results, *args):
 
 @pytest.fixture(scope="session")
 def live_search(tmp_path_factory, data_dir):
-    """A real search of 3 trials of 1 epoch, one at a time, watched while it runs:
+    """A real search of 2 trials of 1 epoch, one at a time, watched while it runs:
     - `first`: a copy of its page (index.html, plotly.min.js) taken once the page counted
       one trial done, the driver still running (`running_after_copy`);
-    - once it counted two: the driver held (SIGSTOP) while `run_nas.py --report` ran beside
-      it (`report_during`, its page copied to `during`), its log dir's files before and
+    - then the driver held (SIGSTOP) while `run_nas.py --report` ran beside it
+      (`report_during`, its page copied to `during`), its log dir's files before and
       after (`log_before`, `log_after`), then let go on;
     - its end (`returncode`, `console`), the results as the driver left them copied to
       `final`, then `--report` on the finished search (`report_after`) while the test
@@ -159,18 +178,16 @@ def live_search(tmp_path_factory, data_dir):
     run = SimpleNamespace(results=base / "results", first=base / "first", during=base / "during",
                           final=base / "final", log=base / "driver.txt")
     logs = run.results / "logs"
-    driver = start_driver("--trials", 3, "--max-pending", 1, "--fix", "epochs=1", "--seed", 0,
+    driver = start_driver("--trials", 2, "--max-pending", 1, "--fix", "epochs=1", "--seed", 0,
                           "--data-dir", data_dir, "--results-dir", run.results, out=run.log)
     run.pid = driver.pid
     try:
-        wait_for_page(run.results, "1 of 3 trials done", driver)
+        wait_for_page(run.results, "1 of 2 trials done", driver)
+        driver.send_signal(signal.SIGSTOP)  # anything the log dir gains now is the report's
         run.first.mkdir()
         for name in ("index.html", "plotly.min.js"):
             shutil.copy(run.results / name, run.first / name)
         run.running_after_copy = driver.poll() is None
-
-        wait_for_page(run.results, "2 of 3 trials done", driver)
-        driver.send_signal(signal.SIGSTOP)  # anything the log dir gains now is the report's
         try:
             run.log_before = files_outside_trials(logs)
             run.report_during = run_driver(*report_command(run.results), timeout=300)

@@ -175,7 +175,7 @@ def test_the_page_of_a_running_search(live_search, tmp_path):
     assert live_search.running_after_copy
     assert state == "running"
     assert line.startswith(f"Running under the driver pid {live_search.pid} (started ")
-    assert "1 of 3 trials done; running: trial 1 for" in line and "reload for the latest" in line
+    assert "1 of 2 trials done; running: trial 1 for" in line and "reload for the latest" in line
     assert "1 completed, 0 failed, 1 running" in summary
     assert {p["name"] for p in plots} == {"pareto", "hypervolume", "curves"}, plots
     assert all(p["svg"] >= 1 and p["traces"] >= 1 for p in plots), plots

@@ -15,19 +15,20 @@ from conftest import run_driver
     (["--seed", "abc"], "--seed"),
     (["--bogus"], "unrecognized arguments"),
 ])
-def test_bad_values_exit_2_with_one_line(args, expected, tmp_path):
-    result = run_driver(*args, "--results-dir", tmp_path / "r", timeout=120)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert expected in lines[0] and "Traceback" not in result.stderr
+def test_bad_values_exit_2_with_one_line(args, expected, tmp_path, main_in_process):
+    code, _, err = main_in_process(*args, "--results-dir", tmp_path / "r")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert expected in lines[0] and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
 
 
-def test_results_dir_that_cannot_be_created(tmp_path):
+def test_results_dir_that_cannot_be_created(tmp_path, main_in_process):
     (tmp_path / "file").write_text("x")
-    result = run_driver("--results-dir", tmp_path / "file" / "sub", timeout=120)
-    assert result.returncode == 2
-    assert "--results-dir" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    code, _, err = main_in_process("--results-dir", tmp_path / "file" / "sub")
+    assert code == 2
+    assert "--results-dir" in err and len(err.strip().splitlines()) == 1
 
 
 def test_data_dir_without_mnist_names_folder_and_files(tmp_path):

@@ -48,7 +48,7 @@ def assert_trial_args(args, params, index, log_dir):
     for name, value in params.items():
         assert args[name] == value, name
     assert args["log_path"] == f"{log_dir}/trials/{index}"
-    assert args["data_cache"] == f"{log_dir}/cache/mnist_uint8.pt"
+    assert args["data_cache"] == f"{log_dir}/cache/mnist_uint8.npz"
 
 
 def test_slurm_dry_run_prints_the_sbatch_script_of_each_trial(capsys, tmp_path, data_dir):
@@ -193,13 +193,13 @@ def test_cluster_settings_are_saved_with_the_search(tmp_path):
     (["--scheduler", "kubernetes", "--scheduler-cfg", "queue=q", "--log-dir", "/mnt/nas/logs",
       "--mount", "type=volume,src=c,dst=/mnt/nas"], "pass --image"),
 ])
-def test_bad_cluster_settings_exit_2_with_one_line(flags, expected, tmp_path):
+def test_bad_cluster_settings_exit_2_with_one_line(flags, expected, tmp_path, main_in_process):
     results = tmp_path / "results"
-    result = run_driver(*flags, "--results-dir", results, timeout=120)
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert expected in lines[0] and "Traceback" not in result.stderr
+    code, _, err = main_in_process(*flags, "--results-dir", results)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert expected in lines[0] and "Traceback" not in err
     assert not results.exists()
 
 

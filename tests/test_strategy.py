@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import tutorial_config, run_driver
+from conftest import tutorial_config
 from nas.cli import parse_args
 from nas.orchestration import make_experiment
 from nas.generation import make_generation_strategy, strategy_of
@@ -13,10 +13,10 @@ def test_flag_defaults_to_botorch_and_accepts_sobol(tmp_path):
     assert parse_args(["--strategy", "sobol", "--results-dir", str(tmp_path)]).strategy == "sobol"
 
 
-def test_bad_strategy_exits_2_with_one_line(tmp_path):
-    result = run_driver("--strategy", "random", "--results-dir", tmp_path / "r", timeout=120)
-    assert result.returncode == 2
-    assert len(result.stderr.strip().splitlines()) == 1 and "--strategy" in result.stderr
+def test_bad_strategy_exits_2_with_one_line(tmp_path, main_in_process):
+    code, _, err = main_in_process("--strategy", "random", "--results-dir", tmp_path / "r")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "--strategy" in err
 
 
 @pytest.mark.parametrize("strategy", ["botorch", "sobol"])
