@@ -6,8 +6,11 @@ of a candidate's cost (16 s of L-BFGS at 500 observations here, ~200 iterations)
 one more observation hardly moves the optimum. `WarmStartGP` is that same GP; only its
 fitting routine, registered with Ax's `fit_botorch_model` dispatcher (the extension point
 Ax offers for a model's fitting), differs: it starts from the hyperparameters of the last
-fit (a few iterations), and fits from Ax's initial values again whenever the data have
-doubled since the last such fit, so that a poor optimum found early is not kept.
+fit of the same outcome (a few iterations), and fits from Ax's initial values again
+whenever the data have doubled since the last such fit, so that a poor optimum found early
+is not kept. Ax fits one GP per outcome, so the model knows its outcomes' names (from the
+dataset Ax builds it from): a fit started from another outcome's hyperparameters (a noisy
+accuracy's for a deterministic parameter count) took longer than one from scratch.
 """
 
 from dataclasses import dataclass
@@ -17,12 +20,29 @@ from ax.generators.torch.botorch_modular.utils import ModelConfig, fit_botorch_m
 from ax.storage.botorch_modular_registry import register_model
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
+from botorch.utils.types import DEFAULT
 
 REFIT_GROWTH = 2.0  # a fit from the initial values once the observations grew this much
 
 
 class WarmStartGP(SingleTaskGP):
-    """Ax's default GP; `fit_warm` fits it."""
+    """Ax's default GP, named by its outcomes; `fit_warm` fits it. The arguments are
+    SingleTaskGP's, spelled out: Ax reads a model class's argument names to decide which
+    parts (outcome transform, likelihood, ...) it passes."""
+
+    def __init__(self, train_X, train_Y, train_Yvar=None, likelihood=None, covar_module=None,
+                 mean_module=None, outcome_transform=DEFAULT, input_transform=None,
+                 outcomes=()):
+        super().__init__(train_X, train_Y, train_Yvar=train_Yvar, likelihood=likelihood,
+                         covar_module=covar_module, mean_module=mean_module,
+                         outcome_transform=outcome_transform, input_transform=input_transform)
+        self.outcomes = tuple(outcomes)
+
+    @classmethod
+    def construct_inputs(cls, training_data, **kwargs):
+        """SingleTaskGP's inputs, and the names of the outcomes Ax fits this model to."""
+        return {**super().construct_inputs(training_data, **kwargs),
+                "outcomes": tuple(training_data.outcome_names)}
 
 
 @dataclass
@@ -31,19 +51,19 @@ class _LastFit:
     observations_at_scratch_fit: int
 
 
-_last_fits = {}  # (input dims, outputs) -> _LastFit: one model shape per search
+_last_fits = {}  # (outcome names, input dims) -> _LastFit: one model per outcome
 
 
-def _shape(model):
-    return model.train_inputs[0].shape[-1], model.num_outputs
+def _key(model):
+    return model.outcomes, model.train_inputs[0].shape[-1]
 
 
 @fit_botorch_model.register(WarmStartGP)
 def fit_warm(model, mll_class, mll_options=None):
-    """Fit `model`, warm-started from the last fit of a model of its shape."""
+    """Fit `model`, warm-started from the last fit of its outcomes' model."""
     mll = mll_class(likelihood=model.likelihood, model=model, **(mll_options or {}))
     observations = model.train_inputs[0].shape[-2]
-    last = _last_fits.get(_shape(model))
+    last = _last_fits.get(_key(model))
     warm = last is not None and observations < REFIT_GROWTH * last.observations_at_scratch_fit
     if warm:
         params = dict(model.named_parameters())
@@ -51,7 +71,7 @@ def fit_warm(model, mll_class, mll_options=None):
             if name in params and params[name].shape == value.shape:
                 params[name].data.copy_(value)
     fit_gpytorch_mll(mll)
-    _last_fits[_shape(model)] = _LastFit(
+    _last_fits[_key(model)] = _LastFit(
         {name: p.detach().clone() for name, p in model.named_parameters()},
         last.observations_at_scratch_fit if warm else observations)
 

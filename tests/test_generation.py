@@ -58,6 +58,8 @@ def test_free_slots_get_distinct_candidates_from_one_fit_none_pending(counted_fi
     assert len(set(keys)) == 4  # distinct
     assert not set(keys) & {tuple(sorted(p.items())) for p in pending}  # none already running
     assert counted_fits == [12]  # one fit of the 12 observations for all four
+    fitted = {name for outcomes, _ in nas.surrogate._last_fits for name in outcomes}
+    assert fitted == set(experiment.metrics)  # Ax named the model's outcomes
 
 
 def test_the_orchestrator_generates_for_all_free_slots_at_once():
@@ -96,6 +98,40 @@ def test_the_fit_starts_from_the_last_one_and_from_scratch_once_the_data_doubled
     assert torch.equal(starts[0], default)  # the first fit: Ax's initial values
     assert torch.equal(starts[1], fitted)  # one observation more: where the last fit ended
     assert torch.equal(starts[2], gp(40).covar_module.lengthscale.detach())  # doubled: anew
+
+
+def test_each_outcomes_model_starts_from_its_own_last_fit(monkeypatch):
+    """Ax fits one GP per outcome, all of one shape: a model must not start from another
+    outcome's hyperparameters."""
+    from botorch.utils.datasets import SupervisedDataset
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    monkeypatch.setattr(nas.surrogate, "_last_fits", {})
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(30, 3, generator=g, dtype=torch.double)
+    ys = {"smooth": torch.sin(2 * x[:, :1]), "wiggly": torch.sin(25 * x[:, 1:2])}
+
+    def model(name, n):  # as Ax builds it: from a dataset naming its outcome
+        data = SupervisedDataset(x[:n], ys[name][:n], feature_names=["a", "b", "c"],
+                                 outcome_names=[name])
+        return WarmStartGP(**WarmStartGP.construct_inputs(data))
+
+    fitted = {}
+    for name in ys:
+        m = model(name, 20)
+        fit_warm(m, ExactMarginalLogLikelihood)
+        fitted[name] = m.covar_module.lengthscale.detach().clone()
+    assert not torch.allclose(fitted["smooth"], fitted["wiggly"])
+    starts = []
+    real = nas.surrogate.fit_gpytorch_mll
+
+    def recording(mll, *args, **kwargs):
+        starts.append(mll.model.covar_module.lengthscale.detach().clone())
+        return real(mll, *args, **kwargs)
+    monkeypatch.setattr(nas.surrogate, "fit_gpytorch_mll", recording)
+    for name in ys:
+        fit_warm(model(name, 21), ExactMarginalLogLikelihood)
+    assert torch.equal(starts[0], fitted["smooth"]) and torch.equal(starts[1], fitted["wiggly"])
 
 
 def test_a_warm_fit_is_as_good_as_one_from_scratch(monkeypatch):
