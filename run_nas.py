@@ -2,7 +2,7 @@
 
     python run_nas.py                      # the tutorial's: 48 trials, 4 at a time, local_cwd jobs
     python run_nas.py --trials 8 --fix epochs=1
-    python run_nas.py --config examples/fashion/search.toml --check
+    python run_nas.py --config examples/spirals/search.toml --check
     python run_nas.py --scheduler slurm --scheduler-cfg partition=cpu --dry-run
     python run_nas.py --report             # the results files of the search in results/, now
 

@@ -76,37 +76,37 @@ def test_every_results_file_names_its_metrics_and_parameters_none_of_the_tutoria
     assert "start cold" not in proc.stdout  # the script has main(argv): its jobs forked warm
 
 
-def test_check_passes_the_right_tags_and_names_a_wrong_one(tmp_path):
-    right = run_driver("--config", EXAMPLE / "search.toml", "--check",
-                       "--results-dir", tmp_path / "right", timeout=300)
-    assert right.returncode == 0, right.stdout + right.stderr
-    assert re.search(r"ok +accuracy: tag 'eval/accuracy' = 0\.\d+", right.stdout)
-    assert re.search(r"ok +weights: tag 'model/weights' = \d+", right.stdout)
+def test_check_passes_the_right_tags_and_names_a_wrong_one(tmp_path, main_in_process):
+    code, out, err = main_in_process("--config", EXAMPLE / "search.toml", "--check",
+                                     "--results-dir", tmp_path / "right")
+    assert code == 0, out + err
+    assert re.search(r"ok +accuracy: tag 'eval/accuracy' = 0\.\d+", out)
+    assert re.search(r"ok +weights: tag 'model/weights' = \d+", out)
     assert not (tmp_path / "right" / "logs" / "search_state.json").exists()  # not a search
 
     copy = tmp_path / "spirals"
     shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     config = copy / "search.toml"
     config.write_text(config.read_text().replace('tag = "eval/accuracy"', 'tag = "val/acc"'))
-    wrong = run_driver("--config", config, "--check", "--results-dir", tmp_path / "wrong",
-                       timeout=300)
-    assert wrong.returncode != 0
-    (line,) = [l for l in wrong.stdout.splitlines() if "MISSING" in l]
+    code, out, err = main_in_process("--config", config, "--check",
+                                     "--results-dir", tmp_path / "wrong")
+    assert code != 0
+    (line,) = [l for l in out.splitlines() if "MISSING" in l]
     assert "accuracy: tag 'val/acc' not in the trial's TensorBoard log" in line
     assert "holds: 'eval/accuracy', 'model/latency_us', 'model/weights', 'train/loss'" in line
-    assert "ok       weights" in wrong.stdout
+    assert "ok       weights" in out
     assert not (tmp_path / "wrong" / "logs" / "search_state.json").exists()
 
 
-def test_a_failing_script_is_reported_by_check(tmp_path):
+def test_a_failing_script_is_reported_by_check(tmp_path, main_in_process):
     (tmp_path / "crash.py").write_text('import sys\nsys.exit("boom: no GPU here")\n')
     config = tmp_path / "crash.toml"
     config.write_text('[trial]\nscript = "crash.py"\n[search]\ntrials = 2\n[parameters]\n'
                       'x = { parameter_type = "float", bounds = [0.0, 1.0] }\n'
                       '[optimization]\nobjective = "a, -b"\n')
-    proc = run_driver("--config", config, "--check", "--results-dir", tmp_path / "r", timeout=300)
-    assert proc.returncode != 0
-    (line,) = [l for l in proc.stdout.splitlines() if "FAILED" in l]
+    code, out, _ = main_in_process("--config", config, "--check", "--results-dir", tmp_path / "r")
+    assert code != 0
+    (line,) = [l for l in out.splitlines() if "FAILED" in l]
     assert "exit code 1" in line and "boom: no GPU here" in line
 
 
