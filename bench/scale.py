@@ -5,6 +5,7 @@ hypervolume of a synthetic search, against the number of finished trials.
     python -m bench.scale --trials 96 --max-pending 16 --seconds 60 --seed 0 1 2
     python -m bench.scale --trials 200 --max-pending 16 --seconds 150 --seed 0 1 2
     python -m bench.scale --trials 500 --max-pending 16 --seconds 2 --seed 0    # cost curve
+    python -m bench.scale --trials 500 --max-pending 16 --seconds 2 --stop-after 3600
     python -m bench.scale --trials 96 --max-pending 16 --seconds 60 --repo ../old --repo .
 
 The first is a try (a few minutes here); the next two are issue 18's live runs (96
@@ -12,8 +13,9 @@ trials, 16 at a time, trials of ~60 s: 6 minutes per seed if the driver kept 16 
 busy, 96 x 60 s / 16; 200 trials of ~150 s: 31 minutes; longer where the driver needs
 more than that per trial); the fourth is the per-trial cost curve of a 500-trial search,
 its trials so short that the driver is the bottleneck (hours on this machine as of issue
-18: a candidate took ~58 s at 500 trials with 15 pending). The last measures two builds
-on the same search, interleaved per seed.
+18: a candidate took ~58 s at 500 trials with 15 pending); the fifth stops it after an
+hour (Ctrl-C to its driver, which cancels its jobs and saves), its tables ending at the n
+it reached. The last measures two builds on the same search, interleaved per seed.
 
 **What runs.** Each run is the real driver, run_nas.py of `--repo` (default: this
 checkout; any checkout whose run_nas.py has `--config`), with Ax's Orchestrator, the
@@ -94,6 +96,7 @@ import json
 import math
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -136,6 +139,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="passed to run_nas.py (pins a parameter)")
     p.add_argument("--wrap", action="append", default=[], metavar="CATEGORY=MODULE:NAME",
                    help="time one more function (bench/scale_probe.py)")
+    p.add_argument("--stop-after", type=float, metavar="SECONDS",
+                   help="stop a search that runs longer (Ctrl-C to its driver: it cancels "
+                        "its jobs and saves); its tables end at the n it reached")
     p.add_argument("--out", help="output folder (default: results/scale/TRIALSxPENDING-SECONDSs)")
     p.add_argument("--replace", action="store_true",
                    help="move an --out that holds files aside (OUT.old-TIMESTAMP) first")
@@ -146,6 +152,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.trials < 1 or args.max_pending < 1:
         raise BadInput(f"--trials and --max-pending must be at least 1 (got {args.trials}, "
                        f"{args.max_pending})")
+    if args.stop_after is not None and not (math.isfinite(args.stop_after) and args.stop_after > 0):
+        raise BadInput(f"--stop-after must be a number of seconds > 0, got {args.stop_after}")
     if not (math.isfinite(args.seconds) and args.seconds >= 0):
         raise BadInput(f"--seconds must be a number >= 0, got {args.seconds}")
     for text in args.wrap:
@@ -258,9 +266,15 @@ def run_one(args: argparse.Namespace, repo: Path, label: str, seed: int) -> dict
     with open(folder / "driver.log", "w") as log:
         log.write(f"$ {shlex.join(cmd)}\n")
         log.flush()
-        status = subprocess.call(cmd, cwd=repo, stdout=log, stderr=subprocess.STDOUT, env=env)
+        driver = subprocess.Popen(cmd, cwd=repo, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            status, stopped = driver.wait(timeout=args.stop_after), False
+        except subprocess.TimeoutExpired:
+            driver.send_signal(signal.SIGINT)
+            status, stopped = driver.wait(), True
     return {"run": folder.name, "label": label, "repo": str(repo), "seed": seed,
-            "folder": folder, "status": status, "seconds": time.time() - start}
+            "folder": folder, "status": status, "seconds": time.time() - start,
+            "stopped_after_s": args.stop_after if stopped else None}
 
 
 # -- outputs -----------------------------------------------------------------------------
@@ -274,7 +288,7 @@ def analyze_runs(runs: list[dict], slots: int) -> tuple:
 
     tables, launched, summaries = [], [], []
     for run in runs:
-        summary = {k: run[k] for k in ("run", "label", "repo", "seed")}
+        summary = {k: run[k] for k in ("run", "label", "repo", "seed", "stopped_after_s")}
         summary["commit"] = git_state(run["repo"])
         summary["driver_log"] = str(run["folder"] / "driver.log")
         log = Path(summary["driver_log"]).read_text()
@@ -309,7 +323,8 @@ def markdown(summaries: list[dict], settings: dict, record: dict, command: str) 
              "| s per new trial: median | max |", "|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         cost, lag = s.get("per_new_trial", {}), s.get("detection_lag_s", {})
-        lines.append(f"| {s['run']} | {s.get('exit_status')} | {fmt(s.get('utilization'), '.1%')}, "
+        stopped = f" (stopped after {s['stopped_after_s']:g} s)" if s.get("stopped_after_s") else ""
+        lines.append(f"| {s['run']}{stopped} | {s.get('exit_status')} | {fmt(s.get('utilization'), '.1%')}, "
                      f"{fmt(s.get('job_utilization'), '.1%')} "
                      f"| {fmt(lag.get('median'), '.1f')}, {fmt(lag.get('max'), '.1f')} "
                      f"| {fmt(s.get('wall_s'), '.0f')} | {fmt(s.get('search_rss_mb'), '.0f')}, "

@@ -120,7 +120,8 @@ def test_bad_input_is_one_line_and_a_used_out_folder_is_refused(tmp_path, capsys
     (used / "summary.json").write_text("{}")
     cases = [(["--trials", "0"], "--trials"), (["--seconds", "-1"], "--seconds"),
              (["--trials", "x"], "invalid int"), (["--repo", str(tmp_path)], "no run_nas.py"),
-             (["--wrap", "nocolon"], "CATEGORY=MODULE:NAME"), (["--out", str(used)], "--replace")]
+             (["--wrap", "nocolon"], "CATEGORY=MODULE:NAME"), (["--out", str(used)], "--replace"),
+             (["--stop-after", "0"], "--stop-after")]
     for argv, words in cases:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
