@@ -117,16 +117,17 @@ def results_files(folder):
     (provenance's "generated", also in the page) masked: what two writes of the same
     search must share."""
     import json
+    import re
 
     folder = Path(folder)
     generated = json.loads((folder / "provenance.json").read_text())["generated"]
+    # the whole stamp only: a trial that ended in the same second has its fraction after it
+    stamps = re.compile("|".join(re.escape(s) + r"(?!\.?\d)"
+                                 for s in (generated, generated.replace("T", " "))))
     texts = {}
     for path in sorted(folder.iterdir()):
         if path.is_file() and path.name != "plotly.min.js":
-            text = path.read_text()
-            for stamp in (generated, generated.replace("T", " ")):
-                text = text.replace(stamp, "<generated>")
-            texts[path.name] = text
+            texts[path.name] = stamps.sub("<generated>", path.read_text())
     return texts
 
 
