@@ -39,6 +39,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]  # the project root: `-m nas.j
 ADDRESS_FILE = "warm_start.address"  # in the trials' log dir: the socket path, while serving
 POLL_SECONDS = 0.5  # how soon the server notices that the driver has gone
 READY_SECONDS = 10  # how long the driver waits for a new server to listen
+JOB_SIGNALS = {signal.SIGTERM, signal.SIGINT}  # what cancels a job: a forked child takes their defaults
 
 
 def address_file(log_dir):
@@ -178,14 +179,22 @@ def fork_child(listener, children, job_module, import_env):
             os.close(fd)
         conn.close()
         return
+    # SIGTERM/SIGINT wait (blocked) across the fork: one sent to the new child before it
+    # restores the default actions would otherwise reach the server's handler, inherited,
+    # and be lost, and a cancelled job would train to its end
+    signal.pthread_sigmask(signal.SIG_BLOCK, JOB_SIGNALS)
     pid = os.fork()
     if pid == 0:
+        for sig in JOB_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, JOB_SIGNALS)  # a pending one kills now
         listener.close()
         for other, pidfd in children.values():
             other.close()
             os.close(pidfd)
         conn.close()
         train_in_child(request, fds, job_module, import_env)  # never returns
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, JOB_SIGNALS)
     for fd in fds:
         os.close(fd)
     children[pid] = (conn, os.pidfd_open(pid))
@@ -205,8 +214,6 @@ def train_in_child(request, fds, job_module, import_env):
         sys.stdin = open(0, closefd=False)
         sys.stdout = open(1, "w", buffering=1, closefd=False)
         sys.stderr = open(2, "w", buffering=1, closefd=False)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, signal.SIG_DFL)
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update({**request["env"], **import_env})
