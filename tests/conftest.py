@@ -7,6 +7,32 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# The suite runs on two pytest-xdist workers (pyproject.toml: -n 2 --dist loadgroup): most
+# tests wait on one busy process (a job, a driver), so one core idled. A file's tests stay
+# on one worker, so that its module fixtures (a search, a server) are made once; the files
+# that share the session's small search (small_run, live_search) stay together, and so the
+# Slurm tests, which take the one Slurm node, never run beside each other.
+# The groups that take longest start first (seconds on one worker, 2026-12-01), so that the
+# last to finish is a short one.
+SHARED_SEARCH_FILES = {"test_browser.py", "test_live_report.py", "test_report_page.py",
+                       "test_slurm.py", "test_smoke.py"}
+LONGEST_FIRST = ["small_run",  # ~300 s
+                 "test_resilience.py", "test_lifecycle.py", "test_early_stopping_search.py",
+                 "test_job.py", "test_warm_start.py"]  # 210, 110, 62, 56, 37 s
+
+
+def worker_group(item):
+    name = item.path.name
+    return "small_run" if name in SHARED_SEARCH_FILES else name
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups into the test ids
+def pytest_collection_modifyitems(items):
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(worker_group(item)))
+    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(worker_group(item), len(rank)))  # stable: a file keeps its order
+
 
 @pytest.fixture(scope="session")
 def data_dir():
