@@ -1,5 +1,6 @@
 """Choosing the Generation Strategy: Ax's choice for the problem (Sobol to start, then
-BoTorch), with the BoTorch node's settings this project measured.
+BoTorch; Sobol also fills the free slots until BoTorch has its first observations), with
+the BoTorch node's settings this project measured.
 
 `GENERATIONS` names two settings of the BoTorch node (`--generation`):
 - "fast" (the default): Ax's model and acquisition function (a GP per outcome, qLogNEHVI,
@@ -58,6 +59,11 @@ def make_generation_strategy(experiment, total_trials, max_pending, seed=None, s
         optimization_config=experiment.optimization_config,
         num_trials=total_trials,
         max_parallelism_override=max_pending,  # BoTorch too keeps max_pending jobs busy
+        # a free slot gets another Sobol trial while BoTorch still waits for its first
+        # observations, instead of idling: with more workers than Sobol trials (12 here for
+        # 6 parameters) the rest of the slots sat empty until 6 had finished. Only changes
+        # searches with that many workers: with 4, the 9th Sobol trial starts as the 5th ends
+        enforce_sequential_optimization=False,
         random_seed=seed,
         force_random_search=strategy == "sobol",
         experiment=experiment,

@@ -62,6 +62,31 @@ def test_free_slots_get_distinct_candidates_from_one_fit_none_pending(counted_fi
     assert fitted == set(experiment.metrics)  # Ax named the model's outcomes
 
 
+def test_more_workers_than_sobol_trials_get_sobol_trials_until_botorch_can_start():
+    """96 trials on 16 workers: Ax plans 12 Sobol trials (2 per parameter) and BoTorch once
+    6 have results. The 4 other slots get Sobol trials too instead of waiting, and so does
+    each slot freed before the 6th result; from there on, BoTorch."""
+    from bench.generation import complete, new_experiment
+
+    experiment = new_experiment()
+    strategy = make_generation_strategy(experiment, 96, 16, seed=0)
+
+    def launch(n):
+        runs = strategy.gen(experiment=experiment, num_trials=n)
+        for trial_runs in runs:
+            for run in trial_runs:
+                experiment.new_trial(generator_run=run).mark_running(no_runner_required=True)
+        return [run._generation_node_name for trial_runs in runs for run in trial_runs]
+
+    assert launch(16) == ["GenerationStep_0_Sobol"] * 16  # every slot busy at once
+    rng = np.random.default_rng(0)
+    for done in range(1, 7):
+        complete(experiment, experiment.trials[done - 1], rng)
+        node = launch(1)
+        assert len(experiment.trials) == 16 + done
+        assert ("BoTorch" in node[0]) == (done == 6), (done, node)
+
+
 def test_the_orchestrator_generates_for_all_free_slots_at_once():
     from nas.orchestration import make_orchestrator
 
