@@ -101,10 +101,8 @@ def gp(n, seed=0):
     return WarmStartGP(x, y + 0.01 * torch.randn(n, 2, generator=g, dtype=torch.double))
 
 
-def test_the_fit_starts_from_the_last_one_and_from_scratch_once_the_data_doubled(
-        counted_fits, monkeypatch):
-    from gpytorch.mlls import ExactMarginalLogLikelihood
-
+def record_fit_starts(monkeypatch):
+    """The lengthscales each later model fit starts from, in order."""
     starts = []
     real = nas.surrogate.fit_gpytorch_mll
 
@@ -112,6 +110,14 @@ def test_the_fit_starts_from_the_last_one_and_from_scratch_once_the_data_doubled
         starts.append(mll.model.covar_module.lengthscale.detach().clone())
         return real(mll, *args, **kwargs)
     monkeypatch.setattr(nas.surrogate, "fit_gpytorch_mll", recording)
+    return starts
+
+
+def test_the_fit_starts_from_the_last_one_and_from_scratch_once_the_data_doubled(
+        counted_fits, monkeypatch):
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    starts = record_fit_starts(monkeypatch)
     first = gp(20)
     default = first.covar_module.lengthscale.detach().clone()
     fit_warm(first, ExactMarginalLogLikelihood)
@@ -147,13 +153,7 @@ def test_each_outcomes_model_starts_from_its_own_last_fit(monkeypatch):
         fit_warm(m, ExactMarginalLogLikelihood)
         fitted[name] = m.covar_module.lengthscale.detach().clone()
     assert not torch.allclose(fitted["smooth"], fitted["wiggly"])
-    starts = []
-    real = nas.surrogate.fit_gpytorch_mll
-
-    def recording(mll, *args, **kwargs):
-        starts.append(mll.model.covar_module.lengthscale.detach().clone())
-        return real(mll, *args, **kwargs)
-    monkeypatch.setattr(nas.surrogate, "fit_gpytorch_mll", recording)
+    starts = record_fit_starts(monkeypatch)
     for name in ys:
         fit_warm(model(name, 21), ExactMarginalLogLikelihood)
     assert torch.equal(starts[0], fitted["smooth"]) and torch.equal(starts[1], fitted["wiggly"])
