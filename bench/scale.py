@@ -459,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m bench.scale: error: {e}", file=sys.stderr)
         return 2
     sys.path.insert(0, str(ROOT))
+    from bench import build_botorch_kernel
+
+    build_botorch_kernel()
     command = shlex.join(["python", "-m", "bench.scale", *argv])
     taken = set()
     repos = [(repo, label_of(repo, taken)) for repo in args.repo]

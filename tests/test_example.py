@@ -98,12 +98,18 @@ def test_check_passes_the_right_tags_and_names_a_wrong_one(tmp_path, main_in_pro
     assert not (tmp_path / "wrong" / "logs" / "search_state.json").exists()
 
 
-def test_a_failing_script_is_reported_by_check(tmp_path, main_in_process):
-    (tmp_path / "crash.py").write_text('import sys\nsys.exit("boom: no GPU here")\n')
-    config = tmp_path / "crash.toml"
-    config.write_text('[trial]\nscript = "crash.py"\n[search]\ntrials = 2\n[parameters]\n'
+def script_config(folder, name, code):
+    """NAME.py holding `code` and NAME.toml, a 2-trial search of it over one float x."""
+    (folder / f"{name}.py").write_text(code)
+    config = folder / f"{name}.toml"
+    config.write_text(f'[trial]\nscript = "{name}.py"\n[search]\ntrials = 2\n[parameters]\n'
                       'x = { parameter_type = "float", bounds = [0.0, 1.0] }\n'
                       '[optimization]\nobjective = "a, -b"\n')
+    return config
+
+
+def test_a_failing_script_is_reported_by_check(tmp_path, main_in_process):
+    config = script_config(tmp_path, "crash", 'import sys\nsys.exit("boom: no GPU here")\n')
     code, out, _ = main_in_process("--config", config, "--check", "--results-dir", tmp_path / "r")
     assert code != 0
     (line,) = [l for l in out.splitlines() if "FAILED" in l]
@@ -116,11 +122,7 @@ def test_a_script_without_main_starts_cold_and_says_so_once(tmp_path, capsys):
     from conftest import tutorial_runner
     from nas.config import load_config
 
-    (tmp_path / "plain.py").write_text("print('no main here')\n")
-    config = tmp_path / "plain.toml"
-    config.write_text('[trial]\nscript = "plain.py"\n[search]\ntrials = 2\n[parameters]\n'
-                      'x = { parameter_type = "float", bounds = [0.0, 1.0] }\n'
-                      '[optimization]\nobjective = "a, -b"\n')
+    config = script_config(tmp_path, "plain", "print('no main here')\n")
     runner = tutorial_runner(tmp_path / "trials", config=load_config(config))
     assert start_warm_server(runner) is None
     assert capsys.readouterr().out == ("note: plain.py has no top-level main(argv) function: "
