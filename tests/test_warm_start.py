@@ -102,6 +102,7 @@ def test_a_signalled_job_ends_of_that_signal_and_its_training_stops(tmp_path, ca
         job = start_job(tmp_path / f"long{attempt}", cache, LONG, server)
         assert wait_for(lambda: len(children(server.process.pid)) == 1), "no forked child"
         child = children(server.process.pid)[0]
+        assert (tmp_path / f"long{attempt}" / "job.pid").exists()  # written before the server is asked
         job.send_signal(sig)
         job.communicate(timeout=30)
         assert job.returncode == -sig, f"attempt {attempt}"
