@@ -50,6 +50,9 @@ wrapper whose target a build lacks is skipped, and the run's summary lists it;
   script's start and end, its trial_times.json), which counts a job that has ended but
   that the driver has not yet seen as idle, as its worker is: the driver polls only
   between rounds of generation, and the lag until it sees a job ended is reported too;
+  and the utilization a driver costing nothing would reach with the same trials started
+  in the same order, each on the first slot to free up (the jobs' own durations): below
+  it, the driver's gaps; above it up to 100%, the trials' spread in length at the end;
 - the driver's peak memory (resident set, the driver process alone; and the RSS at each
   launch);
 - the hypervolume after each finished trial as a fraction of DTLZ2's optimum (BoTorch's
@@ -68,7 +71,7 @@ wrapper whose target a build lacks is skipped, and the run's summary lists it;
     launches.csv       one row per run and launch: its trials, n, node (Sobol/BoTorch),
                        the seconds per column since the previous launch, RSS
     summary.json       per run: repo and its commit, exit status, utilization (Ax's
-                       times and the jobs' own), the lag until the driver saw a job end,
+                       times, the jobs' own, a driver costing nothing), the lag until the driver saw a job end,
                        wall and driver seconds, startup and report seconds, the driver's
                        RSS (most at a launch; peak, the report included), CPU seconds,
                        final hypervolume and fraction and at 1/4, 1/2, 3/4 of the trials,
@@ -318,14 +321,16 @@ def markdown(summaries: list[dict], settings: dict, record: dict, command: str) 
 
     lines = [f"# bench.scale: {settings['trials']} trials, {settings['max_pending']} at a time, "
              f"trials of ~{settings['seconds']:g} s", "",
-             "| run | exit | utilization: Ax's times, jobs' own | detection lag s: median, max "
+             "| run | exit | utilization: Ax's times, jobs' own, a driver costing nothing "
+             "| detection lag s: median, max "
              "| wall s | driver RSS MB: search, peak | final HV fraction "
              "| s per new trial: median | max |", "|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         cost, lag = s.get("per_new_trial", {}), s.get("detection_lag_s", {})
         stopped = f" (stopped after {s['stopped_after_s']:g} s)" if s.get("stopped_after_s") else ""
         lines.append(f"| {s['run']}{stopped} | {s.get('exit_status')} | {fmt(s.get('utilization'), '.1%')}, "
-                     f"{fmt(s.get('job_utilization'), '.1%')} "
+                     f"{fmt(s.get('job_utilization'), '.1%')}, "
+                     f"{fmt(s.get('ideal_utilization'), '.1%')} "
                      f"| {fmt(lag.get('median'), '.1f')}, {fmt(lag.get('max'), '.1f')} "
                      f"| {fmt(s.get('wall_s'), '.0f')} | {fmt(s.get('search_rss_mb'), '.0f')}, "
                      f"{fmt(s.get('peak_rss_mb'), '.0f')} "

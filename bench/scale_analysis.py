@@ -15,11 +15,16 @@
   the wall time from the first trial's start to the last one's end. The same from the
   jobs' own clock (`job_utilization`: from the start to the end of the trial script's
   main, its trial_times.json) counts a job that ended but that the driver has not yet
-  seen as idle, as its worker is; `detection_lag_s` is that wait.
+  seen as idle, as its worker is; `detection_lag_s` is that wait. Beside them,
+  `ideal_utilization`: what a driver that costs nothing would reach with the same trials
+  (the jobs' own durations) started in the same order, each as soon as a slot is free;
+  the gap to it is the driver's, the rest comes from the trials' spread in length at the
+  search's end.
 - **Hypervolume fraction**: hypervolume.csv's hypervolume (reference point: the config's
   thresholds, DTLZ2's 1.1, 1.1) over BoTorch's DTLZ2(dim=6, num_objectives=2).max_hv.
 """
 
+import heapq
 import importlib.util
 import json
 import math
@@ -113,6 +118,22 @@ def utilization(trials: pd.DataFrame, slots: int, start="started", end="ended",
             f"{prefix}busy_slot_s": busy, f"{prefix}wall_s": wall}
 
 
+def ideal_utilization(trials: pd.DataFrame, slots: int) -> float:
+    """Utilization of the same trials, in the order they started, each on the first slot
+    to free up and for its job's own duration (Ax's where the job wrote none): what a
+    driver that costs nothing and sees every end at once would reach."""
+    ran = trials.dropna(subset=["started", "ended"]).sort_values(["started", "index"])
+    if ran.empty:
+        return math.nan
+    own = ran["job_ended"] - ran["job_started"]
+    durations = own.where(own.notna(), ran["ended"] - ran["started"]).tolist()
+    free = [0.0] * slots  # when each slot is next free
+    for duration in durations:
+        heapq.heappush(free, heapq.heappop(free) + duration)
+    wall = max(free)
+    return sum(durations) / (slots * wall) if wall > 0 else math.nan
+
+
 def problem():
     from botorch.test_functions.multi_objective import DTLZ2
 
@@ -186,6 +207,7 @@ def analyze(folder: Path, slots: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]
         "trials_failed": int((trials["status"] == "FAILED").sum()),
         **utilization(trials, slots),
         **utilization(trials, slots, "job_started", "job_ended", prefix="job_"),
+        "ideal_utilization": ideal_utilization(trials, slots),
         "detection_lag_s": lag_summary(trials),
         "driver_s": end["t"] - start["began"],
         "startup_s": (startup["t"] - start["began"]) if startup else math.nan,

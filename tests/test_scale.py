@@ -79,6 +79,8 @@ def test_utilization_memory_and_the_hypervolume_fraction(scale_run):
     assert 0 < run["utilization"] <= 1
     # the jobs' own busy time lies within what Ax counts (launch to the poll that saw it end)
     assert 0 < run["job_utilization"] <= 1 and run["job_busy_slot_s"] <= run["busy_slot_s"]
+    # the same trials without the driver's gaps: never less busy than the jobs were
+    assert run["job_utilization"] - 1e-9 <= run["ideal_utilization"] <= 1
     assert run["detection_lag_s"]["median"] >= 0
     assert run["peak_rss_mb"] >= run["search_rss_mb"] > 0
     table = pd.read_csv(out / "per_n.csv")
@@ -86,6 +88,21 @@ def test_utilization_memory_and_the_hypervolume_fraction(scale_run):
     assert table["hv_fraction"].is_monotonic_increasing
     assert run["final_hv_fraction"] == pytest.approx(table["hv_fraction"].iloc[-1])
     assert 0 < summary["settings"]["attainable_hv_fraction"] < 1
+
+
+def test_a_driver_costing_nothing_starts_each_trial_on_the_first_free_slot():
+    from bench.scale_analysis import ideal_utilization
+
+    def trials(durations):  # started 10 s apart, in this order; no job clocks
+        return pd.DataFrame({"index": range(len(durations)),
+                             "started": [10.0 * i for i in range(len(durations))],
+                             "ended": [10.0 * i + d for i, d in enumerate(durations)],
+                             "job_started": math.nan, "job_ended": math.nan})
+
+    # 2 slots: 3 | 1 1 1 ends at 3 (all busy); 1 1 then 3 beside the third 1 ends at 4
+    assert ideal_utilization(trials([3, 1, 1, 1]), 2) == pytest.approx(6 / (2 * 3))
+    assert ideal_utilization(trials([1, 1, 1, 3]), 2) == pytest.approx(6 / (2 * 4))
+    assert math.isnan(ideal_utilization(trials([]), 2))
 
 
 def test_the_final_fraction_is_the_hypervolume_of_what_the_trials_logged(scale_run):
