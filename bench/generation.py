@@ -5,15 +5,30 @@ Both run on the real search space and optimization config with a synthetic objec
 
     python -m bench.generation                 # seconds per candidate at 10/24/47 observations
     python -m bench.generation --compare 0 1 2 # final hypervolume, Ax's vs fewer restarts
+    python -m bench.generation --compare 0 1 2 --problem dtlz2 --trials 96 --max-pending 16 \
+        --generations fast --options "" "num_restarts=3,raw_samples=128"
 
 The synthetic accuracy is a smooth made-up function of the six hyperparameters in the
 range a 1..4 epoch MLP reaches on MNIST (0.85..0.98), plus noise. It exercises model fit
 and acquisition optimization like the real search; it is not MNIST.
+
+`--problem dtlz2` simulates bench.scale's search instead (bench/synthetic: DTLZ2 with the
+tutorial's kinds of parameters) without its jobs: trials end in the order of their
+simulated training times, the slots that free up get their candidates from one `gen`
+call as in the driver, and the result is the hypervolume fraction of DTLZ2's optimum at
+each quarter of the trials, so that a generation setting's search quality at 100s of
+trials can be compared in minutes per seed instead of hours.
+
+`--options` are the acquisition optimizer's: num_restarts and raw_samples, any other key
+(e.g. maxiter_alternating) going to BoTorch's optimize_acqf_mixed_alternating options.
 """
 
 import argparse
+import heapq
+import importlib.util
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -140,9 +155,71 @@ def simulate_search(seed, acqf_options=None, total=48, max_pending=4, generation
     return current_hypervolume(experiment), gen_seconds
 
 
+SYNTHETIC = Path(__file__).resolve().parent / "synthetic"
+TOP_LEVEL_OPTIONS = ("num_restarts", "raw_samples")  # the rest go under "options"
+
+
+def synthetic_trial():
+    """bench/synthetic/trial.py as a module (its DTLZ2 and simulated training time)."""
+    spec = importlib.util.spec_from_file_location("synthetic_trial", SYNTHETIC / "trial.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def simulate_dtlz2_search(seed, acqf_options=None, total=96, max_pending=16, generation="fast",
+                          seconds=60.0):
+    """bench.scale's synthetic search without jobs: `max_pending` slots, each trial ending
+    after its simulated training time, the free slots filled by one `gen` call; returns
+    ({n finished: hypervolume fraction at each quarter and the end}, generation seconds)."""
+    from botorch.test_functions.multi_objective import DTLZ2
+
+    trial_module = synthetic_trial()
+    config = load_config(SYNTHETIC / "search.toml")
+    tmp = "/tmp/bench-generation-dtlz2"
+    experiment = make_experiment(config, make_runner(config, "local_cwd", tmp, ".", tmp))
+    gs = make_generation_strategy(experiment, total, max_pending, seed=seed,
+                                  generation=generation, acqf_options=acqf_options)
+    sigs = {m.name: m.signature for m in experiment.metrics.values()}
+    max_hv = float(DTLZ2(dim=6, num_objectives=2).max_hv)
+    running, now, gen_seconds, fractions = [], 0.0, 0.0, {}
+    marks = {max(1, round(total * q)) for q in (0.25, 0.5, 0.75, 1.0)}
+    finished = 0
+    while finished < total:
+        free = min(max_pending - len(running), total - len(experiment.trials))
+        if free > 0:
+            t = time.perf_counter()
+            runs = gs.gen(experiment=experiment, num_trials=free, n=1)
+            gen_seconds += time.perf_counter() - t
+            for (gr, *_) in runs:
+                trial = add_trial(experiment, gr.arms[0].parameters)
+                p = {k.replace("-", "_"): v for k, v in trial.arm.parameters.items()}
+                ends = now + trial_module.simulated_seconds(p["epochs"], p["batch"], seconds)
+                heapq.heappush(running, (ends, trial.index, trial, p))
+            continue
+        now, _, trial, p = heapq.heappop(running)
+        f1, f2 = trial_module.objectives([trial_module.unit_point(**p)])[0].tolist()
+        experiment.attach_data(Data(df=pd.DataFrame([
+            {"trial_index": trial.index, "arm_name": trial.arm.name, "metric_name": k,
+             "metric_signature": sigs[k], "mean": v, "sem": float("nan"), "step": float(p["epochs"])}
+            for k, v in (("f1", f1), ("f2", f2))])))
+        trial.mark_completed()
+        finished += 1
+        if finished in marks:
+            fractions[finished] = current_hypervolume(experiment) / max_hv
+    return fractions, gen_seconds
+
+
 def parse_options(text):
-    """"num_restarts=10,raw_samples=512" -> dict; "" -> None (Ax's defaults)."""
-    return {k: int(v) for k, v in (kv.split("=") for kv in text.split(","))} if text else None
+    """"num_restarts=10,raw_samples=512,maxiter_alternating=4" -> the optimizer's options
+    (keys other than num_restarts and raw_samples under "options"); "" -> None."""
+    if not text:
+        return None
+    pairs = {k: int(v) for k, v in (kv.split("=") for kv in text.split(","))}
+    options = {k: v for k, v in pairs.items() if k in TOP_LEVEL_OPTIONS}
+    if extra := {k: v for k, v in pairs.items() if k not in TOP_LEVEL_OPTIONS}:
+        options["options"] = extra
+    return options
 
 
 def main(argv=None):
@@ -153,6 +230,9 @@ def main(argv=None):
                    help='acquisition optimizer options to compare ("" = Ax defaults)')
     p.add_argument("--generations", nargs="+", default=["ax"], choices=("ax", "fast"),
                    help="settings of the BoTorch node to compare (nas/generation.py)")
+    p.add_argument("--problem", choices=("tutorial", "dtlz2"), default="tutorial",
+                   help="the tutorial's search space with a made-up accuracy, or bench.scale's "
+                        "DTLZ2 search (default: %(default)s)")
     p.add_argument("--trials", type=int, default=48)
     p.add_argument("--max-pending", type=int, default=4)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -171,6 +251,13 @@ def main(argv=None):
     for seed in args.compare:
         for generation in args.generations:
             for opts in args.options:
+                if args.problem == "dtlz2":
+                    fractions, sec = simulate_dtlz2_search(seed, parse_options(opts), args.trials,
+                                                           args.max_pending, generation)
+                    hv = " ".join(f"{n}: {f:.3f}" for n, f in sorted(fractions.items()))
+                    print(f"seed {seed} {generation} {opts or 'its options':32s} hypervolume "
+                          f"fraction {hv} generation {sec:.0f}s", flush=True)
+                    continue
                 hv, sec = simulate_search(seed, parse_options(opts), args.trials,
                                           args.max_pending, generation)
                 print(f"seed {seed} {generation} {opts or 'its options':32s} hypervolume "

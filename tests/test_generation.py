@@ -193,3 +193,75 @@ def test_axs_own_settings_are_one_flag_away(tmp_path):
     assert set(GENERATIONS) == {"fast", "ax"}
     assert parse_args(["--results-dir", str(tmp_path)]).generation == "fast"
     assert parse_args(["--generation", "ax", "--results-dir", str(tmp_path)]).generation == "ax"
+
+
+def all_slots_busy(max_pending=4, completed=12, ahead=True):
+    """The synthetic experiment past its Sobol trials, `max_pending` BoTorch trials
+    running, as an Orchestrator would hold it."""
+    from types import SimpleNamespace
+
+    experiment = sobol_experiment(completed, seed=0, pending=0)
+    strategy = make_generation_strategy(experiment, 48, max_pending, seed=0, ahead=ahead)
+    for trial_runs in strategy.gen(experiment=experiment, num_trials=max_pending):
+        experiment.new_trial(generator_run=trial_runs[0]).mark_running(no_runner_required=True)
+    # what GenerateAhead reads of Ax's Orchestrator (running_trials: set by each test)
+    orchestrator = SimpleNamespace(experiment=experiment, generation_strategy=strategy)
+    return experiment, strategy, orchestrator
+
+
+def running(experiment):
+    return [t for t in experiment.trials.values() if t.status.is_running]
+
+
+def candidates(experiment):
+    return [t for t in experiment.trials.values() if t.status.is_candidate]
+
+
+def test_with_every_slot_busy_one_candidate_is_generated_ahead_and_none_is_pending():
+    from nas.orchestration import GenerateAhead
+
+    experiment, _, orchestrator = all_slots_busy()
+    orchestrator.running_trials = running(experiment)
+    ahead = GenerateAhead(total_trials=48, max_pending=4)
+    assert ahead.on_change(orchestrator)
+    assert not ahead.on_change(orchestrator)  # one is ready: no second one
+    (candidate,) = candidates(experiment)
+    busy = {tuple(sorted(t.arm.parameters.items())) for t in running(experiment)}
+    assert tuple(sorted(candidate.arm.parameters.items())) not in busy
+    assert "BoTorch" in candidate.generator_runs[0]._generation_node_name
+    # once a slot is free, the Orchestrator launches the candidate; the next poll with all
+    # slots busy again makes the next one
+    from bench.generation import complete
+
+    complete(experiment, running(experiment)[0], np.random.default_rng(0))
+    candidate.mark_running(no_runner_required=True)
+    orchestrator.running_trials = running(experiment)
+    assert len(orchestrator.running_trials) == 4 and ahead.on_change(orchestrator)
+
+
+def test_nothing_is_generated_ahead_with_a_slot_free_or_for_the_last_trial():
+    from nas.orchestration import GenerateAhead, trials_still_to_run
+
+    experiment, _, orchestrator = all_slots_busy()
+    orchestrator.running_trials = running(experiment)[:3]  # a slot free: Ax's own turn
+    assert not GenerateAhead(48, 4).on_change(orchestrator)
+    orchestrator.running_trials = running(experiment)
+    # the last trial of the search: Ax's Orchestrator would count it made and never run it
+    last = len(experiment.trials) + 1
+    assert trials_still_to_run(experiment, last) == 1
+    assert not GenerateAhead(last, 4).on_change(orchestrator)
+    assert not candidates(experiment)
+    assert GenerateAhead(last + 1, 4).on_change(orchestrator)  # the one before it: yes
+
+
+def test_a_search_made_without_it_goes_on_without_generating_ahead(capsys):
+    from nas.orchestration import GenerateAhead
+
+    experiment, _, orchestrator = all_slots_busy(ahead=False)
+    orchestrator.running_trials = running(experiment)
+    ahead = GenerateAhead(48, 4)
+    assert not ahead.on_change(orchestrator) and not candidates(experiment)
+    assert "--generate-ahead" in ahead.off
+    assert capsys.readouterr().err.count("note: no longer generating ahead") == 1
+    assert not ahead.on_change(orchestrator)  # said once, not tried again
+    assert capsys.readouterr().err == ""

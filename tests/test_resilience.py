@@ -268,3 +268,59 @@ def lock_is_free(log_dir):
             return False
         fcntl.flock(f, fcntl.LOCK_UN)
         return True
+
+
+def created_while_every_slot_ran(experiment, slots):
+    """Trials whose creation fell while `slots` other trials were running (Ax's times)."""
+    def running_at(t, moment):
+        return (t.time_run_started is not None and t.time_run_started <= moment
+                and (t.time_completed is None or moment < t.time_completed))
+
+    trials = list(experiment.trials.values())
+    return [t.index for t in trials
+            if sum(running_at(o, t.time_created) for o in trials if o is not t) >= slots]
+
+
+def test_a_trial_generated_ahead_survives_kill_9_and_runs_once(tmp_path):
+    """--generate-ahead on bench.scale's synthetic search (TorchX local jobs that sleep
+    ~1 s): the driver is SIGKILLed as soon as a trial generated ahead (a CANDIDATE) is in
+    the saved state; the resumed driver launches it, and the search ends with every trial
+    run once, later ones generated while every slot was busy."""
+    from bench.scale import write_config
+    from nas.state.storage import STATE_FILE, load_state
+
+    config = write_config(tmp_path, seconds=1)
+    results = tmp_path / "r"
+    args = ["--config", config, "--trials", 8, "--max-pending", 2, "--seed", 0,
+            "--generate-ahead", "--results-dir", results]
+    state = results / "logs" / STATE_FILE
+
+    def saved_candidate():
+        try:
+            experiment, _ = load_state(state)
+        except Exception:  # not written yet, or being written
+            return None
+        return next((t.index for t in experiment.trials.values() if t.status.is_candidate), None)
+
+    driver = start_driver(*args, out=tmp_path / "driver0.txt")
+    try:
+        candidate = wait_for(lambda: saved_candidate() if driver.poll() is None else "ended",
+                             timeout=180, what="a candidate generated ahead in the saved state")
+        assert candidate != "ended", (tmp_path / "driver0.txt").read_text()[-3000:]
+    finally:
+        driver.kill()
+        driver.wait()
+    final = run_driver(*args)
+    assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
+    assert "Resuming the search" in final.stdout
+
+    experiment, _ = load_state(state)
+    status = {t.index: t.status.name for t in experiment.trials.values()}
+    assert sorted(status.values()).count("COMPLETED") == 8, (status, candidate, final.stdout[-2500:])
+    assert set(status.values()) <= {"COMPLETED", "ABANDONED"}, status
+    assert status[candidate] == "COMPLETED"  # the one saved before the kill, run after it
+    trials_dir = results / "logs" / "trials"
+    for idx, name in status.items():
+        if name == "COMPLETED":
+            assert len(_training_processes(trials_dir / str(idx))) == 1, f"trial {idx} ran twice"
+    assert len(created_while_every_slot_ran(experiment, 2)) >= 2

@@ -164,3 +164,17 @@ def test_the_probe_skips_an_absent_target_and_rebinds_a_function_imported_by_nam
     assert probe_user.work(3) == 6 and probe.clock.totals["save"] > 0
     for name in ("probe_target", "probe_user"):
         sys.modules.pop(name)
+
+
+def test_the_synthetic_search_simulated_without_jobs_reports_its_hypervolume_fraction():
+    """bench.generation --problem dtlz2: the same search as bench.scale's, trials ending in
+    the order of their simulated times, in seconds instead of minutes."""
+    from bench.generation import simulate_dtlz2_search
+    from bench.scale_analysis import attainable_fraction
+
+    torch.set_num_threads(1)
+    fractions, seconds = simulate_dtlz2_search(seed=0, total=8, max_pending=3)
+    assert sorted(fractions) == [2, 4, 6, 8]
+    values = [fractions[n] for n in sorted(fractions)]
+    assert values == sorted(values) and 0 <= values[0]
+    assert values[-1] <= attainable_fraction() + 1e-9 and seconds > 0
