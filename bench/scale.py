@@ -487,7 +487,11 @@ def main(argv: list[str] | None = None) -> int:
     summaries = write_outputs(args, runs, command)
     print((args.out / "summary.md").read_text())
     print(f"wrote {args.out}")
-    failed = [s for s in summaries if s.get("exit_status") != 0 or s.get("error")]
+    from nas.state.lifecycle import EXIT_INTERRUPTED
+
+    # a run that --stop-after cut short exits as interrupted (130): asked for, not a failure
+    failed = [s for s in summaries if s.get("error") or s.get("exit_status") not in (
+        (0, EXIT_INTERRUPTED) if s.get("stopped_after_s") else (0,))]
     if failed:
         why = "; ".join(f"{s['run']}: {s.get('driver_error') or s.get('error')}" for s in failed)
         print(f"python -m bench.scale: error: the driver failed ({why}); see driver.log in "
