@@ -89,7 +89,7 @@ def run(argv=None):
         # 7. Generation strategy: Sobol, then BoTorch.
         generation_strategy = make_generation_strategy(
             experiment, args.trials, args.max_pending, seed=args.seed, strategy=args.strategy,
-            generation=args.generation, ahead=args.generate_ahead)
+            generation=args.generation)
 
     # 8. Orchestrator; candidates are generated with one torch thread (the jobs own the cores).
     set_generation_threads()
@@ -118,8 +118,7 @@ def run(argv=None):
                                          Progress(args.trials, start, experiment, best=best,
                                                   last_step=config.last_step),
                                          warm_start=args.warm_start, run_info=info,
-                                         live_page=live_page,
-                                         generate_ahead=args.generate_ahead)
+                                         live_page=live_page)
     if stopped and not stopped.saved:  # the results would not be written either
         fail_run(f"{stopped.why}; free space or make {log_dir} writable, then run the same "
                  "command again to resume", stopped.status)
@@ -142,7 +141,6 @@ def run_info(args, start, code_at_start):
 
     started = dt.datetime.fromtimestamp(start).isoformat(timespec="seconds")
     return {"strategy": args.strategy, "generation": args.generation, "seed": args.seed,
-            "generate_ahead": args.generate_ahead,
             "driver_seconds": time.time() - start,
             "code_at_start": code_at_start, "config": as_dict(args.config),
             "trials": args.trials,

@@ -110,11 +110,6 @@ def make_parser():
                    "smaller acquisition optimization; measured in docs/performance.md) or ax "
                    "(Ax's defaults, as in the tutorial); saved with the search "
                    "(default: %(default)s)")
-    p.add_argument("--generate-ahead", action="store_true",
-                   help="while every slot is busy, generate the next trial, so that a slot "
-                   "that frees starts it at once instead of waiting for its generation "
-                   "(for many workers; it is chosen without the result of the trial whose "
-                   "slot it takes; see docs/performance.md)")
     p.add_argument("--no-warm-start", dest="warm_start", action="store_false",
                    help="local jobs import torch and Lightning themselves instead of forking "
                    "from a process that has (slower; see nas/jobs/warm_start.py)")

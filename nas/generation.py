@@ -49,19 +49,16 @@ def set_generation_threads(threads=GENERATION_THREADS):
 
 
 def make_generation_strategy(experiment, total_trials, max_pending, seed=None, strategy="botorch",
-                             generation=DEFAULT_GENERATION, acqf_options=None, ahead=False):
+                             generation=DEFAULT_GENERATION, acqf_options=None):
     """Ax's choice for this problem: Sobol to start, then BoTorch (or Sobol only), its
     BoTorch node set as `generation` (a name of GENERATIONS) says. `acqf_options` (e.g.
     {"num_restarts": 10, "raw_samples": 512}, for benchmarks) replace those of the
-    acquisition optimizer. `ahead`: one trial more may be in flight than `max_pending`
-    run, the candidate generated ahead (nas.orchestration.GenerateAhead); Ax's
-    Orchestrator still runs at most `max_pending`."""
+    acquisition optimizer."""
     gs = choose_generation_strategy_legacy(
         search_space=experiment.search_space,
         optimization_config=experiment.optimization_config,
         num_trials=total_trials,
-        # BoTorch too keeps max_pending jobs busy (and one more generated ahead)
-        max_parallelism_override=max_pending + bool(ahead),
+        max_parallelism_override=max_pending,  # BoTorch too keeps max_pending jobs busy
         # a free slot gets another Sobol trial while BoTorch still waits for its first
         # observations, instead of idling: with more workers than Sobol trials (12 here for
         # 6 parameters) the rest of the slots sat empty until 6 had finished. Only changes

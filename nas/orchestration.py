@@ -7,7 +7,6 @@ that the state can be saved and progress shown after every change.
 """
 
 import logging
-import sys
 from dataclasses import replace
 
 from ax.core import Experiment
@@ -131,54 +130,3 @@ def trials_still_to_run(experiment, total_trials):
     counted = [t for t in experiment.trials.values()
                if t.status != TrialStatus.ABANDONED and t.status != TrialStatus.CANDIDATE]
     return max(total_trials - len(counted), 0)
-
-
-class GenerateAhead:
-    """`--generate-ahead`: while every slot is busy, the next trial is generated now, as a
-    CANDIDATE trial, which Ax's Orchestrator launches before it generates anything once a
-    slot frees. Without it a freed slot idles for the whole generation (seconds at tens of
-    trials, 10 s and more at hundreds with 16 workers, docs/performance.md); with it, for
-    a poll. The price: the candidate does not know the result of the trial whose slot it
-    takes (one more pending trial for the model). It needs a generation strategy made to
-    allow max_pending + 1 trials in flight (`make_generation_strategy(ahead=True)`);
-    a search saved without that just runs without it.
-
-    `on_change(orchestrator)` (the driver's idle callback) returns whether it made one."""
-
-    def __init__(self, total_trials: int, max_pending: int):
-        self.total_trials, self.max_pending = total_trials, max_pending
-        self.off = None  # why generating ahead stopped for this driver, once it did
-
-    def on_change(self, orchestrator: Orchestrator) -> bool:
-        from ax.adapter.adapter_utils import get_fixed_features_from_experiment
-        from ax.exceptions.core import DataRequiredError, OptimizationComplete
-        from ax.exceptions.generation_strategy import (AxGenerationException,
-                                                       MaxParallelismReachedException)
-
-        experiment = orchestrator.experiment
-        # not the search's last trial: Ax's Orchestrator counts a candidate among the trials
-        # it has made and would end the search with that one never run
-        if (self.off or len(orchestrator.running_trials) < self.max_pending
-                or _count(experiment, TrialStatus.CANDIDATE)
-                or trials_still_to_run(experiment, self.total_trials) < 2):
-            return False  # a slot is free (the Orchestrator generates), or one is ready
-        try:
-            runs = orchestrator.generation_strategy.gen(
-                experiment=experiment, num_trials=1, n=1,
-                fixed_features=get_fixed_features_from_experiment(experiment))  # as Ax's
-        except DataRequiredError:
-            return False  # the model waits for more results: the next poll tries again
-        except MaxParallelismReachedException:
-            return self._stop("the saved search's generation strategy allows only "
-                              "--max-pending trials in flight (it was started without "
-                              "--generate-ahead)")
-        except (OptimizationComplete, AxGenerationException) as e:
-            return self._stop(" ".join(str(e).split())[:200])
-        experiment.new_trial(generator_run=runs[0][0])
-        return True
-
-    def _stop(self, why: str) -> bool:
-        self.off = why
-        print(f"note: no longer generating ahead: {why}; each trial is generated when its "
-              "slot frees", file=sys.stderr, flush=True)
-        return False

@@ -196,24 +196,22 @@ class Stop:
 
 
 def run_owned_search(orchestrator, store, total_trials, progress, warm_start=True,
-                     run_info=None, live_page=None, generate_ahead=False):
+                     run_info=None, live_page=None):
     """Run the search to its end or to a `Stop` (returned; None: it ended), saving it into
     `store`. Whatever ends it, no job is left running, and the state is saved unless
     saving is what failed; the last save records how it ended. `run_info`: () -> the
     driver's run info, saved with the state (nas.orchestration.saved_run_info reads it
     back); `live_page`: the write(experiment) that rewrites the results page (LivePage
-    calls it), or None; `generate_ahead`: with every slot busy, the next trial is
-    generated before a slot frees (nas.orchestration.GenerateAhead)."""
+    calls it), or None."""
     from ax.exceptions.core import AxError
 
-    from nas.orchestration import GenerateAhead, run_search, trials_still_to_run
+    from nas.orchestration import run_search, trials_still_to_run
 
     experiment = orchestrator.experiment
     runner = experiment.runner
     max_pending = orchestrator.options.max_pending_trials
     saver = StateSaver(store, run_info)
     page = LivePage(live_page, total_trials, max_pending) if live_page else None
-    ahead = GenerateAhead(total_trials, max_pending) if generate_ahead else None
     runner.open_scheduler()
     install_stop_handlers()
     warm_server = None
@@ -222,8 +220,6 @@ def run_owned_search(orchestrator, store, total_trials, progress, warm_start=Tru
 
     def on_change(o):
         saver.on_change(o)
-        if ahead and ahead.on_change(o):  # a new candidate trial: saved before anything else
-            saver.on_change(o)
         if page:
             page.on_change(o)
         progress.update(o.experiment)
