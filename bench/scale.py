@@ -13,9 +13,9 @@ trials, 16 at a time, trials of ~60 s: 6 minutes per seed if the driver kept 16 
 busy, 96 x 60 s / 16; 200 trials of ~150 s: 31 minutes; longer where the driver needs
 more than that per trial); the fourth is the per-trial cost curve of a 500-trial search,
 its trials so short that the driver is the bottleneck (hours on this machine as of issue
-18: a candidate took ~58 s at 500 trials with 15 pending); the fifth stops it after an
-hour (Ctrl-C to its driver, which cancels its jobs and saves), its tables ending at the n
-it reached. The last measures two builds on the same search, interleaved per seed.
+18: a candidate took ~58 s at 500 trials with 15 pending); the fifth stops it an hour
+after its first launch (Ctrl-C to its driver, which cancels its jobs and saves), its
+tables ending at the n it reached. The last measures two builds on the same search, interleaved per seed.
 
 **What runs.** Each run is the real driver, run_nas.py of `--repo` (default: this
 checkout; any checkout whose run_nas.py has `--config`), with Ax's Orchestrator, the
@@ -143,8 +143,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--wrap", action="append", default=[], metavar="CATEGORY=MODULE:NAME",
                    help="time one more function (bench/scale_probe.py)")
     p.add_argument("--stop-after", type=float, metavar="SECONDS",
-                   help="stop a search that runs longer (Ctrl-C to its driver: it cancels "
-                        "its jobs and saves); its tables end at the n it reached")
+                   help="stop a search that runs longer, counted from its first trial's "
+                        "launch (Ctrl-C to its driver: it cancels its jobs and saves); its "
+                        "tables end at the n it reached")
     p.add_argument("--out", help="output folder (default: results/scale/TRIALSxPENDING-SECONDSs)")
     p.add_argument("--replace", action="store_true",
                    help="move an --out that holds files aside (OUT.old-TIMESTAMP) first")
@@ -270,14 +271,40 @@ def run_one(args: argparse.Namespace, repo: Path, label: str, seed: int) -> dict
         log.write(f"$ {shlex.join(cmd)}\n")
         log.flush()
         driver = subprocess.Popen(cmd, cwd=repo, stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
-            status, stopped = driver.wait(timeout=args.stop_after), False
-        except subprocess.TimeoutExpired:
-            driver.send_signal(signal.SIGINT)
-            status, stopped = driver.wait(), True
+        stopped = args.stop_after is not None and stop_after(driver, folder / "events.jsonl",
+                                                             args.stop_after)
+        status = driver.wait()
     return {"run": folder.name, "label": label, "repo": str(repo), "seed": seed,
             "folder": folder, "status": status, "seconds": time.time() - start,
             "stopped_after_s": args.stop_after if stopped else None}
+
+
+def stop_after(driver: subprocess.Popen, events: Path, seconds: float) -> bool:
+    """Ctrl-C to `driver` once its search has run `seconds` since its first launch (the
+    probe's first "launch" event), so that the driver's imports and set-up, slower on a
+    loaded machine, count for nothing; False if the driver ended first."""
+    first_launch = None
+    while driver.poll() is None:
+        if first_launch is None and events.exists():
+            first_launch = first_launch_time(events.read_text())
+        if first_launch is not None and time.time() - first_launch >= seconds:
+            driver.send_signal(signal.SIGINT)
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def first_launch_time(events: str) -> float | None:
+    """The time of the first "launch" event in the probe's events (JSON lines; the last
+    may be still half written), None before it."""
+    for line in events.splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            return None
+        if event["kind"] == "launch":
+            return event["t"]
+    return None
 
 
 # -- outputs -----------------------------------------------------------------------------
@@ -316,6 +343,18 @@ def analyze_runs(runs: list[dict], slots: int) -> tuple:
             pd.concat(launched, ignore_index=True) if launched else pd.DataFrame(), summaries)
 
 
+def why_failed(summary: dict) -> str:
+    """What went wrong in a run, in a few words: the driver's own error, unless the run was
+    stopped as asked (its error then says only that), before it had anything to summarize."""
+    from nas.state.lifecycle import EXIT_INTERRUPTED
+
+    stopped = summary.get("stopped_after_s")
+    if stopped and summary.get("exit_status") in (0, EXIT_INTERRUPTED):
+        return (f"stopped {stopped:g} s after its first launch with nothing to summarize "
+                f"({summary.get('error')}): give --stop-after more seconds")
+    return summary.get("driver_error") or summary.get("error")
+
+
 def markdown(summaries: list[dict], settings: dict, record: dict, command: str) -> str:
     from nas.report.provenance import describe
 
@@ -327,7 +366,8 @@ def markdown(summaries: list[dict], settings: dict, record: dict, command: str) 
              "| s per new trial: median | max |", "|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         cost, lag = s.get("per_new_trial", {}), s.get("detection_lag_s", {})
-        stopped = f" (stopped after {s['stopped_after_s']:g} s)" if s.get("stopped_after_s") else ""
+        stopped = (f" (stopped {s['stopped_after_s']:g} s after its first launch)"
+                   if s.get("stopped_after_s") else "")
         lines.append(f"| {s['run']}{stopped} | {s.get('exit_status')} | {fmt(s.get('utilization'), '.1%')}, "
                      f"{fmt(s.get('job_utilization'), '.1%')}, "
                      f"{fmt(s.get('ideal_utilization'), '.1%')} "
@@ -493,8 +533,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = [s for s in summaries if s.get("error") or s.get("exit_status") not in (
         (0, EXIT_INTERRUPTED) if s.get("stopped_after_s") else (0,))]
     if failed:
-        why = "; ".join(f"{s['run']}: {s.get('driver_error') or s.get('error')}" for s in failed)
-        print(f"python -m bench.scale: error: the driver failed ({why}); see driver.log in "
+        why = "; ".join(f"{s['run']}: {why_failed(s)}" for s in failed)
+        print(f"python -m bench.scale: error: {why}; see driver.log in "
               f"{args.out / 'runs'}", file=sys.stderr)
         return 1
     return 0

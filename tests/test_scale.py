@@ -167,16 +167,19 @@ def test_the_probe_skips_an_absent_target_and_rebinds_a_function_imported_by_nam
 
 
 def test_a_run_cut_short_by_stop_after_is_summarized_up_to_where_it_got(tmp_path):
-    """--stop-after: the driver gets Ctrl-C (it cancels its jobs and saves, exit 130); the
-    tables end at the n it reached and bench.scale itself succeeds."""
+    """--stop-after: the driver gets Ctrl-C (it cancels its jobs and saves, exit 130) that
+    many seconds after its first launch, however long its imports took (16 s from its start
+    were not enough on a loaded machine; the first trial ends ~5 s after the first launch
+    here); the tables end at the n it reached and bench.scale
+    itself succeeds."""
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "bench.scale", "--trials", 40, "--max-pending", 2,
-           "--seconds", 1, "--seed", 0, "--stop-after", 16, "--out", out]
+           "--seconds", 1, "--seed", 0, "--stop-after", 20, "--out", out]
     proc = subprocess.run(list(map(str, cmd)), cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (run,) = json.loads((out / "summary.json").read_text())["runs"]
-    assert run["stopped_after_s"] == 16 and run["exit_status"] == 130
+    assert run["stopped_after_s"] == 20 and run["exit_status"] == 130
     assert 0 < run["trials_finished"] < 40
     assert len(pd.read_csv(out / "per_n.csv")) == run["trials_finished"]
-    assert "(stopped after 16 s)" in (out / "summary.md").read_text()
+    assert "(stopped 20 s after its first launch)" in (out / "summary.md").read_text()
