@@ -25,7 +25,6 @@ trials can be compared in minutes per seed instead of hours.
 
 import argparse
 import heapq
-import importlib.util
 import math
 import time
 from pathlib import Path
@@ -39,9 +38,10 @@ from ax.core import Arm, Data, GeneratorRun
 from ax.core.utils import extract_pending_observations
 from ax.generation_strategy.generator_spec import GeneratorSpec
 
+from bench import scale_analysis
 from nas.report.hypervolume import current_hypervolume
 from nas.orchestration import make_experiment
-from nas.generation import GENERATION_THREADS, acqf_gen_kwargs, make_generation_strategy
+from nas.generation import GENERATIONS, GENERATION_THREADS, acqf_gen_kwargs, make_generation_strategy
 from nas.config import DEFAULT_CONFIG, load_config
 from nas.runner import make_runner
 
@@ -159,29 +159,19 @@ SYNTHETIC = Path(__file__).resolve().parent / "synthetic"
 TOP_LEVEL_OPTIONS = ("num_restarts", "raw_samples")  # the rest go under "options"
 
 
-def synthetic_trial():
-    """bench/synthetic/trial.py as a module (its DTLZ2 and simulated training time)."""
-    spec = importlib.util.spec_from_file_location("synthetic_trial", SYNTHETIC / "trial.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def simulate_dtlz2_search(seed, acqf_options=None, total=96, max_pending=16, generation="fast",
                           seconds=60.0):
     """bench.scale's synthetic search without jobs: `max_pending` slots, each trial ending
     after its simulated training time, the free slots filled by one `gen` call; returns
     ({n finished: hypervolume fraction at each quarter and the end}, generation seconds)."""
-    from botorch.test_functions.multi_objective import DTLZ2
-
-    trial_module = synthetic_trial()
+    trial_module = scale_analysis.trial_module()
     config = load_config(SYNTHETIC / "search.toml")
     tmp = "/tmp/bench-generation-dtlz2"
     experiment = make_experiment(config, make_runner(config, "local_cwd", tmp, ".", tmp))
     gs = make_generation_strategy(experiment, total, max_pending, seed=seed,
                                   generation=generation, acqf_options=acqf_options)
     sigs = {m.name: m.signature for m in experiment.metrics.values()}
-    max_hv = float(DTLZ2(dim=6, num_objectives=2).max_hv)
+    max_hv = scale_analysis.max_hv()
     running, now, gen_seconds, fractions = [], 0.0, 0.0, {}
     marks = {max(1, round(total * q)) for q in (0.25, 0.5, 0.75, 1.0)}
     finished = 0
@@ -228,7 +218,7 @@ def main(argv=None):
                    help="simulate the search at these seeds with each of --options")
     p.add_argument("--options", nargs="+", default=["", "num_restarts=10,raw_samples=512"],
                    help='acquisition optimizer options to compare ("" = Ax defaults)')
-    p.add_argument("--generations", nargs="+", default=["ax"], choices=("ax", "fast"),
+    p.add_argument("--generations", nargs="+", default=["ax"], choices=tuple(GENERATIONS),
                    help="settings of the BoTorch node to compare (nas/generation.py)")
     p.add_argument("--problem", choices=("tutorial", "dtlz2"), default="tutorial",
                    help="the tutorial's search space with a made-up accuracy, or bench.scale's "

@@ -144,15 +144,21 @@ def max_hv() -> float:
     return float(problem().max_hv)
 
 
+def trial_module():
+    """bench/synthetic/trial.py as a module (its DTLZ2 mapping, simulated training time and
+    attainable front): a script, not a module of the package, as the jobs run it."""
+    spec = importlib.util.spec_from_file_location("scale_trial", TRIAL_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def attainable_fraction() -> float:
     """The largest fraction this search space can reach (trial.py: attainable_front)."""
     from botorch.utils.multi_objective.hypervolume import Hypervolume
 
-    spec = importlib.util.spec_from_file_location("scale_trial", TRIAL_SCRIPT)
-    trial = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(trial)
     hv = Hypervolume(ref_point=-problem().ref_point)  # BoTorch maximizes: -f
-    return float(hv.compute(-trial.attainable_front())) / max_hv()
+    return float(hv.compute(-trial_module().attainable_front())) / max_hv()
 
 
 def per_n(trials: pd.DataFrame, launched: pd.DataFrame, hypervolume: pd.DataFrame | None,
