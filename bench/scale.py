@@ -14,8 +14,9 @@ busy, 96 x 60 s / 16; 200 trials of ~150 s: 31 minutes; longer where the driver 
 more than that per trial); the fourth is the per-trial cost curve of a 500-trial search,
 its trials so short that the driver is the bottleneck (hours on this machine as of issue
 18: a candidate took ~58 s at 500 trials with 15 pending); the fifth stops it an hour
-after its first launch (Ctrl-C to its driver, which cancels its jobs and saves), its
-tables ending at the n it reached. The last measures two builds on the same search, interleaved per seed.
+after its driver's imports (Ctrl-C to the driver, which cancels its jobs and saves), its
+tables ending at the n it reached. The last measures two builds on the same search,
+interleaved per seed.
 
 **What runs.** Each run is the real driver, run_nas.py of `--repo` (default: this
 checkout; any checkout whose run_nas.py has `--config`), with Ax's Orchestrator, the
@@ -143,9 +144,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--wrap", action="append", default=[], metavar="CATEGORY=MODULE:NAME",
                    help="time one more function (bench/scale_probe.py)")
     p.add_argument("--stop-after", type=float, metavar="SECONDS",
-                   help="stop a search that runs longer, counted from its first trial's "
-                        "launch (Ctrl-C to its driver: it cancels its jobs and saves); its "
-                        "tables end at the n it reached")
+                   help="stop a search that runs longer, counted from the end of its "
+                        "driver's imports (Ctrl-C to the driver: it cancels its jobs and "
+                        "saves); its tables end at the n it reached")
     p.add_argument("--out", help="output folder (default: results/scale/TRIALSxPENDING-SECONDSs)")
     p.add_argument("--replace", action="store_true",
                    help="move an --out that holds files aside (OUT.old-TIMESTAMP) first")
@@ -280,31 +281,28 @@ def run_one(args: argparse.Namespace, repo: Path, label: str, seed: int) -> dict
 
 
 def stop_after(driver: subprocess.Popen, events: Path, seconds: float) -> bool:
-    """Ctrl-C to `driver` once its search has run `seconds` since its first launch (the
-    probe's first "launch" event), so that the driver's imports and set-up, slower on a
-    loaded machine, count for nothing; False if the driver ended first."""
-    first_launch = None
+    """Ctrl-C to `driver` once it has run `seconds` since its imports (the probe's "start"
+    event, written once the driver's modules are loaded), so that the imports, which took
+    over 16 s on a loaded machine, count for nothing; False if the driver ended first."""
+    started = None
     while driver.poll() is None:
-        if first_launch is None and events.exists():
-            first_launch = first_launch_time(events.read_text())
-        if first_launch is not None and time.time() - first_launch >= seconds:
+        if started is None and events.exists():
+            started = start_time(events.read_text())
+        if started is not None and time.time() - started >= seconds:
             driver.send_signal(signal.SIGINT)
             return True
         time.sleep(0.5)
     return False
 
 
-def first_launch_time(events: str) -> float | None:
-    """The time of the first "launch" event in the probe's events (JSON lines; the last
-    may be still half written), None before it."""
-    for line in events.splitlines():
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            return None
-        if event["kind"] == "launch":
-            return event["t"]
-    return None
+def start_time(events: str) -> float | None:
+    """The time of the probe's "start" event, its first line (JSON; None while it is not
+    there or half written)."""
+    try:
+        event = json.loads(events.partition("\n")[0])
+    except json.JSONDecodeError:
+        return None
+    return event["t"] if event.get("kind") == "start" else None
 
 
 # -- outputs -----------------------------------------------------------------------------
@@ -350,7 +348,7 @@ def why_failed(summary: dict) -> str:
 
     stopped = summary.get("stopped_after_s")
     if stopped and summary.get("exit_status") in (0, EXIT_INTERRUPTED):
-        return (f"stopped {stopped:g} s after its first launch with nothing to summarize "
+        return (f"stopped after {stopped:g} s with nothing to summarize "
                 f"({summary.get('error')}): give --stop-after more seconds")
     return summary.get("driver_error") or summary.get("error")
 
@@ -366,8 +364,7 @@ def markdown(summaries: list[dict], settings: dict, record: dict, command: str) 
              "| s per new trial: median | max |", "|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         cost, lag = s.get("per_new_trial", {}), s.get("detection_lag_s", {})
-        stopped = (f" (stopped {s['stopped_after_s']:g} s after its first launch)"
-                   if s.get("stopped_after_s") else "")
+        stopped = f" (stopped after {s['stopped_after_s']:g} s)" if s.get("stopped_after_s") else ""
         lines.append(f"| {s['run']}{stopped} | {s.get('exit_status')} | {fmt(s.get('utilization'), '.1%')}, "
                      f"{fmt(s.get('job_utilization'), '.1%')}, "
                      f"{fmt(s.get('ideal_utilization'), '.1%')} "

@@ -1,7 +1,8 @@
-"""bench.scale, small and real, so that the benchmark cannot rot: 4 trials of ~1 s, 2 at a
-time, through the probed driver (TorchX local jobs, warm start, saving); every output is
-there, parses and holds what the manual says. No timed assertion: speed targets are
-measured by bench.scale, never asserted here."""
+"""bench.scale, small and real, so that the benchmark cannot rot: a search of 40 trials of
+~1 s, 2 at a time, through the probed driver (TorchX local jobs, warm start, saving),
+stopped by --stop-after 20 s into it (some 5-10 trials finished here); every output is
+there, parses, holds what the manual says and ends at the n the search reached. No timed
+assertion: speed targets are measured by bench.scale, never asserted here."""
 
 import json
 import math
@@ -12,9 +13,10 @@ import pandas as pd
 import pytest
 import torch
 
+from bench.scale_analysis import FINISHED
 from conftest import ROOT
 
-TRIALS, PENDING = 4, 2
+TRIALS, PENDING, STOP_AFTER = 40, 2, 20
 # pinned near DTLZ2's optimum (coordinate 0.5), so that most trials fall inside the
 # reference box and the hypervolume checked is not 0
 FIXES = ["width-2=45", "lr=0.001", "dropout=0.25"]
@@ -26,7 +28,8 @@ COSTS = ["generation_s", "fit_s", "acquisition_s", "save_s", "poll_s", "launch_s
 def scale_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("scale") / "out"
     cmd = [sys.executable, "-m", "bench.scale", "--trials", TRIALS, "--max-pending", PENDING,
-           "--seconds", 1, "--seed", 0, *(w for f in FIXES for w in ("--fix", f)), "--out", out]
+           "--seconds", 1, "--seed", 0, *(w for f in FIXES for w in ("--fix", f)),
+           "--stop-after", STOP_AFTER, "--out", out]
     proc = subprocess.run(list(map(str, cmd)), cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -40,7 +43,7 @@ def test_every_output_is_there_and_records_the_command_and_commit(scale_run):
     from PIL import Image
 
     command = summary["command"]
-    assert command.startswith("python -m bench.scale --trials 4")
+    assert command.startswith(f"python -m bench.scale --trials {TRIALS}")
     manifest = json.loads((out / "provenance.json").read_text())
     assert manifest["command"] == command and len(manifest["commit"]) == 40
     assert set(manifest["files"]) == {"per_n.csv", "launches.csv", "summary.json",
@@ -53,7 +56,7 @@ def test_every_output_is_there_and_records_the_command_and_commit(scale_run):
     for name in ("search.toml", "driver.log", "events.jsonl", "results/hypervolume.csv"):
         assert (folder / name).is_file(), name
     assert "--seconds" in (folder / "search.toml").read_text()
-    assert run["exit_status"] == 0 and run["skipped"] == [] and run["warm_start"]
+    assert run["skipped"] == [] and run["warm_start"]
     assert run["commit"]["commit"] == manifest["commit"]  # the default --repo: this one
 
 
@@ -61,8 +64,9 @@ def test_the_per_n_table_has_a_row_per_finished_trial_and_sane_costs(scale_run):
     out, _, run, folder = scale_run
     table = pd.read_csv(out / "per_n.csv")
     trials = pd.read_csv(folder / "results" / "experiment.csv")
-    assert list(table["n"]) == list(range(1, TRIALS + 1))
-    assert sorted(table["trial_index"]) == sorted(trials["trial_index"])
+    finished = trials[trials["trial_status"].isin(FINISHED)]
+    assert list(table["n"]) == list(range(1, run["trials_finished"] + 1))
+    assert sorted(table["trial_index"]) == sorted(finished["trial_index"])
     costed = table[table["launched"] > 0]
     assert len(costed) >= 1
     assert (costed[COSTS] >= 0).all().all()
@@ -70,7 +74,7 @@ def test_the_per_n_table_has_a_row_per_finished_trial_and_sane_costs(scale_run):
     assert (abs(costed["total_s"] - parts) < 1e-9).all()
     assert (costed["fit_s"] + costed["acquisition_s"] <= costed["generation_s"] + 1e-9).all()
     launches = pd.read_csv(out / "launches.csv")
-    assert launches["k"].sum() == TRIALS  # every trial charged once, initial design included
+    assert launches["k"].sum() == len(trials)  # every trial charged once, initial design included
     assert table["launched"].sum() == launches.loc[launches["finished"] > 0, "k"].sum()
 
 
@@ -114,8 +118,9 @@ def test_the_final_fraction_is_the_hypervolume_of_what_the_trials_logged(scale_r
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out, _, _, folder = scale_run
+    trials = pd.read_csv(folder / "results" / "experiment.csv")
     points = []
-    for trial in range(TRIALS):
+    for trial in trials.loc[trials["trial_status"] == "COMPLETED", "trial_index"]:
         log = EventAccumulator(str(folder / "results" / "logs" / "trials" / str(trial)))
         log.Reload()
         points.append([log.Scalars(tag)[-1].value for tag in ("loss/f1", "loss/f2")])
@@ -166,20 +171,12 @@ def test_the_probe_skips_an_absent_target_and_rebinds_a_function_imported_by_nam
         sys.modules.pop(name)
 
 
-def test_a_run_cut_short_by_stop_after_is_summarized_up_to_where_it_got(tmp_path):
-    """--stop-after: the driver gets Ctrl-C (it cancels its jobs and saves, exit 130) that
-    many seconds after its first launch, however long its imports took (16 s from its start
-    were not enough on a loaded machine; the first trial ends ~5 s after the first launch
-    here); the tables end at the n it reached and bench.scale
-    itself succeeds."""
-    out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "bench.scale", "--trials", 40, "--max-pending", 2,
-           "--seconds", 1, "--seed", 0, "--stop-after", 20, "--out", out]
-    proc = subprocess.run(list(map(str, cmd)), cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (run,) = json.loads((out / "summary.json").read_text())["runs"]
-    assert run["stopped_after_s"] == 20 and run["exit_status"] == 130
-    assert 0 < run["trials_finished"] < 40
-    assert len(pd.read_csv(out / "per_n.csv")) == run["trials_finished"]
-    assert "(stopped 20 s after its first launch)" in (out / "summary.md").read_text()
+def test_the_search_was_cut_short_by_stop_after_and_bench_scale_succeeded(scale_run):
+    """--stop-after: the driver got Ctrl-C (it cancels its jobs and saves, exit 130) that
+    many seconds after its imports, however long they took (16 s from its start were not
+    enough on a loaded machine; the first trial ends ~6 s after the imports here); the
+    fixture's run exited 0 all the same."""
+    out, _, run, _ = scale_run
+    assert run["stopped_after_s"] == STOP_AFTER and run["exit_status"] == 130
+    assert 0 < run["trials_finished"] < TRIALS
+    assert f"(stopped after {STOP_AFTER} s)" in (out / "summary.md").read_text()
