@@ -287,7 +287,8 @@ def stop_after(driver: subprocess.Popen, events: Path, seconds: float) -> bool:
     started = None
     while driver.poll() is None:
         if started is None and events.exists():
-            started = start_time(events.read_text())
+            with open(events) as f:
+                started = start_time(f.readline())
         if started is not None and time.time() - started >= seconds:
             driver.send_signal(signal.SIGINT)
             return True
@@ -295,11 +296,11 @@ def stop_after(driver: subprocess.Popen, events: Path, seconds: float) -> bool:
     return False
 
 
-def start_time(events: str) -> float | None:
-    """The time of the probe's "start" event, its first line (JSON; None while it is not
-    there or half written)."""
+def start_time(first_line: str) -> float | None:
+    """The time of the probe's "start" event, the first line of its events (JSON; None
+    while it is not there or half written)."""
     try:
-        event = json.loads(events.partition("\n")[0])
+        event = json.loads(first_line)
     except json.JSONDecodeError:
         return None
     return event["t"] if event.get("kind") == "start" else None
@@ -341,15 +342,19 @@ def analyze_runs(runs: list[dict], slots: int) -> tuple:
             pd.concat(launched, ignore_index=True) if launched else pd.DataFrame(), summaries)
 
 
-def why_failed(summary: dict) -> str:
-    """What went wrong in a run, in a few words: the driver's own error, unless the run was
-    stopped as asked (its error then says only that), before it had anything to summarize."""
+def why_failed(summary: dict) -> str | None:
+    """What went wrong in a run, in a few words, or None if nothing did. A run that
+    --stop-after cut short exits as interrupted (130): asked for, not a failure, unless it
+    was stopped before it had anything to summarize."""
     from nas.state.lifecycle import EXIT_INTERRUPTED
 
     stopped = summary.get("stopped_after_s")
-    if stopped and summary.get("exit_status") in (0, EXIT_INTERRUPTED):
+    exited_as_asked = summary.get("exit_status") in ((0, EXIT_INTERRUPTED) if stopped else (0,))
+    if exited_as_asked and not summary.get("error"):
+        return None
+    if stopped and exited_as_asked:
         return (f"stopped after {stopped:g} s with nothing to summarize "
-                f"({summary.get('error')}): give --stop-after more seconds")
+                f"({summary['error']}): give --stop-after more seconds")
     return summary.get("driver_error") or summary.get("error")
 
 
@@ -524,13 +529,9 @@ def main(argv: list[str] | None = None) -> int:
     summaries = write_outputs(args, runs, command)
     print((args.out / "summary.md").read_text())
     print(f"wrote {args.out}")
-    from nas.state.lifecycle import EXIT_INTERRUPTED
-
-    # a run that --stop-after cut short exits as interrupted (130): asked for, not a failure
-    failed = [s for s in summaries if s.get("error") or s.get("exit_status") not in (
-        (0, EXIT_INTERRUPTED) if s.get("stopped_after_s") else (0,))]
+    failed = [f"{s['run']}: {why}" for s in summaries if (why := why_failed(s))]
     if failed:
-        why = "; ".join(f"{s['run']}: {why_failed(s)}" for s in failed)
+        why = "; ".join(failed)
         print(f"python -m bench.scale: error: {why}; see driver.log in "
               f"{args.out / 'runs'}", file=sys.stderr)
         return 1

@@ -223,9 +223,8 @@ def test_kill_9_at_random_moments_then_the_search_finishes_every_trial_once(tmp_
         # its jobs and server outlive it and must hold no lock. Once in CI (2026-12-01) the
         # lock was held right after a kill, by what is not known: a moment's wait, then the
         # holders are named
-        first = [] if lock_is_free(results / "logs") else lock_holders(results / "logs")
-        if first:
-            end = time.time() + 5
+        if not lock_is_free(results / "logs"):
+            first, end = lock_holders(results / "logs"), time.time() + 5
             while not lock_is_free(results / "logs") and time.time() < end:
                 time.sleep(0.1)
             assert lock_is_free(results / "logs"), (
