@@ -18,7 +18,9 @@ The layers below raise `NasError`s; this file turns them into one line on stderr
 exit status.
 """
 
+import atexit
 import datetime as dt
+import gc
 import logging
 import os
 import socket
@@ -241,4 +243,9 @@ def quiet_ax_logs():
 
 
 if __name__ == "__main__":
+    # At exit, the interpreter's garbage collection passes over every object that Ax's and
+    # torch's imports made: 2.3 s of a driver's end here (0.4 s frozen). Frozen, they are
+    # still freed and their files closed as the modules are cleared; only cycles are not
+    # collected, which the interpreter does not promise at exit either.
+    atexit.register(gc.freeze)
     main()
