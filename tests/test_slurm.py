@@ -195,20 +195,21 @@ def test_the_examples_config_search_runs_through_slurm(shared):
     assert {"contour_accuracy.html", "index.html"} <= {p.name for p in results.iterdir()}
 
 
-def test_no_sbatch_or_controller_down_exits_2_with_the_way_out(shared, data_dir, tmp_path):
+def test_no_sbatch_or_controller_down_exits_2_with_the_way_out(shared, data_dir, tmp_path,
+                                                             main_in_process, monkeypatch):
     """Real Slurm clients: one with no sbatch on PATH, one whose slurm.conf points at a
-    port no slurmctld listens on (as when it is down)."""
-    from conftest import driver_command
-
+    port no slurmctld listens on (as when it is down). The driver's main in this process
+    (a refusal before anything starts: the same code without a driver's imports)."""
     conf = tmp_path / "slurm.conf"
     conf.write_text(Path(os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")).read_text()
                     + "SlurmctldPort=9\n")  # discard: nothing answers there
     for name, change in (("no sbatch", {"PATH": str(tmp_path)}), ("down", {"SLURM_CONF": str(conf)})):
-        cmd, env = driver_command(*args(shared / name.replace(" ", "_"), data_dir, trials=2))
-        proc = subprocess.run(cmd, cwd=tmp_path, env={**env, **change}, capture_output=True,
-                              text=True, timeout=300)
-        assert proc.returncode == 2, (name, proc.stdout[-2000:], proc.stderr[-2000:])
-        [line] = proc.stderr.strip().splitlines()
+        with monkeypatch.context() as env:
+            for key, value in change.items():
+                env.setenv(key, value)
+            code, out, err = main_in_process(*args(shared / name.replace(" ", "_"), data_dir, trials=2))
+        assert code == 2, (name, out[-2000:], err[-2000:])
+        [line] = err.strip().splitlines()
         assert "scripts/slurm-local up" in line, line
         assert ("sbatch is not installed" if name == "no sbatch" else "slurmctld does not answer") in line
 
