@@ -82,13 +82,15 @@ def tutorial_runner(trials_dir, cache_dir="/nonexistent", scheduler="local_cwd",
 
 
 @pytest.fixture
-def main_in_process(capsys):
+def main_in_process(capsys, monkeypatch):
     """run_nas.py's main in this process: the command's code without its ~6 s of imports,
-    for input it refuses before anything starts; (exit status, stdout, stderr).
+    for input it refuses before anything starts; (exit status, stdout, stderr). Its argv
+    is the command's, so that its lines name the program as the command's do.
     tests/test_config.py runs one such refusal as a command, to show it is the same."""
     import run_nas
 
     def run(*args):
+        monkeypatch.setattr(sys, "argv", ["run_nas.py", *map(str, args)])
         try:
             run_nas.main([str(a) for a in args])
             code = 0

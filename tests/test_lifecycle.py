@@ -60,8 +60,8 @@ def test_a_second_driver_is_refused_and_changes_nothing(tmp_path, data_dir, main
     finally:
         first.send_signal(signal.SIGCONT)
     assert code == 2
-    assert [line.split(": ", 1)[1] for line in err.splitlines() if line.strip()] == [
-        f"error: {results / 'logs'} is in use by another run_nas.py (pid {first.pid}); "
+    assert [line for line in err.splitlines() if line.strip()] == [
+        f"run_nas.py: error: {results / 'logs'} is in use by another run_nas.py (pid {first.pid}); "
         "wait for it to end or stop it, or give this run another --results-dir / --log-dir"]
     assert printed == ""
     assert first.wait(timeout=600) == 0, out.read_text()[-3000:]
@@ -133,12 +133,11 @@ def test_damaged_state_exits_2_naming_the_file_and_keeps_the_last_good_copy(
     if kind == AS_A_COMMAND:
         proc = run_driver(*common(results, data_dir), timeout=120)
         code, err = proc.returncode, proc.stderr
-        assert err.startswith("run_nas.py: error: ")
-    else:  # in this process the line starts with pytest's program name
+    else:
         code, _, err = main_in_process(*common(results, data_dir))
     assert code == 2
     [line] = [line for line in err.splitlines() if line.strip()]
-    assert line.split(": error: ", 1)[1].startswith(f"the saved search {state_file} {DAMAGE[kind][1]}")
+    assert line.startswith(f"run_nas.py: error: the saved search {state_file} {DAMAGE[kind][1]}")
     assert f"`cp {prev} {state_file}`" in line and "--fresh" in line
     assert state_file.read_bytes() == bad  # nothing trusted, nothing discarded
     assert prev.read_bytes() == good

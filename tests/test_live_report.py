@@ -193,10 +193,10 @@ def test_report_on_a_finished_search_writes_the_drivers_files(live_search):
 
 
 def test_report_without_a_saved_search_exits_2_with_one_line(tmp_path, main_in_process):
-    code, _, err = main_in_process(*report_command(tmp_path / "r"))  # in this process: pytest's name
+    code, _, err = main_in_process(*report_command(tmp_path / "r"))
     assert code == 2
-    assert [line.split(": ", 1)[1] for line in err.splitlines() if line.strip()] == [
-        f"error: no saved search in {tmp_path / 'r' / 'logs'} (no search_state.json): "
+    assert [line for line in err.splitlines() if line.strip()] == [
+        f"run_nas.py: error: no saved search in {tmp_path / 'r' / 'logs'} (no search_state.json): "
         "--report reads the state a search saves; give the --results-dir / --log-dir the "
         "search ran with"]
     assert not (tmp_path / "r").exists()  # nothing written
