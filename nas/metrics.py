@@ -7,15 +7,28 @@ runs when early stopping is on (`CurveMetric`: Data rows with a "step" column, w
 early-stopping strategies compare); every other metric, and the first one without
 --early-stopping, is read once the trial completed (`NasMetric`).
 
+Where a script puts its event files: anywhere under the trial's log dir. Every folder
+holding event files is a run, as TensorBoard counts them (Lightning's
+`TensorBoardLogger(save_dir=LOG_DIR)` writes `LOG_DIR/lightning_logs/version_0/`, a
+`SummaryWriter` may write `LOG_DIR/train/` and `LOG_DIR/val/`). A run that ended before
+another one began which logs some of the same tags is an earlier attempt of the trial (a
+crashed `version_0`, then `version_1`) and is superseded: nothing of it is read, so a tag
+the later attempt lacks is missing, not taken from the earlier one. Runs that log other
+tags (a `trainer.test` after `trainer.fit`, a writer of final values opened at the end)
+are parts of one attempt. Of the runs not superseded, each tag is read from the run that
+logged it last, and from that run only (Ax would average the runs' values at a step).
+
 With --early-stopping the Orchestrator fetches the curves of the running trials on
-every poll (0.25 s). `TrialLog` keeps one TensorBoard event accumulator per trial log
-dir and parses only what was appended since the last read, and nothing at all while the
-event files are unchanged (same names, sizes and modification times).
+every poll (0.25 s). `TrialLog` keeps one TensorBoard event accumulator per run and parses
+only what was appended since the last read, and nothing at all while a run's event files
+are unchanged (same names, sizes and modification times).
 
 A partly trained value is never modelled as a configuration's result: the generation
 strategy fits only COMPLETED trials' curve metrics (nas/early_stopping.py, `MODEL_DATA`).
 """
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from ax.metrics.tensorboard import RUN_METADATA_KEY, TensorboardMetric
@@ -23,12 +36,24 @@ from tensorboard.backend.event_processing import plugin_event_accumulator as acc
 
 from nas.config import SearchConfig
 
-EVENT_FILES = "events.out.tfevents.*"
+EVENT_PREFIX = "events.out.tfevents."
+TOP_RUN = "."  # the run of the event files directly in the trial's log dir
 _LOGS = {}  # log dir -> TrialLog: one reader per trial for the driver's lifetime
 
 
+@dataclass(frozen=True)
+class Run:
+    """One folder of event files under a trial's log dir: `name` relative to it ("." for
+    the dir itself), the wall times of its first and last events, and the last wall time
+    of each scalar tag."""
+    name: str
+    started: float
+    ended: float
+    tags: dict
+
+
 class TrialLog:
-    """One trial's TensorBoard log dir, read incrementally.
+    """One trial's TensorBoard log dir, its subfolders included, read incrementally.
 
     `reloads` counts the reads that parsed events (a test checks that an unchanged
     log costs none)."""
@@ -36,40 +61,111 @@ class TrialLog:
     def __init__(self, log_dir):
         self.log_dir = Path(log_dir)
         self.reloads = 0
-        self._acc = None
-        self._files = {}  # name -> (size, mtime_ns) at the last read
+        self._acc = {}  # run name -> its event accumulator
+        self._files = {}  # run name -> {file name: (size, mtime_ns)} at the last read
 
     def _stat(self):
-        files = {}
-        for path in self.log_dir.glob(EVENT_FILES):
-            try:
-                st = path.stat()
-            except OSError:  # removed while we looked
-                continue
-            files[path.name] = (st.st_size, st.st_mtime_ns)
-        return files
+        """{run name: {event file name: (size, mtime_ns)}} of every folder under the dir."""
+        runs = {}
+        for folder, _, names in os.walk(self.log_dir):
+            files = {}
+            for name in names:
+                if not name.startswith(EVENT_PREFIX):
+                    continue
+                try:
+                    st = os.stat(os.path.join(folder, name))
+                except OSError:  # removed while we looked
+                    continue
+                files[name] = (st.st_size, st.st_mtime_ns)
+            if files:
+                runs[os.path.relpath(folder, self.log_dir)] = files
+        return runs
 
-    def accumulator(self):
-        """The event accumulator, reloaded if the event files changed since the last read."""
-        files = self._stat()
-        if not files:
-            raise FileNotFoundError(f"no TensorBoard event file in {self.log_dir}")
-        if files != self._files:
-            grew = all(name in files and files[name][0] >= size
-                       for name, (size, _) in self._files.items())
-            if self._acc is None or not grew:  # first read, or the log was replaced
-                self._acc = accumulator.EventAccumulator(
-                    str(self.log_dir), size_guidance={accumulator.TENSORS: 0})
-            self._acc.Reload()  # parses only events appended since the last Reload
+    def accumulators(self):
+        """{run name: event accumulator} of every run, each reloaded if its event files
+        changed since the last read."""
+        runs = self._stat()
+        if not runs:
+            raise FileNotFoundError(f"no TensorBoard event file in {self.log_dir} or its subfolders")
+        for name, files in runs.items():
+            before = self._files.get(name)
+            if files == before:
+                continue
+            grew = before is not None and all(
+                f in files and files[f][0] >= size for f, (size, _) in before.items())
+            if name not in self._acc or not grew:  # first read, or the log was replaced
+                self._acc[name] = accumulator.EventAccumulator(
+                    str(self.log_dir / name), size_guidance={accumulator.TENSORS: 0})
+            self._acc[name].Reload()  # parses only events appended since the last Reload
             self.reloads += 1
-            self._files = files
-        return self._acc
+            self._files[name] = files
+        for gone in set(self._acc) - set(runs):
+            del self._acc[gone], self._files[gone]
+        return {name: self._acc[name] for name in sorted(runs)}
+
+    def runs(self):
+        """Every run with scalars, as `Run`s, in the order they started."""
+        found = []
+        for name, acc in self.accumulators().items():
+            tags = {tag: acc.Tensors(tag)[-1].wall_time
+                    for tag in self._tags(acc, "scalars") if acc.Tensors(tag)}
+            if not tags:
+                continue
+            try:
+                started = acc.FirstEventTimestamp()
+            except ValueError:  # no event with a time
+                started = min(tags.values())
+            found.append(Run(name, started, max(started, *tags.values()), tags))
+        return sorted(found, key=lambda run: (run.started, run.name))
+
+    def superseded(self, runs=None):
+        """{run name: the later run it was superseded by}: runs that ended before another
+        one logging some of the same tags began, earlier attempts of the trial."""
+        runs = self.runs() if runs is None else runs
+        later = {}
+        for run in runs:
+            after = [other for other in runs if other is not run
+                     and other.started > run.ended and set(other.tags) & set(run.tags)]
+            if after:
+                later[run.name] = after[-1].name
+        return later
+
+    def sources(self):
+        """{tag: the run its values are read from}: of the runs not superseded, the one
+        that logged the tag last."""
+        runs = self.runs()
+        ignored = self.superseded(runs)
+        source = {}
+        for run in runs:
+            if run.name in ignored:
+                continue
+            for tag, last in run.tags.items():
+                if tag not in source or last >= source[tag][1]:
+                    source[tag] = (run.name, last)
+        return {tag: name for tag, (name, _) in source.items()}
 
     def curves(self):
-        """{tag: [(step, value), ...]} of every scalar logged so far."""
-        acc = self.accumulator()
-        return {tag: [(e.step, _value(e)) for e in acc.Tensors(tag)]
-                for tag in self._tags(acc, "scalars")}
+        """{tag: [(step, value), ...]} of every scalar logged so far, each from its run."""
+        accs = self.accumulators()
+        return {tag: [(e.step, _value(e)) for e in accs[run].Tensors(tag)]
+                for tag, run in self.sources().items()}
+
+    def describe(self):
+        """Where the log dir's scalar tags are, one line: each run with its tags, the
+        superseded ones marked; "no TensorBoard event file" if there is none."""
+        try:
+            runs = self.runs()
+        except FileNotFoundError as e:
+            return str(e)
+        if not runs:
+            return f"no scalar in the event files under {self.log_dir}"
+        ignored = self.superseded(runs)
+        parts = []
+        for run in runs:
+            where = "the log dir itself" if run.name == TOP_RUN else run.name
+            note = f" (an earlier run than {ignored[run.name]}: not read)" if run.name in ignored else ""
+            parts.append(f"{where}{note} holds {', '.join(map(repr, sorted(run.tags)))}")
+        return "; ".join(parts)
 
     @staticmethod
     def _tags(acc, plugin):
@@ -78,13 +174,19 @@ class TrialLog:
         except KeyError:  # nothing of this plugin logged (yet)
             return {}
 
-    # the two methods of an EventMultiplexer that Ax's TensorboardMetric calls
+    # the two methods of an EventMultiplexer that Ax's TensorboardMetric calls: each tag
+    # under its one source run, so that Ax never averages two runs' values
     def PluginRunToTagToContent(self, plugin):  # noqa: N802 (tensorboard's name)
-        tags = self._tags(self.accumulator(), plugin)
-        return {".": tags} if tags else {}
+        accs = self.accumulators()
+        by_run = {}
+        for tag, run in self.sources().items():
+            content = self._tags(accs[run], plugin)
+            if tag in content:
+                by_run.setdefault(run, {})[tag] = content[tag]
+        return by_run
 
     def Tensors(self, run, tag):  # noqa: N802
-        return self.accumulator().Tensors(tag)
+        return self.accumulators()[run].Tensors(tag)
 
 
 def _value(event):
@@ -113,7 +215,7 @@ class NasMetric(TensorboardMetric):
 
     def _get_event_multiplexer_for_trial(self, trial):
         log = trial_log(trial.run_metadata[RUN_METADATA_KEY])
-        log.accumulator()  # no event file yet: an error Ax reports, not an empty curve
+        log.accumulators()  # no event file yet: an error Ax reports, not an empty curve
         return log
 
 

@@ -25,7 +25,7 @@ from ax.runners.torchx import TORCHX_APP_HANDLE, TORCHX_RUNNER, TorchXRunner
 
 from nas.component import trainer
 from nas.jobs.schedulers import jobs_for
-from nas.metrics import read_final_scalars
+from nas.metrics import read_final_scalars, trial_log
 
 FAILURE_FILE = "failure_reason.txt"
 
@@ -158,6 +158,6 @@ def missing_metrics(log_dir, metrics):
     for metric in metrics:
         if not math.isfinite(values.get(metric.tag, math.nan)):
             named = "" if metric.tag == metric.name else f" (metric {metric.name})"
-            held = ", ".join(sorted(values)) or "none"
-            return f"logged no finite {metric.tag}{named} in {log_dir}; its scalar tags: {held}"
+            return (f"logged no finite {metric.tag}{named} in {log_dir} or its subfolders; "
+                    f"{trial_log(log_dir).describe()}")
     return None

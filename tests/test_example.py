@@ -93,7 +93,8 @@ def test_check_passes_the_right_tags_and_names_a_wrong_one(tmp_path, main_in_pro
     assert code != 0
     (line,) = [l for l in out.splitlines() if "MISSING" in l]
     assert "accuracy: tag 'val/acc' not in the trial's TensorBoard log" in line
-    assert "holds: 'eval/accuracy', 'model/latency_us', 'model/weights', 'train/loss'" in line
+    assert ("and its subfolders: the log dir itself holds 'eval/accuracy', 'model/latency_us', "
+            "'model/weights', 'train/loss'") in line
     assert "ok       weights" in out
     assert not (tmp_path / "wrong" / "logs" / "search_state.json").exists()
 

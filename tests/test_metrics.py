@@ -104,3 +104,74 @@ def test_a_replaced_log_is_read_anew(tmp_path):
     with SummaryWriter(str(tmp_path / "t")) as w:
         write_curve(w, [0.50])
     assert read_curves(tmp_path / "t")["val_acc"] == [(1, pytest.approx(0.50))]
+
+
+def test_event_files_in_subfolders_are_read(tmp_path):
+    """Lightning's TensorBoardLogger(save_dir=LOG_DIR) writes LOG_DIR/lightning_logs/version_0/;
+    a SummaryWriter per purpose writes LOG_DIR/train/ and LOG_DIR/val/: all of it is read."""
+    write_scalars(tmp_path / "a" / "lightning_logs" / "version_0", {"val_acc": 0.97, "num_params": 52_000})
+    exp, trial = trial_with_log(tmp_path / "a")
+    assert exp.metrics["val_acc"].fetch_trial_data(trial).unwrap().df["mean"].tolist() == \
+        pytest.approx([0.97])
+    assert trial_log(tmp_path / "a").sources() == {"val_acc": "lightning_logs/version_0",
+                                                   "num_params": "lightning_logs/version_0"}
+    with SummaryWriter(str(tmp_path / "b" / "train")) as train, \
+            SummaryWriter(str(tmp_path / "b" / "val")) as val:  # open side by side
+        train.add_scalar("train_loss", 0.3, 1)
+        val.add_scalar("val_acc", 0.91, 1)
+        train.add_scalar("num_params", 1000, 1)
+    assert read_final_scalars(tmp_path / "b") == pytest.approx(
+        {"train_loss": 0.3, "val_acc": 0.91, "num_params": 1000})
+
+
+def test_an_earlier_attempt_is_superseded_not_mixed_in(tmp_path):
+    """version_0 crashed after one epoch, version_1 ran anew: its values only, never the
+    mean of both at a step (what Ax does with two runs of a tag); a tag the later attempt
+    lacks is missing, not taken from the earlier one."""
+    runs = tmp_path / "t" / "lightning_logs"
+    with SummaryWriter(str(runs / "version_0")) as w:  # ended long before version_1 began
+        w.add_scalar("val_acc", 0.50, 1, walltime=1000.0)
+        w.add_scalar("num_params", 9_999, 1, walltime=1000.0)
+    with SummaryWriter(str(runs / "version_1")) as w:
+        write_curve(w, [0.90, 0.93])
+    exp, trial = trial_with_log(tmp_path / "t")
+    df = exp.metrics["val_acc"].fetch_trial_data(trial).unwrap().full_df
+    assert df["step"].tolist() == [1, 2] and df["mean"].tolist() == pytest.approx([0.90, 0.93])
+    values = read_final_scalars(tmp_path / "t")
+    assert values["val_acc"] == pytest.approx(0.93) and "num_params" not in values
+    assert exp.metrics["num_params"].fetch_trial_data(trial).is_err()
+    from nas.runner import missing_metrics
+
+    reason = missing_metrics(tmp_path / "t", exp.metrics.values())
+    assert "logged no finite num_params" in reason
+    assert ("lightning_logs/version_0 (an earlier run than lightning_logs/version_1: not read) "
+            "holds 'num_params', 'val_acc'") in reason
+    assert "lightning_logs/version_1 holds 'train_loss', 'val_acc'" in reason
+
+
+def test_a_later_run_of_other_tags_adds_to_the_attempt(tmp_path):
+    """trainer.test after trainer.fit: a second run that logs other tags is part of the
+    same attempt, not a new one."""
+    runs = tmp_path / "lightning_logs"
+    with SummaryWriter(str(runs / "version_0")) as w:
+        w.add_scalar("val_acc", 0.95, 1, walltime=1000.0)
+    with SummaryWriter(str(runs / "version_1")) as w:
+        w.add_scalar("num_params", 40_000, 0)
+    assert read_final_scalars(tmp_path) == pytest.approx({"val_acc": 0.95, "num_params": 40_000})
+    assert trial_log(tmp_path).superseded() == {}
+
+
+def test_only_the_changed_run_is_parsed_again(tmp_path):
+    with SummaryWriter(str(tmp_path / "train")) as train, \
+            SummaryWriter(str(tmp_path / "val")) as val:
+        train.add_scalar("train_loss", 0.5, 1)
+        train.flush()
+        write_curve(val, [0.9])
+        log = trial_log(tmp_path)
+        log.curves()
+        parsed = log.reloads
+        log.curves()
+        assert log.reloads == parsed  # nothing changed: nothing parsed
+        write_curve(val, [0.92], first_epoch=2)
+        assert log.curves()["val_acc"][-1] == (2, pytest.approx(0.92))
+        assert log.reloads == parsed + 1  # the one run that grew

@@ -3,8 +3,10 @@
 One trial of the config, its first configuration (what a search at this seed would start
 with), runs as a real job on the chosen scheduler, cold (no warm-start server), logging
 into LOG_DIR/check/0 (a previous check's logs there are removed first). Then, for each
-metric the config declares: is its TensorBoard tag in the trial's log, with a finite
-value? A missing one gets a line naming the tag and the tags the log does hold; a failed
+metric the config declares: is its TensorBoard tag in the trial's log (its event files
+anywhere under that dir, read as a search reads them: nas/metrics.py), with a finite
+value? A missing one gets a line naming the tag, where it looked, and each folder of
+event files with the tags it holds; a failed
 job its exit status and stderr tail. Nothing of the search is touched: no saved state,
 no lock (the [prepare] command may fill LOG_DIR/cache, as a search's first run would).
 """
@@ -18,7 +20,7 @@ from ax.core.base_trial import TrialStatus
 from ax.metrics.tensorboard import RUN_METADATA_KEY
 
 from nas.config import SearchConfig
-from nas.metrics import read_final_scalars
+from nas.metrics import read_final_scalars, trial_log
 from nas.orchestration import make_experiment
 from nas.generation import make_generation_strategy
 
@@ -49,6 +51,7 @@ def check_config(config: SearchConfig, runner, seed=None, stream=None) -> bool:
     log_dir = trial.run_metadata[RUN_METADATA_KEY]
     job_failed = status != TrialStatus.COMPLETED and runner.poll_exception(trial)
     values = read_final_scalars(log_dir)
+    found = trial_log(log_dir).describe()
     ok = True
     for spec in config.metrics.values():
         value = values.get(spec.tag, math.nan)
@@ -56,10 +59,9 @@ def check_config(config: SearchConfig, runner, seed=None, stream=None) -> bool:
             print(f"  ok       {spec.name}: tag {spec.tag!r} = {value:.6g}", file=out)
             continue
         ok = False
-        held = ", ".join(repr(t) for t in sorted(values)) or "none"
         what = "not finite" if spec.tag in values else "not in the trial's TensorBoard log"
-        print(f"  MISSING  {spec.name}: tag {spec.tag!r} {what}; the log ({log_dir}) holds: "
-              f"{held}", file=out)
+        print(f"  MISSING  {spec.name}: tag {spec.tag!r} {what}; looked in {log_dir} and its "
+              f"subfolders: {found}", file=out)
     if job_failed and not job_failed.startswith("exited 0"):
         ok = False
         print(f"  FAILED   the job: {job_failed}", file=out)
