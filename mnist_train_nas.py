@@ -179,15 +179,26 @@ def count_params(model):
     return sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
 
 
+def positive_int(text):
+    """An argparse type: a whole number >= 1 (0 epochs would never validate)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--log_path", type=str, required=True)
-    parser.add_argument("--hidden_size_1", type=int, default=32)
-    parser.add_argument("--hidden_size_2", type=int, default=32)
+    parser.add_argument("--hidden_size_1", type=positive_int, default=32)
+    parser.add_argument("--hidden_size_2", type=positive_int, default=32)
     parser.add_argument("--learning_rate", type=float, default=0.001)
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=positive_int, default=1)
     parser.add_argument("--dropout", type=float, default=0.2)
-    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--batch_size", type=positive_int, default=32)
     parser.add_argument("--data_dir", type=str, default=PATH_DATASETS,
                         help="dataset root holding MNIST/raw (default: $PATH_DATASETS)")
     parser.add_argument("--data_cache", type=str, default=None,

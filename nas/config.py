@@ -317,20 +317,33 @@ class _Reader:
             self.fail(f"{where}: {one_line(e)}")
         if fixed_text is None:
             return config
-        value = self.typed(fixed_text, config.parameter_type, name)
+        value = self.fixed_value(fixed_text, config)
         return ChoiceParameterConfig(name=name, values=[value], parameter_type=config.parameter_type)
 
-    def typed(self, text, parameter_type, name):
+    def fixed_value(self, text, config):
+        """--fix's value text as a value the parameter `config` takes: of its type, within
+        its bounds or one of its choices; else ConfigError naming what the space allows (a
+        value outside it would start a search whose every trial may fail)."""
+        from ax.api.configs import ChoiceParameterConfig
+
+        is_choice = isinstance(config, ChoiceParameterConfig)
+        if is_choice:
+            allowed = f"one of {', '.join(_plain(v) for v in config.values)}"
+        else:
+            kind = "integers" if config.parameter_type == "int" else "numbers"
+            low, high = config.bounds
+            allowed = f"{kind} in [{_plain(low)}, {_plain(high)}]"
         try:
-            if parameter_type == "int":
-                return int(text)
-            if parameter_type == "float":
-                return float(text)
-            if parameter_type == "bool":
-                return {"true": True, "false": False}[text.lower()]
-            return text
+            value = _typed(text, config.parameter_type)
         except (ValueError, KeyError):
-            self.fail(f"--fix {name}={text}: {name} is a {parameter_type} parameter", prefix=False)
+            value = None
+        if value is not None and is_choice:
+            ok = value in config.values
+        else:
+            ok = value is not None and config.bounds[0] <= value <= config.bounds[1]
+        if not ok:
+            self.fail(f"--fix {config.name}={text}: {config.name} takes {allowed}", prefix=False)
+        return value
 
     def optimization(self, table):
         """(objective, constraints, {metric: lower_is_better or None}), parsed by Ax."""
@@ -394,6 +407,25 @@ class _Reader:
                                  best=None if table.get(name, {}).get("best") is None
                                  else float(table[name]["best"]))
                 for name, lower in directions.items()}
+
+
+def _typed(text: str, parameter_type: str) -> Any:
+    """A --fix value text as the parameter type's value; ValueError/KeyError if it is not."""
+    if parameter_type == "int":
+        return int(text)
+    if parameter_type == "float":
+        value = float(text)
+        if value != value:  # nan
+            raise ValueError(text)
+        return value
+    if parameter_type == "bool":
+        return {"true": True, "false": False}[text.lower()]
+    return text
+
+
+def _plain(value: Any) -> str:
+    """A parameter value as the config file writes it (true, not True)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def describe_placeholders() -> str:

@@ -94,8 +94,37 @@ def test_fix_pins_a_parameter_to_one_value(tmp_path):
     assert config.fingerprint() != load_config(tmp_path / "search.toml").fingerprint()
     with pytest.raises(ConfigError, match="--fix depth=3: no parameter 'depth'.*width"):
         load_config(tmp_path / "search.toml", {"depth": "3"})
-    with pytest.raises(ConfigError, match="--fix width=wide: width is a int parameter"):
+    with pytest.raises(ConfigError, match=r"--fix width=wide: width takes integers in \[16, 128\]"):
         load_config(tmp_path / "search.toml", {"width": "wide"})
+
+
+
+@pytest.mark.parametrize("fix, allowed", [
+    ("epochs=0", "epochs takes integers in [1, 4]"),
+    ("epochs=1.5", "epochs takes integers in [1, 4]"),
+    ("batch_size=33", "batch_size takes one of 32, 64, 128, 256"),
+    ("dropout=-1", "dropout takes numbers in [0.0, 0.5]"),
+    ("learning_rate=fast", "learning_rate takes numbers in [0.0001, 0.01]"),
+])
+def test_fix_outside_the_space_is_refused_before_anything_starts(tmp_path, main_in_process, fix,
+                                                                   allowed):
+    results = tmp_path / "r"
+    code, out, err = main_in_process("--fix", fix, "--trials", 2, "--results-dir", results)
+    assert code == 2 and out == ""
+    assert err == f"run_nas.py: error: --fix {fix}: {allowed} ({DEFAULT_CONFIG})\n"
+    assert not results.exists()
+
+
+def test_fix_outside_the_space_is_refused_on_a_resume(tmp_path, main_in_process):
+    """A saved search resumed with a bad --fix: refused as on a new one, the state untouched."""
+    from nas.state.storage import STATE_FILE
+
+    state = tmp_path / "r" / "logs" / STATE_FILE
+    state.parent.mkdir(parents=True)
+    state.write_text("{}")  # never read: the config is checked first
+    code, _, err = main_in_process("--fix", "epochs=9", "--results-dir", tmp_path / "r")
+    assert code == 2 and "--fix epochs=9: epochs takes integers in [1, 4]" in err
+    assert state.read_text() == "{}"
 
 
 BAD = [  # (change to GOOD, words the one line must hold)

@@ -109,6 +109,16 @@ def test_a_diverged_training_exits_non_zero_with_one_line(tmp_path, cache):
     assert "val_acc" not in logged and "num_params" not in logged  # nothing a metric could read
 
 
+@pytest.mark.parametrize("flag", ["--epochs", "--batch_size", "--hidden_size_1"])
+def test_zero_epochs_batch_or_width_is_an_argparse_error(tmp_path, flag):
+    """0 epochs never validates (the job once died dividing by zero): refused at once."""
+    import mnist_train_nas
+
+    with pytest.raises(SystemExit) as stop:
+        mnist_train_nas.parse_args(["--log_path", str(tmp_path), flag, "0"])
+    assert stop.value.code == 2
+
+
 def test_gpus_choose_the_trainer_device():
     from mnist_train_nas import accelerator
 
