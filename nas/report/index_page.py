@@ -16,12 +16,11 @@ Each plot sits in a `<div class="plot" data-plot="NAME">` (the browser test chec
 every one of them rendered).
 """
 
-import html
-
 import pandas as pd
 
 from nas.report.console import duration, status_text
 from nas.report.hypervolume import format_hv, format_value
+from nas.report.markup import figure_html, text
 from nas.report.provenance import describe
 
 CSS = """
@@ -50,7 +49,7 @@ MODELS_AT_THE_END = ('<p class="note">Made when the search ends: the model fits 
 
 
 def kv_table(rows):
-    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{v}</td></tr>" for k, v in rows)
+    body = "".join(f"<tr><th>{text(str(k))}</th><td>{v}</td></tr>" for k, v in rows)
     return f'<table class="kv">{body}</table>'
 
 
@@ -64,25 +63,25 @@ def df_table(df, scroll=False, **kwargs):
     return f'<div class="scroll">{table}</div>' if scroll else table
 
 
-def plot_div(name, fig):
+def plot_div(name, fig, user_strings=()):
     if fig is None:
         return '<p class="note">Not available: fewer than two completed trials to fit a model on.</p>'
-    inner = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"plot-{name}",
-                        config={"displaylogo": False})
+    inner = figure_html(fig, user_strings, full_html=False, include_plotlyjs=False,
+                        div_id=f"plot-{name}", config={"displaylogo": False})
     return f'<div class="plot" data-plot="{name}">{inner}</div>'
 
 
 def status_html(status, generated):
     """The line atop the page (nas.report.console.status_text), coloured by its state."""
     return (f'<p class="status" id="status" data-state="{status.state}">'
-            f'{html.escape(status_text(status, generated))}</p>')
+            f'{text(status_text(status, generated))}</p>')
 
 
 def failed_html(df):
     if df.empty:
         return "<p>None: no trial failed or was abandoned.</p>"
     rows = "".join(
-        f'<tr><td>{r.trial_index}</td><td>{r.status}</td><td class="reason">{html.escape(r.reason)}</td></tr>'
+        f'<tr><td>{r.trial_index}</td><td>{r.status}</td><td class="reason">{text(r.reason)}</td></tr>'
         for r in df.itertuples())
     return f"<table><tr><th>trial</th><th>status</th><th>reason</th></tr>{rows}</table>"
 
@@ -108,7 +107,12 @@ def page(summary, figures, diagnostics, models=True):
     nas/report/writer.py made and the CV diagnostics (None: no model). `models`: False
     when the model fits were left for the end (the page kept current while it runs)."""
     run_info, hv, goal = summary.run_info, summary.hypervolume, summary.goal
-    name = html.escape(summary.name)
+    name = text(summary.name)
+    user_strings = summary.user_strings
+
+    def plot(key, fig):
+        return plot_div(key, fig, user_strings)
+
     generated = summary.provenance["generated"].replace("T", " ")
     strategy = run_info.get("strategy", "n/a")
     maximum = (f" of the maximum {format_value(goal.max_hv)} (the box from the reference point "
@@ -118,19 +122,19 @@ def page(summary, figures, diagnostics, models=True):
                              ("COMPLETED", "EARLY_STOPPED", "FAILED", "RUNNING", "ABANDONED")
                              if s != "EARLY_STOPPED" or summary.counts[s])
          + f" ({summary.total} in all)"),
-        ("objectives", html.escape(", ".join(f"{o.name} ({'minimized' if o.minimize else 'maximized'})"
+        ("objectives", text(", ".join(f"{o.name} ({'minimized' if o.minimize else 'maximized'})"
                                              for o in goal.objectives))),
-        ("strategy", html.escape(f"{strategy} (seed {run_info.get('seed')})")),
+        ("strategy", text(f"{strategy} (seed {run_info.get('seed')})")),
         ("wall time", f"{duration(summary.search_wall_seconds)} from the first trial's start "
                       f"to the last trial's end; this run of the driver: "
                       f"{duration(run_info.get('driver_seconds'))}"),
-        ("reference point", html.escape(goal.describe())),
+        ("reference point", text(goal.describe())),
         ("hypervolume so far" if summary.status.state == "running" else "final hypervolume",
          f"{format_hv(hv, goal.max_hv)}{maximum}; observed feasible points"),
-        ("config", html.escape(str((run_info.get("config") or {}).get("path", "n/a")))),
-        ("versions", html.escape(", ".join(f"{k} {v}" for k, v in summary.versions.items()))),
+        ("config", text(str((run_info.get("config") or {}).get("path", "n/a")))),
+        ("versions", text(", ".join(f"{k} {v}" for k, v in summary.versions.items()))),
         ("generated", generated),
-        ("made with", html.escape(describe(summary.provenance))),
+        ("made with", text(describe(summary.provenance))),
     ])
     table = summary.table  # with the step each early-stopped trial reached
     first = goal.names[0]
@@ -138,26 +142,26 @@ def page(summary, figures, diagnostics, models=True):
     sections = [
         ("summary", "Summary", facts + "<h3>Pareto-optimal configurations (observed)</h3>"
          + pareto_html(summary)),
-        ("pareto", "Pareto frontier", plot_div("pareto", figures.get("pareto"))),
+        ("pareto", "Pareto frontier", plot("pareto", figures.get("pareto"))),
         ("hypervolume", "Hypervolume after each completed trial",
-         plot_div("hypervolume", figures.get("hypervolume"))
+         plot("hypervolume", figures.get("hypervolume"))
          + '<p>Trace: <a href="hypervolume.csv">hypervolume.csv</a></p>'),
         ("curves", f"Learning curves ({first} at each step)",
-         plot_div("curves", figures.get("curves"))
+         plot("curves", figures.get("curves"))
          if figures.get("curves") is not None else '<p class="note">No curve logged yet.</p>'),
         ("trials", f"All trials ({len(table)})",
          df_table(table, scroll=True) + '<p>As CSV: <a href="experiment.csv">experiment.csv</a></p>'),
         ("cv", "Cross-validation diagnostics",
-         diagnostics_html(diagnostics) + plot_div("cv", figures.get("cv")) if models
+         diagnostics_html(diagnostics) + plot("cv", figures.get("cv")) if models
          else MODELS_AT_THE_END),
         ("contours", "Contour plots (model mean and SE of each objective over two parameters)",
-         "".join(plot_div(key, figures[key]) for key in contours) if contours
+         "".join(plot(key, figures[key]) for key in contours) if contours
          else plot_div("contours", None) if models else MODELS_AT_THE_END),
         ("failed", "Failed trials", failed_html(summary.failed)),
     ]
-    nav = "".join(f'<a href="#{key}">{html.escape(title.split(" (")[0])}</a>'
+    nav = "".join(f'<a href="#{key}">{text(title.split(" (")[0])}</a>'
                   for key, title, _ in sections)
-    body = "\n".join(f'<section id="{key}"><h2>{html.escape(title)}</h2>\n{content}</section>'
+    body = "\n".join(f'<section id="{key}"><h2>{text(title)}</h2>\n{content}</section>'
                      for key, title, content in sections)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

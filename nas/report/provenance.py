@@ -1,5 +1,5 @@
 """Which code made a results file: the git commit, whether the tree had uncommitted
-changes, and the library versions. A leaf module (git and importlib.metadata only), so
+changes, and the library versions. A leaf module (git, importlib.metadata and the pages' escaping), so
 that the report and the benchmarks record the same facts the same way.
 
 `dirty` means a tracked file outside results/ differs from the commit: the results
@@ -14,6 +14,8 @@ import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
+
+from nas.report import markup
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ["ax-platform", "botorch", "gpytorch", "torch", "torchx", "pytorch-lightning", "plotly"]
@@ -80,15 +82,14 @@ def describe(record):
 
 def add_to_html(text, record):
     """`text` (a full HTML page) with the record as a <meta name="provenance"> in its head."""
-    meta = f'<meta name="provenance" content="{_attr(json.dumps(record))}">'
+    meta = f'<meta name="provenance" content="{markup.text(json.dumps(record))}">'
     head = text.find("<head>")
     if head < 0:  # no head: a comment first
         return f"<!-- provenance: {json.dumps(record)} -->\n" + text
     return text[:head + 6] + meta + text[head + 6:]
 
 
-def _attr(text):
-    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+
 
 
 def write_manifest(folder, files, record, write):

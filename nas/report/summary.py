@@ -145,6 +145,7 @@ class RunSummary:
     versions: dict
     provenance: dict  # nas/report/provenance.py
     status: SearchStatus  # running, finished or stopped, as the files were written
+    tags: tuple = ()  # the metrics' TensorBoard tags
 
     @property
     def total(self):
@@ -186,6 +187,21 @@ class RunSummary:
                   for k, v in best.to_dict("records")[0].items()}
         return {"metric": first.name, **record}
 
+    @property
+    def user_strings(self):
+        """Every string of the search that came from its config, trials or logs: the name,
+        the table's headers and text cells (parameter names and values, metric names,
+        failure reasons), the metrics' tags and the config's path; what the pages escape
+        (nas/report/markup.py)."""
+        texts = {self.name, *map(str, self.table.columns), *self.parameters,
+                 *self.goal.names, str((self.run_info.get("config") or {}).get("path", ""))}
+        for column in self.table.columns:
+            if self.table[column].dtype == object:
+                texts.update(v for v in self.table[column] if isinstance(v, str))
+        texts.update(self.failed["reason"])
+        texts.update(self.tags)
+        return texts
+
     def to_json(self):
         """run_summary.json."""
         return {
@@ -226,4 +242,5 @@ def summarize(experiment, run_info=None, config=None, status=None):
         run_info=dict(run_info or {}), versions=versions(),
         provenance=provenance(at_start=(run_info or {}).get("code_at_start")),
         status=status or search_status(experiment, run_info),
+        tags=tuple(getattr(m, "tag", m.name) for m in experiment.metrics.values()),
     )

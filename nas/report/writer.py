@@ -30,6 +30,7 @@ from nas.files import atomic_write_text
 from nas.report.hypervolume import format_value, hypervolume_figure
 from nas.report.index_page import page
 from nas.report.learning_curves import learning_curves_figure
+from nas.report.markup import figure_html, text
 from nas.report.provenance import add_to_html, write_manifest
 from nas.report.summary import summarize
 
@@ -93,8 +94,9 @@ class ResultsWriter:
     (JSON: a "provenance" key; HTML: a <meta name="provenance">); CSV files get it from
     provenance.json beside them, which lists every file written."""
 
-    def __init__(self, out, record):
+    def __init__(self, out, record, user_strings=()):
         self.out, self.record, self.files = Path(out), record, {}
+        self.user_strings = user_strings  # escaped wherever a figure holds them
 
     def text(self, what, name, text):
         self.files[what] = self.out / name
@@ -105,8 +107,8 @@ class ResultsWriter:
 
     def figure(self, what, name, fig):
         # a fixed div id (plotly's default is a random one): the same figure, the same file
-        self.html(what, name, fig.to_html(include_plotlyjs="directory", full_html=True,
-                                          div_id=f"plot-{Path(name).stem}"))
+        self.html(what, name, figure_html(fig, self.user_strings, include_plotlyjs="directory",
+                                          full_html=True, div_id=f"plot-{Path(name).stem}"))
 
     def json(self, what, name, data):
         self.text(what, name, json.dumps({**data, "provenance": self.record}, indent=2,
@@ -129,7 +131,7 @@ def write_results(experiment, results_dir, config, run_info=None, status=None, m
     if not (out / PLOTLY_JS).exists():
         atomic_write_text(out / PLOTLY_JS, get_plotlyjs())
     summary = summarize(experiment, run_info, config, status)
-    write = ResultsWriter(out, summary.provenance)
+    write = ResultsWriter(out, summary.provenance, summary.user_strings)
     figures = {}
     df = summary.table
     write.text("table (CSV)", "experiment.csv", df.to_csv(index=False))
@@ -218,14 +220,14 @@ def table_html(df, title):
     body = df.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0,
                       classes="results")
     return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>{title}: trials</title>
+<html><head><meta charset="utf-8"><title>{text(title)}: trials</title>
 <style>
 body {{ font-family: sans-serif; margin: 2em; }}
 table.results {{ border-collapse: collapse; font-size: 14px; }}
 table.results th, table.results td {{ padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }}
 table.results th {{ background: #f3f3f3; position: sticky; top: 0; }}
 </style></head>
-<body><h1>{title}: {len(df)} trials</h1>
+<body><h1>{text(title)}: {len(df)} trials</h1>
 {body}
 </body></html>
 """
