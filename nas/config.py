@@ -2,9 +2,15 @@
 
 A TOML file (read with the standard library's `tomllib`) whose keys are Ax's own names, so
 that Ax parses and checks them: each `[parameters]` entry becomes an Ax
-`RangeParameterConfig` (with `bounds`) or `ChoiceParameterConfig` (with `values`), and
+`RangeParameterConfig` (with `bounds`), `ChoiceParameterConfig` (with `values`, and
+`dependent_parameters` for a conditional space: nas/hierarchy.py) or
+`DerivedParameterConfig` (with `expression_str`); the top-level `parameter_constraints`
+are the strings Ax's `Client.configure_experiment` takes ("head <= width_1"), and
 `[optimization]` holds the strings Ax's `Client.configure_optimization` takes (a comma
 separates objectives, `-` minimizes, a constraint on an objective is its threshold).
+A parameter's value reaches the script as `parameter_args` writes it, or where `[trial]
+args` names it (`"{width_1}"`); an argument naming a parameter the trial does not have
+is left out.
 README, "Search your own model", documents the format; nas/tutorial.toml is the
 tutorial's search written in it.
 
@@ -24,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import NasError
+from nas.hierarchy import always_active, condition, dependents, plain, tree_problem
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "tutorial.toml"
 DEFAULT_PARAMETER_ARGS = "--{name} {value}"
@@ -43,7 +50,7 @@ PREPARE_PLACEHOLDERS = {"python": "the driver's Python interpreter",
                         "cache_dir": TRIAL_PLACEHOLDERS["cache_dir"]}
 
 TABLES = {  # table -> its keys; [parameters] and [metrics] hold one entry per name
-    "trial": ("script", "args", "parameter_args", "last_step"),
+    "trial": ("script", "args", "parameter_args", "omit", "last_step"),
     "prepare": ("command", "creates"),
     "search": ("trials", "max_pending", "seed"),
     "parameters": None,
@@ -51,7 +58,7 @@ TABLES = {  # table -> its keys; [parameters] and [metrics] hold one entry per n
     "metrics": None,
     "report": ("contour",),
 }
-TOP_KEYS = ("name", *TABLES)
+TOP_KEYS = ("name", "parameter_constraints", *TABLES)
 # the trial component's own arguments (nas/component.py): no parameter may take these names
 RESERVED_NAMES = ("log_path", "trial_idx", "job_settings")
 METRIC_KEYS = ("tag", "best")
@@ -86,12 +93,14 @@ class SearchConfig:
     trials: int | None
     max_pending: int
     seed: int | None
-    parameters: tuple  # Ax's RangeParameterConfig / ChoiceParameterConfig, in file order
+    parameters: tuple  # Ax's Range/Choice/DerivedParameterConfig, in file order (--fix applied)
     objective: str
     outcome_constraints: tuple[str, ...]
     metrics: dict = field(default_factory=dict)  # name -> MetricSpec: objectives first
     contour: tuple[str, str] | None = None
     fixed: dict = field(default_factory=dict)  # name -> value pinned on the command line
+    parameter_constraints: tuple[str, ...] = ()  # Ax's strings, e.g. "head <= width_1"
+    omit: tuple[str, ...] = ()  # parameters parameter_args does not pass (structural switches)
 
     @property
     def objectives(self) -> list[str]:
@@ -101,6 +110,11 @@ class SearchConfig:
     def parameter_names(self) -> list[str]:
         return [p.name for p in self.parameters]
 
+    @property
+    def always_active(self) -> list[str]:
+        """The parameters every trial has (all of them in a space without dependents)."""
+        return always_active(self.parameters)
+
     def fingerprint(self) -> str:
         """What makes two configs the same search: the trial command, the parameters and
         fixes, the metrics and the optimization (not the budget or the seed)."""
@@ -108,6 +122,17 @@ class SearchConfig:
                 "parameters": [dataclasses.asdict(p) for p in self.parameters],
                 "objective": self.objective, "outcome_constraints": self.outcome_constraints,
                 "metrics": [dataclasses.asdict(m) for m in self.metrics.values()]}
+        # only when used, so that the searches saved before they existed keep their print
+        if self.parameter_constraints:
+            same["parameter_constraints"] = self.parameter_constraints
+        if self.omit:
+            same["omit"] = self.omit
+        for parameter in same["parameters"]:
+            if parameter.get("dependent_parameters") is None:
+                parameter.pop("dependent_parameters", None)
+            else:  # as text: JSON keys are strings, and sorting needs one kind of key
+                parameter["dependent_parameters"] = {
+                    plain(k): list(v) for k, v in parameter["dependent_parameters"].items()}
         text = json.dumps(same, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -127,8 +152,6 @@ def load_config(path: str | Path, fixed: dict[str, str] | None = None) -> Search
     trial = tables["trial"]
     script = reader.script(trial)
     args = tuple(reader.strings(trial, "args", "trial", default=[]))
-    for arg in args:
-        reader.placeholders(arg, TRIAL_PLACEHOLDERS, "[trial] args")
     parameter_args = trial.get("parameter_args", DEFAULT_PARAMETER_ARGS)
     if not isinstance(parameter_args, str) or "{value}" not in parameter_args:
         reader.fail(f'[trial] parameter_args must be a string holding {{value}}, e.g. '
@@ -152,34 +175,52 @@ def load_config(path: str | Path, fixed: dict[str, str] | None = None) -> Search
     max_pending = reader.whole(search, "max_pending", "search", minimum=1)
     seed = reader.whole(search, "seed", "search", minimum=None)
 
-    parameters = [reader.parameter(name, entry, (fixed or {}).get(name))
-                  for name, entry in tables["parameters"].items()]
-    if not parameters:
+    declared = [reader.parameter(name, entry) for name, entry in tables["parameters"].items()]
+    if not declared:
         reader.fail("[parameters] is empty; declare at least one parameter to search")
-    names = [p.name for p in parameters]
+    names = [p.name for p in declared]
     for name in fixed or {}:
         if name not in names:
             reader.fail(f"--fix {name}={fixed[name]}: no parameter {name!r} in [parameters]; "
                         f"the parameters are {', '.join(names)}", prefix=False)
+    reader.structure(declared)
+    parameters = reader.fix(declared, fixed or {})
+    constraints = reader.constraints(raw.get("parameter_constraints", []), parameters, fixed or {})
+    reader.ax_space(parameters, constraints)
+    roots = always_active(parameters)
 
-    objective, constraints, metric_directions = reader.optimization(tables["optimization"])
+    for arg in args:
+        reader.placeholders(arg, {**TRIAL_PLACEHOLDERS, **{n: "" for n in names}}, "[trial] args")
+        for field_name in _fields(arg):
+            if field_name in TRIAL_PLACEHOLDERS and field_name in names:
+                reader.fail(f"[trial] args {arg!r}: {{{field_name}}} is both a placeholder "
+                            f"({TRIAL_PLACEHOLDERS[field_name]}) and a parameter; rename the "
+                            "parameter")
+    omit = tuple(reader.strings(trial, "omit", "trial", default=[]))
+    for name in omit:
+        if name not in names:
+            reader.fail(f"[trial] omit names {name!r}, not a parameter; the parameters are "
+                        f"{', '.join(names)}")
+
+    objective, outcome_constraints, metric_directions = reader.optimization(tables["optimization"])
     metrics = reader.metrics(tables["metrics"], metric_directions)
 
     last_step = trial.get("last_step")
     if last_step is not None and not (
-            (isinstance(last_step, str) and last_step in names)
+            (isinstance(last_step, str) and last_step in roots)
             or (type(last_step) is int and last_step >= 1)):
-        reader.fail(f"[trial] last_step {last_step!r} is neither a parameter "
-                    f"({', '.join(names)}) nor a whole number >= 1")
+        reader.fail(f"[trial] last_step {last_step!r} is neither a parameter every trial has "
+                    f"({', '.join(roots)}) nor a whole number >= 1")
 
     contour = tables["report"].get("contour")
     if contour is not None:
-        ranges = [p.name for p in parameters
-                  if hasattr(p, "bounds") and p.name not in (fixed or {})]
+        ranges = [p.name for p in parameters if hasattr(p, "bounds")
+                  and p.name not in (fixed or {}) and p.name in roots]
         if (not isinstance(contour, list) or len(contour) != 2 or len(set(contour)) != 2
                 or not set(contour) <= set(ranges)):
             reader.fail(f"[report] contour {contour!r} must name two different range "
-                        f"parameters (with bounds), from: {', '.join(ranges) or 'none'}")
+                        "parameters (with bounds) that every trial has, from: "
+                        f"{', '.join(ranges) or 'none'}")
         contour = tuple(contour)
 
     name = raw.get("name", path.stem)
@@ -191,8 +232,9 @@ def load_config(path: str | Path, fixed: dict[str, str] | None = None) -> Search
         last_step=last_step, prepare=prepare, prepare_creates=creates, trials=trials,
         max_pending=max_pending or DEFAULT_MAX_PENDING, seed=seed,
         parameters=tuple(parameters), objective=objective,
-        outcome_constraints=tuple(constraints), metrics=metrics, contour=contour,
+        outcome_constraints=tuple(outcome_constraints), metrics=metrics, contour=contour,
         fixed={p.name: p.values[0] for p in parameters if p.name in (fixed or {})},
+        parameter_constraints=tuple(constraints), omit=omit,
     )
 
 
@@ -280,9 +322,10 @@ class _Reader:
             self.fail(f"[trial] script {script!r} not found: no file {resolved}")
         return resolved
 
-    def parameter(self, name, entry, fixed_text):
+    def parameter(self, name, entry):
         """Ax's parameter config of one [parameters] entry, checked by Ax itself."""
-        from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig
+        from ax.api.configs import (ChoiceParameterConfig, DerivedParameterConfig,
+                                    RangeParameterConfig)
         from ax.api.utils.instantiation.from_config import parameter_from_config
 
         where = f"parameter {name!r}"
@@ -293,14 +336,17 @@ class _Reader:
         if not isinstance(entry, dict):
             self.fail(f"{where} must be a table, e.g. {{ parameter_type = \"float\", "
                       "bounds = [0.0, 1.0] }}")
-        if "bounds" in entry and "values" in entry:
-            self.fail(f"{where} has both bounds (a range) and values (a choice); keep one")
-        kind = RangeParameterConfig if "values" not in entry else ChoiceParameterConfig
+        forms = [key for key in ("bounds", "values", "expression_str") if key in entry]
+        if len(forms) > 1:
+            self.fail(f"{where} has {' and '.join(forms)}: a range has bounds, a choice "
+                      "values, a derived parameter expression_str; keep one")
+        kind = {"values": ChoiceParameterConfig, "expression_str": DerivedParameterConfig}.get(
+            forms[0] if forms else "bounds", RangeParameterConfig)
         valid = [f.name for f in dataclasses.fields(kind) if f.name != "name"]
         self.keys(entry, valid, where)
-        if "bounds" not in entry and "values" not in entry:
-            self.fail(f"{where} needs bounds = [low, high] (a range) or values = [...] "
-                      "(a choice)")
+        if not forms:
+            self.fail(f"{where} needs bounds = [low, high] (a range), values = [...] "
+                      "(a choice) or expression_str = \"...\" (derived from others)")
         if "parameter_type" not in entry:
             types = '"float", "int"' + (', "str", "bool"' if kind is ChoiceParameterConfig else "")
             self.fail(f"{where} needs parameter_type ({types})")
@@ -310,15 +356,152 @@ class _Reader:
             if not isinstance(bounds, list) or len(bounds) != 2:
                 self.fail(f"{where}: bounds must be [low, high], got {bounds!r}")
             values["bounds"] = tuple(bounds)
+        if "dependent_parameters" in values:
+            values["dependent_parameters"] = self.dependents(where, values)
         config = kind(name=name, **values)
         try:
             parameter_from_config(config)  # Ax's checks: bounds order, log scale, choices
         except Exception as e:
             self.fail(f"{where}: {one_line(e)}")
-        if fixed_text is None:
-            return config
-        value = self.fixed_value(fixed_text, config)
-        return ChoiceParameterConfig(name=name, values=[value], parameter_type=config.parameter_type)
+        return config
+
+    def dependents(self, where, entry):
+        """A choice's dependent_parameters table, its keys (TOML's strings: "true", "2",
+        "relu") as the parameter's values."""
+        table = entry["dependent_parameters"]
+        values = entry.get("values")
+        kind = entry.get("parameter_type")
+        example = 'dependent_parameters = { true = ["width_2"] }'
+        if not isinstance(table, dict) or not table:
+            self.fail(f"{where}: dependent_parameters must be a table of its values to "
+                      f"lists of parameter names, e.g. {example}; got {table!r}")
+        if not isinstance(values, list):
+            self.fail(f"{where}: values must be a list, got {values!r}")
+        converted = {}
+        for key, names in table.items():
+            try:
+                value = _typed(key, kind)
+            except (ValueError, KeyError):
+                value = None
+            if value is None or value not in values:
+                self.fail(f"{where}: dependent_parameters key {key!r} is not one of its values "
+                          f"({', '.join(plain(v) for v in values)})")
+            if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+                self.fail(f"{where}: dependent_parameters.{key} must be a list of parameter "
+                          f"names, e.g. {example}; got {names!r}")
+            converted[value] = names
+        return converted
+
+    def structure(self, parameters):
+        """The dependents name parameters and form a tree (Ax 1.3.1 takes no other)."""
+        names = [p.name for p in parameters]
+        derived = [p.name for p in parameters if hasattr(p, "expression_str")]
+        for parameter in parameters:
+            for value, listed in dependents(parameter).items():
+                for name in listed:
+                    if name not in names:
+                        self.fail(f"parameter {parameter.name!r}: its dependent {name!r} (under "
+                                  f"{plain(value)}) is not a parameter; declare it in "
+                                  f"[parameters] (the parameters are {', '.join(names)})")
+                    if name in derived:
+                        self.fail(f"parameter {parameter.name!r}: its dependent {name!r} is "
+                                  "derived; a derived parameter is always active")
+        if problem := tree_problem(parameters):
+            self.fail(f"the dependent_parameters do not form a tree: {problem}; Ax 1.3.1 takes "
+                      "a parameter under one value of one parent only: nest switches instead, "
+                      'e.g. layer_2 = { ..., dependent_parameters = { true = ["width_2", '
+                      '"layer_3"] } }, layer_3 = { ..., dependent_parameters = { true = '
+                      '["width_3"] } } (README, "Architecture search")')
+        if derived and any(dependents(p) for p in parameters):
+            self.fail(f"derived parameter {derived[0]!r} in a space with dependent_parameters: "
+                      "Ax 1.3.1 cannot generate trials for that (its Cast transform has no "
+                      "placeholder value for a derived parameter); compute it in the script")
+
+    def fix(self, parameters, fixed):
+        """The parameters with --fix applied: each fixed one a one-value choice; under a
+        fixed parent, the dependents of its other values dropped (no trial can have them).
+        A fixed parameter that no trial can have then is refused."""
+        from ax.api.configs import ChoiceParameterConfig
+
+        by_name = {p.name: p for p in parameters}
+        for name in fixed:
+            if hasattr(by_name[name], "expression_str"):
+                self.fail(f"--fix {name}={fixed[name]}: {name} is derived "
+                          f"({by_name[name].expression_str}); fix what it is derived from",
+                          prefix=False)
+        pinned = {name: self.fixed_value(text, by_name[name]) for name, text in fixed.items()}
+        dropped = {}  # name -> why no trial can have it
+        for name, value in pinned.items():
+            for other, names in dependents(by_name[name]).items():
+                if other != value:
+                    for below in names:
+                        for lost in [below, *_descendants(below, by_name)]:
+                            dropped.setdefault(lost, f"--fix {name}={fixed[name]}")
+        for name, why in dropped.items():
+            if name in pinned:
+                self.fail(f"--fix {name}={fixed[name]}: {name} is active only when "
+                          f"{condition(name, parameters)}, and {why} leaves it out", prefix=False)
+        out = []
+        for parameter in parameters:
+            if parameter.name in dropped:
+                continue
+            if parameter.name in pinned:
+                value = pinned[parameter.name]
+                below = dependents(parameter).get(value)
+                parameter = ChoiceParameterConfig(
+                    name=parameter.name, values=[value], parameter_type=parameter.parameter_type,
+                    dependent_parameters={value: below} if below else None)
+            out.append(parameter)
+        return out
+
+    def constraints(self, texts, parameters, fixed):
+        """The top-level parameter_constraints: Ax's strings, each on range parameters
+        every trial has (Sobol fails on a constraint naming a parameter a trial lacks, and
+        does not keep one on a choice parameter)."""
+        from ax.core.parameter_constraint import ParameterConstraint
+
+        example = '["head <= width_1", "width_1 + width_2 <= 256"]'
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            self.fail(f"parameter_constraints must be a list of strings, e.g. {example}; "
+                      f"got {texts!r}")
+        by_name = {p.name: p for p in parameters}
+        roots = set(always_active(parameters))
+        for text in texts:
+            try:
+                names = list(ParameterConstraint(inequality=text).constraint_dict)
+            except Exception as e:
+                self.fail(f"parameter constraint {text!r}: Ax cannot parse it ({one_line(e)}); "
+                          f"write a linear inequality of parameters, e.g. {example}")
+            for name in names:
+                where = f"parameter constraint {text!r}"
+                if name in fixed:
+                    self.fail(f"--fix {name}={fixed[name]}: {name} is in the {where}; Ax "
+                              "1.3.1 keeps constraints on searched range parameters only: "
+                              "drop the constraint to fix it", prefix=False)
+                parameter = by_name.get(name)
+                if parameter is None:
+                    self.fail(f"{where}: {name!r} is not a parameter (the parameters are "
+                              f"{', '.join(by_name)})")
+                if not hasattr(parameter, "bounds"):
+                    self.fail(f"{where}: {name} is not a range parameter (with bounds); "
+                              "Ax's Sobol does not keep a constraint on a choice or derived one")
+                if name not in roots:
+                    self.fail(f"{where}: {name} is not in every trial (active only when "
+                              f"{condition(name, parameters)}); Ax 1.3.1's Sobol fails on a "
+                              "constraint naming a parameter a trial lacks")
+                if parameter.scaling == "log":
+                    self.fail(f"{where}: {name} is log-scaled; Ax refuses constraints on "
+                              "log-scale parameters (its models keep constraints linear)")
+        return list(texts)
+
+    def ax_space(self, parameters, constraints):
+        """Ax builds the space, as the experiment will: what it refuses, refused now."""
+        from nas.search_space import build_search_space
+
+        try:
+            build_search_space(parameters, constraints)
+        except Exception as e:
+            self.fail(f"Ax refuses the search space: {one_line(e)}")
 
     def fixed_value(self, text, config):
         """--fix's value text as a value the parameter `config` takes: of its type, within
@@ -328,11 +511,11 @@ class _Reader:
 
         is_choice = isinstance(config, ChoiceParameterConfig)
         if is_choice:
-            allowed = f"one of {', '.join(_plain(v) for v in config.values)}"
+            allowed = f"one of {', '.join(plain(v) for v in config.values)}"
         else:
             kind = "integers" if config.parameter_type == "int" else "numbers"
             low, high = config.bounds
-            allowed = f"{kind} in [{_plain(low)}, {_plain(high)}]"
+            allowed = f"{kind} in [{plain(low)}, {plain(high)}]"
         try:
             value = _typed(text, config.parameter_type)
         except (ValueError, KeyError):
@@ -423,9 +606,21 @@ def _typed(text: str, parameter_type: str) -> Any:
     return text
 
 
-def _plain(value: Any) -> str:
-    """A parameter value as the config file writes it (true, not True)."""
-    return str(value).lower() if isinstance(value, bool) else str(value)
+def _descendants(name: str, by_name: dict) -> list[str]:
+    """Every parameter below `name` in the tree of dependents."""
+    out = []
+    for names in dependents(by_name[name]).values():
+        for below in names:
+            out += [below, *_descendants(below, by_name)]
+    return out
+
+
+def _fields(text: str) -> list[str]:
+    """The placeholder names in `text` ({name} or {name:spec})."""
+    try:
+        return [f for _, f, _, _ in string.Formatter().parse(text) if f]
+    except ValueError:
+        return []
 
 
 def describe_placeholders() -> str:

@@ -40,7 +40,7 @@ def make_runner(config, scheduler, trials_dir, data_dir, cache_dir, resources=No
     if not jobs_for(scheduler).on_driver_filesystem:
         script = Path(os.path.relpath(script))
     settings = {"script": str(script), "args": list(config.args),
-                "parameter_args": config.parameter_args,
+                "parameter_args": config.parameter_args, "omit": list(config.omit),
                 "data_dir": str(Path(data_dir).resolve()), "cache_dir": str(Path(cache_dir).resolve())}
     settings.update({k: v for k, v in (resources or {}).items() if v is not None})
     return NasRunner(scheduler=scheduler, log_dir=Path(trials_dir).resolve(), job_settings=settings,

@@ -136,12 +136,17 @@ def test_broken_tensorboard_log_fails_the_trial_with_a_reason(tmp_path, content)
 
 def finished_trials(results):
     """Trials whose job logged its metrics."""
+    return finished_trials_of(results, "val_acc")
+
+
+def finished_trials_of(results, tag):
+    """Trials whose job logged `tag`."""
     from nas.metrics import read_final_scalars
 
     d = results / "logs" / "trials"
     if not d.exists():
         return set()
-    return {int(p.name) for p in d.iterdir() if p.name.isdigit() and "val_acc" in read_final_scalars(p)}
+    return {int(p.name) for p in d.iterdir() if p.name.isdigit() and tag in read_final_scalars(p)}
 
 
 def _mtimes(results, idx):

@@ -99,7 +99,19 @@ def pareto_html(summary):
     if not len(front):
         return '<p class="note">No completed trial yet.</p>'
     within = [summary.goal.feasible(dict(row)) for _, row in front.iterrows()]
-    return df_table(front.assign(in_reference_box=within))
+    front = front.assign(in_reference_box=within)
+    if summary.structures:  # an empty cell: a parameter the trial does not have
+        front.insert(1, "structure", front["trial_index"].map(summary.structures))
+    return df_table(front)
+
+
+def structures_html(summary):
+    """Which structures won: completed and Pareto-optimal trials of each (conditional
+    spaces only)."""
+    if summary.by_structure is None or not len(summary.by_structure):
+        return ""
+    return ("<h3>Structures (the values of the parameters that switch others on)</h3>"
+            + df_table(summary.by_structure))
 
 
 def page(summary, figures, diagnostics, models=True):
@@ -141,7 +153,7 @@ def page(summary, figures, diagnostics, models=True):
     contours = [key for key in figures if key.startswith("contour_")]
     sections = [
         ("summary", "Summary", facts + "<h3>Pareto-optimal configurations (observed)</h3>"
-         + pareto_html(summary)),
+         + pareto_html(summary) + structures_html(summary)),
         ("pareto", "Pareto frontier", plot("pareto", figures.get("pareto"))),
         ("hypervolume", "Hypervolume after each completed trial",
          plot("hypervolume", figures.get("hypervolume"))

@@ -15,7 +15,7 @@ value is partly trained, not the result of its configuration.
 
 import datetime as dt
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 import torch
@@ -24,6 +24,7 @@ from ax.service.utils.report_utils import exp_to_df
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
 from nas.early_stopping import stopped_steps
+from nas.hierarchy import dependents, structure
 from nas.report.hypervolume import Goal, goal_of, hypervolume_trace
 from nas.report.provenance import provenance, versions
 
@@ -122,6 +123,35 @@ def search_wall_time(experiment):
     return (max(ends) - min(starts)).total_seconds()
 
 
+def trial_structures(experiment):
+    """{trial index: its structure ("layer_2=true, layer_3=false": nas/hierarchy.py)} in a
+    conditional space, {} in a flat one."""
+    parameters = list(experiment.search_space.parameters.values())
+    if not any(dependents(p) for p in parameters):
+        return {}
+    return {t.index: structure(t.arm.parameters, parameters)
+            for t in experiment.trials.values() if t.arm is not None}
+
+
+def structures_table(table, front, structures, goal):
+    """One row per structure: trials completed with it, how many of them are
+    Pareto-optimal, and the best value of the first objective among them."""
+    if not structures or "trial_status" not in table.columns:
+        return pd.DataFrame(columns=["structure", "completed", "pareto_optimal"])
+    first = goal.objectives[0]
+    done = table[table["trial_status"] == TrialStatus.COMPLETED.name]
+    done = done.assign(structure=done["trial_index"].map(structures))
+    on_front = set(front["trial_index"]) if len(front) else set()
+    rows = []
+    for label, group in done.groupby("structure", sort=True):
+        values = group[first.name].dropna()
+        best = (values.min() if first.minimize else values.max()) if len(values) else None
+        rows.append({"structure": label, "completed": len(group),
+                     "pareto_optimal": int(group["trial_index"].isin(on_front).sum()),
+                     f"best {first.name}": best})
+    return pd.DataFrame(rows)
+
+
 def failed_trials(experiment):
     """trial_index, status, reason of every failed or abandoned trial."""
     rows = [{"trial_index": t.index, "status": t.status.name, "reason": t.status_reason or ""}
@@ -146,6 +176,8 @@ class RunSummary:
     provenance: dict  # nas/report/provenance.py
     status: SearchStatus  # running, finished or stopped, as the files were written
     tags: tuple = ()  # the metrics' TensorBoard tags
+    structures: dict = field(default_factory=dict)  # trial_structures: {} in a flat space
+    by_structure: pd.DataFrame | None = None  # structures_table
 
     @property
     def total(self):
@@ -194,6 +226,7 @@ class RunSummary:
         failure reasons), the metrics' tags and the config's path; what the pages escape
         (nas/report/markup.py)."""
         texts = {self.name, *map(str, self.table.columns), *self.parameters,
+                 *self.structures.values(),
                  *self.goal.names, str((self.run_info.get("config") or {}).get("path", ""))}
         for column in self.table.columns:
             if self.table[column].dtype == object:
@@ -220,6 +253,8 @@ class RunSummary:
             "best_of_first_objective_within_thresholds": self.best_within_thresholds,
             "pareto_optimal_trials": [int(i) for i in self.front["trial_index"]]
             if len(self.front) else [],
+            "structures": self.by_structure.to_dict("records")
+            if self.by_structure is not None and len(self.by_structure) else None,
             "search": self.status.to_json(),
             "cpu_count": os.cpu_count(),
             "versions": self.versions,
@@ -234,13 +269,16 @@ def summarize(experiment, run_info=None, config=None, status=None):
     table = results_table(experiment)
     best = {m.name: m.best for m in config.metrics.values()} if config else None
     goal = goal_of(experiment, best)
+    front = pareto_front(table, goal)
+    structures = trial_structures(experiment)
     return RunSummary(
         name=experiment.name, counts=trial_counts(experiment), table=table, goal=goal,
-        parameters=list(experiment.search_space.parameters), front=pareto_front(table, goal),
+        parameters=list(experiment.search_space.parameters), front=front,
         trace=hypervolume_trace(experiment, goal), stopped=stopped_steps(experiment),
         failed=failed_trials(experiment), search_wall_seconds=search_wall_time(experiment),
         run_info=dict(run_info or {}), versions=versions(),
         provenance=provenance(at_start=(run_info or {}).get("code_at_start")),
         status=status or search_status(experiment, run_info),
         tags=tuple(getattr(m, "tag", m.name) for m in experiment.metrics.values()),
+        structures=structures, by_structure=structures_table(table, front, structures, goal),
     )

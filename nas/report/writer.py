@@ -27,6 +27,7 @@ from plotly.subplots import make_subplots
 
 from nas.early_stopping import completed_results
 from nas.files import atomic_write_text
+from nas.hierarchy import always_active
 from nas.report.hypervolume import format_value, hypervolume_figure
 from nas.report.index_page import page
 from nas.report.learning_curves import learning_curves_figure
@@ -51,17 +52,26 @@ def pareto_figure(summary):
     fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.08, vertical_spacing=0.12)
     shown = [c for c in ["trial_index", *summary.parameters, *(o.name for o in objectives)]
              if c in done]
-    hover = ["<br>".join(f"{c}: {v}" for c, v in zip(shown, values))
-             for values in zip(*(done[c] for c in shown))]  # by column: 10x iterrows' speed
+    # by column: 10x iterrows' speed; a parameter the trial does not have is left out
+    hover = ["<br>".join(f"{c}: {v}" for c, v in zip(shown, values) if not _missing(v))
+             for values in zip(*(done[c] for c in shown))]
+    # in a conditional space, one colour per structure (which layers a trial has)
+    groups = ([(label, (done["trial_index"].map(summary.structures) == label).to_numpy())
+               for label in sorted(set(summary.structures.get(i) for i in done["trial_index"]))]
+              if summary.structures else [(None, slice(None))])
     for k, (x, y) in enumerate(pairs):
         row, col = k // cols + 1, k % cols + 1
         ox, oy = objectives[x], objectives[y]
-        fig.add_trace(go.Scatter(
-            x=done[ox.name], y=done[oy.name], mode="markers", name="trials", text=hover,
-            showlegend=k == 0, hovertemplate="%{text}<extra></extra>",
-            marker=dict(color=done["trial_index"], colorscale="Viridis", size=9,
-                        showscale=k == 0, colorbar=dict(title="trial index")),
-        ), row=row, col=col)
+        for g, (label, rows_of) in enumerate(groups):
+            text = [h for h, keep in zip(hover, _mask(rows_of, len(hover))) if keep]
+            marker = (dict(color=done["trial_index"], colorscale="Viridis", size=9,
+                           showscale=k == 0, colorbar=dict(title="trial index"))
+                      if label is None else dict(size=9, color=STRUCTURE_COLOURS[g % len(STRUCTURE_COLOURS)]))
+            fig.add_trace(go.Scatter(
+                x=done[ox.name][rows_of], y=done[oy.name][rows_of], mode="markers",
+                name="trials" if label is None else label, text=text, legendgroup=str(g),
+                showlegend=k == 0, hovertemplate="%{text}<extra></extra>", marker=marker,
+            ), row=row, col=col)
         front = summary.front.sort_values(ox.name)
         fig.add_trace(go.Scatter(
             x=front[ox.name], y=front[oy.name], name="Pareto frontier", showlegend=k == 0,
@@ -78,9 +88,23 @@ def pareto_figure(summary):
         fig.update_yaxes(title_text=oy.name, row=row, col=col)
     title = ("Observed Pareto frontier" if len(objectives) == 2 else
              "Observed trials, one panel per pair of objectives (ringed: Pareto-optimal over all)")
+    if summary.structures:
+        title += ", coloured by structure"
     fig.update_layout(title=title, legend=dict(orientation="h", y=-0.15),
                       height=450 if rows == 1 else 380 * rows)
     return fig
+
+
+STRUCTURE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2",
+                     "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def _missing(value):
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _mask(rows, n):
+    return [True] * n if isinstance(rows, slice) else rows
 
 
 def fit_report_model(experiment):
@@ -198,9 +222,12 @@ def cv_figure(cv, metrics):
 
 def most_important_pair(model, experiment, metric):
     """The two range parameters that matter most to `metric`'s model (Ax's feature
-    importances: the GP's inverse lengthscales), or None with fewer than two."""
+    importances: the GP's inverse lengthscales), of those every trial has (a contour over
+    a layer some trials lack would show values they never had), or None with fewer than
+    two."""
+    roots = always_active(experiment.search_space.parameters.values())
     ranges = [name for name, p in experiment.search_space.parameters.items()
-              if isinstance(p, RangeParameter)]
+              if isinstance(p, RangeParameter) and name in roots]  # every trial has them
     if len(ranges) < 2:
         return None
     try:

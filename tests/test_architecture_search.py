@@ -1,0 +1,98 @@
+"""A real search of a variable-depth network (1 to 3 layers, a width per layer that
+exists): trials of different depths run, each job gets exactly its active parameters on
+its command line, and a driver killed with SIGKILL midway resumes with nothing lost."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, run_driver, start_driver
+from test_resilience import finished_trials_of, wait_for
+
+SCRIPT = ROOT / "tests" / "scripts" / "layers_trial.py"
+CONFIG = f"""name = "layers"
+[trial]
+script = "{SCRIPT}"
+args = ["--log-dir", "{{log_dir}}", "--seconds", "1", "--layers", "{{width_1}}", "{{width_2}}", "{{width_3}}"]
+omit = ["layer_2", "layer_3"]
+[search]
+trials = 8
+max_pending = 2
+[parameters]
+width_1 = {{ parameter_type = "int", bounds = [16, 128], scaling = "log" }}
+layer_2 = {{ parameter_type = "bool", values = [false, true], dependent_parameters = {{ true = ["width_2", "layer_3"] }} }}
+width_2 = {{ parameter_type = "int", bounds = [16, 128], scaling = "log" }}
+layer_3 = {{ parameter_type = "bool", values = [false, true], dependent_parameters = {{ true = ["width_3"] }} }}
+width_3 = {{ parameter_type = "int", bounds = [16, 128], scaling = "log" }}
+lr = {{ parameter_type = "float", bounds = [1e-3, 1e-1], scaling = "log" }}
+[optimization]
+objective = "accuracy, -params"
+outcome_constraints = ["params <= 150000"]
+"""
+
+
+def expected_argv(trial_dir, params):
+    widths = [params[w] for w in ("width_1", "width_2", "width_3") if w in params]
+    return ["--log-dir", str(trial_dir), "--seconds", "1", "--layers", *map(str, widths),
+            "--lr", str(params["lr"])]
+
+
+@pytest.fixture(scope="module")
+def layers_run(tmp_path_factory):
+    """The search, its driver SIGKILLed once a trial finished, then run again to the end."""
+    tmp = tmp_path_factory.mktemp("layers")
+    config = tmp / "layers.toml"
+    config.write_text(CONFIG)
+    results = tmp / "r"
+    args = ["--config", config, "--seed", 3, "--results-dir", results]
+    driver = start_driver(*args, out=tmp / "first.txt")
+    wait_for(lambda: driver.poll() is not None or finished_trials_of(results, "accuracy"),
+             what="a finished trial")
+    driver.kill()
+    driver.wait()
+    done_before = finished_trials_of(results, "accuracy")
+    again = run_driver(*args)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "Resuming the search" in again.stdout
+    return results, done_before
+
+
+def test_every_trial_ran_once_with_exactly_its_active_parameters(layers_run):
+    from nas.state.storage import STATE_FILE, load_state
+
+    results, done_before = layers_run
+    assert done_before, "the kill came after a trial finished"
+    experiment, _ = load_state(results / "logs" / STATE_FILE)
+    completed = [t for t in experiment.trials.values() if t.status.name == "COMPLETED"]
+    assert len(completed) == 8
+    depths = set()
+    for trial in completed:
+        trial_dir = results / "logs" / "trials" / str(trial.index)
+        params = trial.arm.parameters
+        received = json.loads((trial_dir / "argv.json").read_text())
+        assert received == expected_argv(trial_dir, params), (trial.index, params)
+        assert len(list(trial_dir.glob("events.out.tfevents.*"))) == 1  # trained once
+        depths.add(1 + params["layer_2"] + params.get("layer_3", False))
+        assert set(params) <= {"width_1", "layer_2", "width_2", "layer_3", "width_3", "lr"}
+        if not params["layer_2"]:
+            assert "width_2" not in params and "layer_3" not in params
+    assert len(depths) >= 2, depths  # trials of different depths ran
+
+
+def test_the_table_leaves_inactive_cells_empty_and_the_report_shows_structures(layers_run):
+    results, _ = layers_run
+    df = pd.read_csv(results / "experiment.csv")
+    shallow = df[df["layer_2"] == False]  # noqa: E712 (a column of bools)
+    assert len(shallow) and shallow["width_2"].isna().all() and shallow["width_3"].isna().all()
+    summary = json.loads((results / "run_summary.json").read_text())
+    structures = {row["structure"]: row for row in summary["structures"]}
+    assert sum(row["completed"] for row in structures.values()) == 8
+    assert sum(row["pareto_optimal"] for row in structures.values()) == \
+        len(summary["pareto_optimal_trials"])
+    assert set(structures) <= {"layer_2=false", "layer_2=true, layer_3=false",
+                               "layer_2=true, layer_3=true"}
+    html = (results / "index.html").read_text()
+    assert "Structures (the values of the parameters that switch others on)" in html
+    assert "coloured by structure" in (results / "pareto_frontier.html").read_text()
+    assert (results / "contour_accuracy.html").exists()  # over parameters every trial has
