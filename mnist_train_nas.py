@@ -8,7 +8,9 @@ mnist_data.py, which ships beside it. By hand:
     python mnist_train_nas.py --log_path /tmp/logs/0 --hidden_size_1 64 \\
         --hidden_size_2 32 --learning_rate 1e-3 --epochs 2 --dropout 0.2 --batch_size 64
 
-Model: Flatten -> [Linear -> ReLU -> Dropout] x 2 -> Linear(10), Adam, NLL loss.
+Model: Flatten -> [Linear -> ReLU -> Dropout] x 2 -> Linear(10), Adam, NLL loss; with
+--hidden_sizes N [N ...] one [Linear -> ReLU -> Dropout] per width given instead (the
+variable-depth search of examples/mnist_layers).
 
 Data: MNIST/raw/ under --data_dir (default $PATH_DATASETS, else the working dir) through
 the tutorial's torchvision pipeline, or --data_cache: a file of the decoded images and
@@ -53,27 +55,23 @@ SAMPLES_PER_STEP = 1024  # mini-batches are grouped into Lightning steps of abou
 
 
 class MnistModel(pl.LightningModule):
-    """Flatten -> [Linear -> ReLU -> Dropout] x 2 -> Linear(10), as in the tutorial.
+    """Flatten -> [Linear -> ReLU -> Dropout] per hidden size -> Linear(10): two hidden
+    layers in the tutorial, 1 to 3 in examples/mnist_layers (--hidden_sizes).
 
     Each Lightning training step gets a group of consecutive mini-batches (`Grouped`) and
     takes one Adam step per mini-batch, in order: the same updates as one mini-batch per
     Lightning step, without paying Lightning's per-step hooks (~1 ms) for every one of them.
     """
 
-    def __init__(self, hidden_size_1, hidden_size_2, learning_rate, dropout):
+    def __init__(self, hidden_sizes, learning_rate, dropout):
         super().__init__()
         self.automatic_optimization = False
         self.learning_rate = learning_rate
-        self.model = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(28 * 28, hidden_size_1),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden_size_1, hidden_size_2),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden_size_2, 10),
-        )
+        layers, width = [nn.Flatten()], 28 * 28
+        for size in hidden_sizes:  # in this order, the tutorial's weights for the same seed
+            layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
+            width = size
+        self.model = nn.Sequential(*layers, nn.Linear(width, 10))
         self.val_correct = self.val_seen = 0
         self.loss_sum, self.loss_count = 0.0, 0
         self.nonfinite_losses = 0
@@ -195,6 +193,9 @@ def parse_args(argv=None):
     parser.add_argument("--log_path", type=str, required=True)
     parser.add_argument("--hidden_size_1", type=positive_int, default=32)
     parser.add_argument("--hidden_size_2", type=positive_int, default=32)
+    parser.add_argument("--hidden_sizes", type=positive_int, nargs="+", default=None,
+                        metavar="N", help="the hidden layers' widths, one per layer "
+                        "(instead of --hidden_size_1/--hidden_size_2)")
     parser.add_argument("--learning_rate", type=float, default=0.001)
     parser.add_argument("--epochs", type=positive_int, default=1)
     parser.add_argument("--dropout", type=float, default=0.2)
@@ -233,7 +234,8 @@ def main(argv=None):
     except DataError as e:
         fail(str(e), 2)
     train_loader = Grouped(train_loader, group_size(args.batch_size))
-    model = MnistModel(args.hidden_size_1, args.hidden_size_2, args.learning_rate, args.dropout)
+    hidden = args.hidden_sizes or [args.hidden_size_1, args.hidden_size_2]
+    model = MnistModel(hidden, args.learning_rate, args.dropout)
     logger = TensorBoardLogger(args.log_path, name="", version="")
     clock = StepClock()
     try:

@@ -35,6 +35,11 @@ VERSIONS = ["torch", "pytorch-lightning", "ax-platform", "botorch", "gpytorch", 
 MODEL = dict(hidden_size_1=32, hidden_size_2=32, learning_rate=1e-3, dropout=0.2)  # job defaults
 
 
+def model_args():
+    """MnistModel's arguments for MODEL."""
+    return [MODEL["hidden_size_1"], MODEL["hidden_size_2"]], MODEL["learning_rate"], MODEL["dropout"]
+
+
 # -- epoch time -------------------------------------------------------------------------
 
 def epoch_times(cache, data_dir, batch_sizes=(32, 256), repeats=3, seed=0):
@@ -70,13 +75,13 @@ def epoch_times(cache, data_dir, batch_sizes=(32, 256), repeats=3, seed=0):
 
     def lightning(model_cls, train, val):
         pl.seed_everything(seed, verbose=False)
-        model, clock = model_cls(*MODEL.values()), EpochClock()
+        model, clock = model_cls(*model_args()), EpochClock()
         make_trainer(1, callbacks=[clock]).fit(model, train, val)
         return clock.wall, clock.cpu, model.val_acc
 
     def bare(train, val):
         pl.seed_everything(seed, verbose=False)
-        model = MnistModel(*MODEL.values())
+        model = MnistModel(*model_args())
         optimizer = torch.optim.Adam(model.parameters(), lr=MODEL["learning_rate"])
         x, y, bs = train.x, train.y, train.batch_size
         t = (time.perf_counter(), time.process_time())

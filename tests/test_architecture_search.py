@@ -96,3 +96,24 @@ def test_the_table_leaves_inactive_cells_empty_and_the_report_shows_structures(l
     assert "Structures (the values of the parameters that switch others on)" in html
     assert "coloured by structure" in (results / "pareto_frontier.html").read_text()
     assert (results / "contour_accuracy.html").exists()  # over parameters every trial has
+
+
+def test_the_mnist_layers_example_searches_2_trials_of_1_epoch(tmp_path, data_dir):
+    """examples/mnist_layers: the tutorial's job with 1 to 3 hidden layers, its data
+    prepared as the tutorial's is; each job's model has the layers its trial has."""
+    from nas.metrics import read_final_scalars
+
+    results = tmp_path / "r"
+    proc = run_driver("--config", ROOT / "examples" / "mnist_layers" / "search.toml",
+                      "--trials", 2, "--max-pending", 2, "--fix", "epochs=1", "--seed", 1,
+                      "--data-dir", data_dir, "--results-dir", results)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    df = pd.read_csv(results / "experiment.csv")
+    assert (df["trial_status"] == "COMPLETED").all() and len(df) == 2
+    for _, row in df.iterrows():
+        widths = [int(row[w]) for w in ("width_1", "width_2", "width_3") if pd.notna(row.get(w))]
+        assert len(widths) == 1 + bool(row["layer_2"]) + (row.get("layer_3") is True)
+        sizes = [784, *widths, 10]  # the tutorial's count: weights, no biases
+        logged = read_final_scalars(results / "logs" / "trials" / str(int(row["trial_index"])))
+        assert logged["num_params"] == sum(a * b for a, b in zip(sizes, sizes[1:]))
+        assert row["val_acc"] == pytest.approx(logged["val_acc"])

@@ -84,7 +84,7 @@ def test_grouping_mini_batches_does_not_change_training():
 
     def train(k):
         pl.seed_everything(0, verbose=False)
-        model = MnistModel(32, 16, 1e-3, 0.2)
+        model = MnistModel([32, 16], 1e-3, 0.2)
         trainer = pl.Trainer(accelerator="cpu", max_epochs=2, logger=False, enable_progress_bar=False,
                              enable_model_summary=False, enable_checkpointing=False)
         trainer.fit(model, Grouped(TensorBatches(x, y, 32, shuffle=True), k))

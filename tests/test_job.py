@@ -149,7 +149,7 @@ def test_validating_after_every_epoch_leaves_the_training_as_it_was():
 
     def train(every_epoch, val):
         pl.seed_everything(0, verbose=False)
-        model = MnistModel(32, 16, 1e-3, 0.3)
+        model = MnistModel([32, 16], 1e-3, 0.3)
         trainer = make_trainer(3)
         if not every_epoch:
             trainer.check_val_every_n_epoch = 3
