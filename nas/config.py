@@ -411,7 +411,7 @@ class _Reader:
                       "a parameter under one value of one parent only: nest switches instead, "
                       'e.g. layer_2 = { ..., dependent_parameters = { true = ["width_2", '
                       '"layer_3"] } }, layer_3 = { ..., dependent_parameters = { true = '
-                      '["width_3"] } } (README, "Architecture search")')
+                      '["width_3"] } } (docs/search_spaces.md)')
         if derived and any(dependents(p) for p in parameters):
             self.fail(f"derived parameter {derived[0]!r} in a space with dependent_parameters: "
                       "Ax 1.3.1 cannot generate trials for that (its Cast transform has no "

@@ -21,9 +21,9 @@ trials = 8
 max_pending = 2
 [parameters]
 width_1 = {{ parameter_type = "int", bounds = [16, 128], scaling = "log" }}
-layer_2 = {{ parameter_type = "bool", values = [false, true], dependent_parameters = {{ true = ["width_2", "layer_3"] }} }}
+layer_2 = {{ parameter_type = "bool", values = [false, true], is_ordered = true, dependent_parameters = {{ true = ["width_2", "layer_3"] }} }}
 width_2 = {{ parameter_type = "int", bounds = [16, 128], scaling = "log" }}
-layer_3 = {{ parameter_type = "bool", values = [false, true], dependent_parameters = {{ true = ["width_3"] }} }}
+layer_3 = {{ parameter_type = "bool", values = [false, true], is_ordered = true, dependent_parameters = {{ true = ["width_3"] }} }}
 width_3 = {{ parameter_type = "int", bounds = [16, 128], scaling = "log" }}
 lr = {{ parameter_type = "float", bounds = [1e-3, 1e-1], scaling = "log" }}
 [optimization]
