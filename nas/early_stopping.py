@@ -19,33 +19,18 @@ What is specific to a search with learning curves:
 - Trials of the initial design (the Sobol trials before BoTorch) run to the end: Ax moves
   on to BoTorch only when enough of them completed (`stoppable`).
 - A stopped trial's value is partly trained: the model is fitted on COMPLETED trials only
-  (`MODEL_DATA`), and the hypervolume counts only COMPLETED trials.
+  (nas/trial_data.py, `MODEL_DATA`), and the hypervolume counts only COMPLETED trials.
 - The Orchestrator fetches the running trials' curves on every poll (0.25 s); the
   strategy runs only when some trial logged a new step since its last run.
 """
 
-import math
-
-from ax.core import Data
-from ax.core.data_utils import DataLoaderConfig
 from ax.core.trial_status import TrialStatus
 from ax.early_stopping.strategies import (
     PercentileEarlyStoppingStrategy, ThresholdEarlyStoppingStrategy,
 )
 
-# Only COMPLETED trials' curve metrics are modelled, each by its last step: a running or
-# early-stopped trial's accuracy is not the result of its configuration (Ax's default
-# fits RUNNING and EARLY_STOPPED trials' latest step too).
-MODEL_DATA = DataLoaderConfig(fit_only_completed_map_metrics=True)
-
-
-def completed_results(experiment):
-    """Each COMPLETED trial's final values (last step), without the step column: data for
-    a model of finished configurations only (the report's)."""
-    df = experiment.lookup_data().df
-    done = experiment.trial_indices_by_status[TrialStatus.COMPLETED]
-    return Data(df=df[df["trial_index"].isin(done)].drop(columns=["step"], errors="ignore"))
-
+from nas.ax_compat import generation_node_name
+from nas.trial_data import first_objective, last_steps, planned_steps
 
 DEFAULTS = {"percentile": 50.0, "min_step": 1, "min_curves": 5}
 OPTIONS = ("percentile", "threshold", "min_step", "min_curves")
@@ -105,16 +90,6 @@ class _UnfinishedOnly:
         return super().should_stop_trials_early(unfinished, experiment, current_node)
 
 
-def planned_steps(trial, last_step):
-    """The last step `trial` logs: the value of the config's `last_step` parameter, or the
-    number itself; infinite without one (the trial may be stopped at any step)."""
-    if last_step is None:
-        return math.inf
-    if isinstance(last_step, str):
-        return trial.arm.parameters[last_step]
-    return last_step
-
-
 def stoppable(trial, current_node):
     """False for a trial of the initial design (Sobol before BoTorch): the generation
     strategy moves on only once enough of those trials COMPLETED, and a stopped one never
@@ -125,8 +100,7 @@ def stoppable(trial, current_node):
         return True
     moves_on = any(tc.transition_to not in (None, current_node.name)
                    for tc in current_node.transition_criteria)
-    # the node that generated the trial (GeneratorRun has no public accessor for it)
-    made_by = {run._generation_node_name for run in trial.generator_runs}
+    made_by = {generation_node_name(run) for run in trial.generator_runs}
     return not moves_on and made_by <= {current_node.name}
 
 
@@ -136,10 +110,6 @@ class PercentileStopping(_UnfinishedOnly, PercentileEarlyStoppingStrategy):
 
 class ThresholdStopping(_UnfinishedOnly, ThresholdEarlyStoppingStrategy):
     pass
-
-
-def first_objective(experiment):
-    return experiment.optimization_config.objective.metric_names[0]
 
 
 def make_strategy(experiment, options, last_step=None):
@@ -153,22 +123,3 @@ def make_strategy(experiment, options, last_step=None):
         strategy = PercentileStopping(percentile_threshold=options["percentile"], **common)
     strategy.metric, strategy.last_step = metric, last_step
     return strategy
-
-
-def last_steps(experiment, metric=None):
-    """{trial index: last step with a value of `metric` (the first objective) in the
-    experiment's data}."""
-    metric = metric or first_objective(experiment)
-    last = {}
-    # the rows, not Data.full_df: this runs on every poll and a DataFrame costs ~ms
-    for row in experiment.lookup_data()._data_rows:
-        if row.metric_name == metric and row.step is not None:
-            last[row.trial_index] = max(last.get(row.trial_index, 0), int(row.step))
-    return last
-
-
-def stopped_steps(experiment):
-    """{trial index: step reached} of the EARLY_STOPPED trials (0: stopped before its first)."""
-    last = last_steps(experiment)
-    return {i: last.get(i, 0) for i, t in experiment.trials.items()
-            if t.status == TrialStatus.EARLY_STOPPED}

@@ -17,7 +17,7 @@ from ax.adapter.registry import Generators
 from ax.generation_strategy.dispatch_utils import choose_generation_strategy_legacy
 from ax.utils.common.constants import Keys
 
-from nas.early_stopping import MODEL_DATA
+from nas.trial_data import MODEL_DATA
 
 # Threads of the driver's torch (model fit and acquisition optimization). While the
 # trials train, the cores are taken; a second OpenMP thread then makes a BoTorch

@@ -24,16 +24,17 @@ only what was appended since the last read, and nothing at all while a run's eve
 are unchanged (same names, sizes and modification times).
 
 A partly trained value is never modelled as a configuration's result: the generation
-strategy fits only COMPLETED trials' curve metrics (nas/early_stopping.py, `MODEL_DATA`).
+strategy fits only COMPLETED trials' curve metrics (nas/trial_data.py, `MODEL_DATA`).
 """
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ax.metrics.tensorboard import RUN_METADATA_KEY, TensorboardMetric
+from ax.metrics.tensorboard import RUN_METADATA_KEY
 from tensorboard.backend.event_processing import plugin_event_accumulator as accumulator
 
+from nas.ax_compat import LogMetric
 from nas.config import SearchConfig
 
 EVENT_PREFIX = "events.out.tfevents."
@@ -202,7 +203,7 @@ def trial_log(log_dir):
     return _LOGS[key]
 
 
-class NasMetric(TensorboardMetric):
+class NasMetric(LogMetric):
     """A `TensorboardMetric` over one trial's log dir (the tutorial's MyTensorboardMetric),
     read when the trial completed."""
 
@@ -213,7 +214,7 @@ class NasMetric(TensorboardMetric):
     def is_available_while_running(cls):
         return False
 
-    def _get_event_multiplexer_for_trial(self, trial):
+    def event_reader(self, trial):
         log = trial_log(trial.run_metadata[RUN_METADATA_KEY])
         log.accumulators()  # no event file yet: an error Ax reports, not an empty curve
         return log

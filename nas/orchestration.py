@@ -14,6 +14,7 @@ from ax.core.base_trial import TrialStatus
 from ax.orchestration.orchestrator import Orchestrator
 from ax.orchestration.orchestrator_options import OrchestratorOptions
 
+from nas.ax_compat import experiment_properties
 from nas.config import SearchConfig
 from nas.early_stopping import make_strategy
 from nas.errors import NasError
@@ -45,9 +46,7 @@ def make_experiment(config: SearchConfig, runner=None, early_stopping: bool = Fa
 
 def check_same_search(experiment: Experiment, config: SearchConfig) -> None:
     """SearchMismatch if `experiment` (saved) was made from another search config."""
-    # Ax saves an experiment's `properties` (its init argument) with it but has no public
-    # getter for them: `_properties` is the only way to read our record back
-    made_from = experiment._properties.get(CONFIG_PROPERTY, {})
+    made_from = experiment_properties(experiment).get(CONFIG_PROPERTY, {})
     if made_from.get("fingerprint") != config.fingerprint():
         raise SearchMismatch(
             f"this search was made from the config {made_from.get('path', '?')} as it was "
@@ -59,12 +58,12 @@ def check_same_search(experiment: Experiment, config: SearchConfig) -> None:
 def record_run_info(experiment: Experiment, info: dict) -> None:
     """Keep the driver's `info` (plain data) in the experiment's properties: saved with the
     state, so that `run_nas.py --report` writes the results files as the driver does."""
-    experiment._properties[RUN_PROPERTY] = info  # no public setter either (see above)
+    experiment_properties(experiment)[RUN_PROPERTY] = info
 
 
 def saved_run_info(experiment: Experiment) -> dict:
     """What `record_run_info` kept, {} if nothing (a search saved by an earlier version)."""
-    return dict(experiment._properties.get(RUN_PROPERTY) or {})
+    return dict(experiment_properties(experiment).get(RUN_PROPERTY) or {})
 
 
 def make_orchestrator(experiment, generation_strategy, max_pending, early_stopping=None,

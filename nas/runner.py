@@ -23,6 +23,7 @@ from ax.core.base_trial import TrialStatus
 from ax.metrics.tensorboard import RUN_METADATA_KEY
 from ax.runners.torchx import TORCHX_APP_HANDLE, TORCHX_RUNNER, TorchXRunner
 
+from nas.ax_compat import set_torchx_runner, torchx_runner
 from nas.component import trainer
 from nas.jobs.schedulers import jobs_for
 from nas.metrics import read_final_scalars, trial_log
@@ -72,7 +73,7 @@ class NasRunner(TorchXRunner):
         """Create the TorchX scheduler now rather than at the first launch (the local one
         installs signal handlers when created; the driver then puts its own back).
         TorchX has no public call for that alone: asking its run options creates it."""
-        self._torchx_runner.scheduler_run_opts(self.scheduler)
+        torchx_runner(self).scheduler_run_opts(self.scheduler)
 
     def trial_log_dir(self, trial_index):
         return os.path.join(self.log_dir, str(trial_index))
@@ -80,7 +81,7 @@ class NasRunner(TorchXRunner):
     def run(self, trial):
         """Ax submits; we keep what a restarted driver needs: the handle and the log dir
         (on Slurm the handle holds the job id, by which a restarted driver re-attaches)."""
-        submission = self.jobs.submission(self._torchx_runner, self.trial_log_dir(trial.index))
+        submission = self.jobs.submission(torchx_runner(self), self.trial_log_dir(trial.index))
         metadata = TorchXRunner.run(self._submitting_through(submission), trial)
         # this process's torchx runner object: it cannot be saved, and a restarted
         # driver polls through its own
@@ -93,21 +94,21 @@ class NasRunner(TorchXRunner):
 
         Ax builds the trial's AppDef inside `TorchXRunner.run` and has no hook to get it
         alone, so that method runs on a copy whose submission is TorchX's dryrun."""
-        submission = self.jobs.submission(self._torchx_runner, self.trial_log_dir(trial.index),
+        submission = self.jobs.submission(torchx_runner(self), self.trial_log_dir(trial.index),
                                           dry=True)
         return TorchXRunner.run(self._submitting_through(submission), trial)[TORCHX_APP_HANDLE]
 
     def _submitting_through(self, submission):
-        """A copy of this runner whose `_torchx_runner` (Ax's private attribute; Ax has no
-        public one) is `submission`, an object with the torchx runner's `run`."""
+        """A copy of this runner that submits through `submission`, an object with the
+        torchx runner's `run` (nas/ax_compat.py)."""
         other = copy.copy(self)
-        other._torchx_runner = submission
+        set_torchx_runner(other, submission)
         return other
 
     def poll_trial_status(self, trials):
         trials = {t.index: t for t in trials}
         by_status = {}
-        for index, job in self.jobs.job_states(self._torchx_runner, trials.values()).items():
+        for index, job in self.jobs.job_states(torchx_runner(self), trials.values()).items():
             by_status.setdefault(self._status(trials[index], job), set()).add(index)
         return by_status
 
@@ -135,7 +136,7 @@ class NasRunner(TorchXRunner):
 
     def stop(self, trial, reason=None):
         """Cancel the trial's job, as its scheduler does it (nas/jobs/schedulers.py)."""
-        self.jobs.cancel(self._torchx_runner, trial)
+        self.jobs.cancel(torchx_runner(self), trial)
         return {"reason": reason} if reason else {}
 
     def _check_metrics(self, trial):

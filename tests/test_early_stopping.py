@@ -7,9 +7,8 @@ from ax.adapter.registry import Generators
 from ax.core import Arm, Data
 from ax.core.data_utils import DataLoaderConfig
 
-from nas.early_stopping import (
-    EarlyStoppingSpecError, MODEL_DATA, make_strategy, parse_spec, stopped_steps,
-)
+from nas.early_stopping import EarlyStoppingSpecError, make_strategy, parse_spec
+from nas.trial_data import MODEL_DATA, stopped_steps
 from nas.orchestration import make_experiment
 from nas.generation import make_generation_strategy
 from nas.state.storage import load_state, save_state

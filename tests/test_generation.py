@@ -9,6 +9,7 @@ import torch
 
 import nas.surrogate
 from bench.generation import sobol_experiment
+from nas.ax_compat import generation_node_name
 from nas.generation import GENERATIONS, make_generation_strategy
 from nas.surrogate import REFIT_GROWTH, WarmStartGP, fit_warm
 
@@ -52,7 +53,7 @@ def test_free_slots_get_distinct_candidates_from_one_fit_none_pending(counted_fi
     runs = strategy.gen(experiment=experiment, num_trials=4)  # as Ax's Orchestrator asks
     arms = [arm.parameters for trial_runs in runs for run in trial_runs for arm in run.arms]
     assert len(runs) == 4 and len(arms) == 4
-    assert {run._generation_node_name for trial_runs in runs for run in trial_runs} == {
+    assert {generation_node_name(run) for trial_runs in runs for run in trial_runs} == {
         strategy.current_node_name} and "BoTorch" in strategy.current_node_name
     keys = [tuple(sorted(a.items())) for a in arms]
     assert len(set(keys)) == 4  # distinct
@@ -76,7 +77,7 @@ def test_more_workers_than_sobol_trials_get_sobol_trials_until_botorch_can_start
         for trial_runs in runs:
             for run in trial_runs:
                 experiment.new_trial(generator_run=run).mark_running(no_runner_required=True)
-        return [run._generation_node_name for trial_runs in runs for run in trial_runs]
+        return [generation_node_name(run) for trial_runs in runs for run in trial_runs]
 
     assert launch(16) == ["GenerationStep_0_Sobol"] * 16  # every slot busy at once
     rng = np.random.default_rng(0)

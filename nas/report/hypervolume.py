@@ -25,7 +25,7 @@ from ax.core.outcome_constraint import ComparisonOp
 from botorch.utils.multi_objective.hypervolume import Hypervolume
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
-from nas.early_stopping import completed_results
+from nas.trial_data import completed_results
 
 
 @dataclass(frozen=True)

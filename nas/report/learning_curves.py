@@ -10,7 +10,7 @@ whose first objective is logged once per trial shows one point per trial.
 import plotly.graph_objects as go
 from ax.core.base_trial import TrialStatus
 
-from nas.early_stopping import first_objective, planned_steps
+from nas.trial_data import first_objective, planned_steps
 
 
 def curves(experiment, metric):

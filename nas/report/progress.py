@@ -16,7 +16,7 @@ import sys
 import time
 
 from nas.report.console import counts_text, failure_line, stopped_line
-from nas.early_stopping import planned_steps, stopped_steps
+from nas.trial_data import planned_steps, stopped_steps
 from nas.report.hypervolume import current_hypervolume, format_hv, goal_of
 from nas.report.summary import finished, trial_counts
 

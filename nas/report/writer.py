@@ -21,11 +21,11 @@ from ax.adapter.cross_validation import compute_diagnostics, cross_validate
 from ax.adapter.registry import Generators
 from ax.core.parameter import RangeParameter
 from ax.plot.contour import plot_contour_plotly
-from ax.plot.diagnostic import _get_cv_plot_data, _obs_vs_pred_dropdown_plot
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from nas.early_stopping import completed_results
+from nas.ax_compat import cv_dropdown_figure
+from nas.trial_data import completed_results
 from nas.files import atomic_write_text
 from nas.hierarchy import always_active
 from nas.report.hypervolume import format_value, hypervolume_figure
@@ -208,13 +208,9 @@ def write_model_results(experiment, summary, write, figures, contour=None):
 
 
 def cv_figure(cv, metrics):
-    """Ax's `interact_cross_validation_plotly`, its dropdown in the order of `metrics`. Ax
-    takes the metrics from a set, whose order follows Python's string hashing and so
-    differs by process; its two steps (private) are called here to sort between them."""
-    data = _get_cv_plot_data(cv, label_dict=None)
-    rank = {name: i for i, name in enumerate(metrics)}
-    data = data._replace(metrics=sorted(data.metrics, key=lambda m: (rank.get(m, len(rank)), m)))
-    fig = _obs_vs_pred_dropdown_plot(data=data, rel=False, show_context=True)
+    """Ax's `interact_cross_validation_plotly`, its dropdown in the order of `metrics`
+    (nas/ax_compat.py: Ax's order differs by process)."""
+    fig = cv_dropdown_figure(cv, metrics)
     fig["layout"]["margin"].b = fig["layout"]["margin"].b or 90  # as the public function
     fig["layout"]["title"] = "Cross-validation"
     return fig

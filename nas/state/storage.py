@@ -43,6 +43,7 @@ from ax.storage.runner_registry import register_runners
 from ax.storage.utils import data_to_data_by_trial
 
 import nas.surrogate  # noqa: F401  (registers its model class, named in saved strategies)
+from nas.ax_compat import data_rows, experiment_properties, generator_runs, trial_properties
 from nas.errors import NasError
 from nas.files import atomic_write_text
 from nas.metrics import CurveMetric, NasMetric
@@ -91,12 +92,12 @@ def _trial_key(trial):
     """Changes whenever the trial's JSON would (its arms are fixed once it exists)."""
     return (trial.status.name, trial.time_run_started, trial.time_completed, trial.time_staged,
             trial.status_reason, str(trial.run_metadata), str(trial.stop_metadata),
-            str(trial._properties), trial.ttl_seconds)
+            str(trial_properties(trial)), trial.ttl_seconds)
 
 
 def _experiment_key(experiment):
     """Changes whenever the experiment's fields other than its trials and data would."""
-    return (experiment.name, experiment.description, str(experiment._properties),
+    return (experiment.name, experiment.description, str(experiment_properties(experiment)),
             id(experiment.search_space), id(experiment.optimization_config),
             tuple(experiment.metrics), id(experiment.runner), experiment.is_test)
 
@@ -105,7 +106,7 @@ def _data_by_trial(experiment):
     """{trial index: (hash of its data rows, its rows)}. From the rows, not Data.full_df:
     a DataFrame of all the data costs milliseconds, and this runs at every save."""
     rows = {}
-    for row in experiment.data._data_rows:
+    for row in data_rows(experiment.data):
         rows.setdefault(row.trial_index, []).append(row)
     return {i: (hash(tuple((r.metric_name, r.arm_name, r.step, r.mean, r.se) for r in trial_rows)),
                 trial_rows)
@@ -172,7 +173,7 @@ class StateStore:
                 if self._keys["data"].get(i) != key}
         if data:
             change["data"] = data
-        runs = generation_strategy._generator_runs  # Ax has no public list of them
+        runs = generator_runs(generation_strategy)
         known = len(self._parts["generator_runs"])
         if len(runs) > known:
             change["generator_runs"] = {known + k: _encode(r) for k, r in enumerate(runs[known:])}

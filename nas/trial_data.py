@@ -1,0 +1,64 @@
+"""A search's trial data as Ax holds it, read the same way by everything that needs it:
+each COMPLETED trial's final values (what models are fitted on), the steps a trial logged
+its first objective at, the step an early-stopped trial reached, the step a trial plans
+to end at.
+
+A metric logged at several steps is a learning curve (nas/metrics.py); its last step is a
+trial's value. A partly trained value is never a configuration's result: the generation
+strategy (`MODEL_DATA`) and the report's model (`completed_results`) fit COMPLETED trials
+only, each by its last step.
+"""
+
+import math
+
+from ax.core import Data
+from ax.core.data_utils import DataLoaderConfig
+from ax.core.trial_status import TrialStatus
+
+from nas.ax_compat import data_rows
+
+# Only COMPLETED trials' curve metrics are modelled, each by its last step: a running or
+# early-stopped trial's accuracy is not the result of its configuration (Ax's default
+# fits RUNNING and EARLY_STOPPED trials' latest step too).
+MODEL_DATA = DataLoaderConfig(fit_only_completed_map_metrics=True)
+
+
+def completed_results(experiment):
+    """Each COMPLETED trial's final values (last step), without the step column: data for
+    a model of finished configurations only (the report's)."""
+    df = experiment.lookup_data().df
+    done = experiment.trial_indices_by_status[TrialStatus.COMPLETED]
+    return Data(df=df[df["trial_index"].isin(done)].drop(columns=["step"], errors="ignore"))
+
+
+def planned_steps(trial, last_step):
+    """The last step `trial` logs: the value of the config's `last_step` parameter, or the
+    number itself; infinite without one (the trial may be stopped at any step)."""
+    if last_step is None:
+        return math.inf
+    if isinstance(last_step, str):
+        return trial.arm.parameters[last_step]
+    return last_step
+
+
+def first_objective(experiment):
+    return experiment.optimization_config.objective.metric_names[0]
+
+
+def last_steps(experiment, metric=None):
+    """{trial index: last step with a value of `metric` (the first objective) in the
+    experiment's data}."""
+    metric = metric or first_objective(experiment)
+    last = {}
+    # the rows, not Data.full_df: this runs on every poll and a DataFrame costs ~ms
+    for row in data_rows(experiment.lookup_data()):
+        if row.metric_name == metric and row.step is not None:
+            last[row.trial_index] = max(last.get(row.trial_index, 0), int(row.step))
+    return last
+
+
+def stopped_steps(experiment):
+    """{trial index: step reached} of the EARLY_STOPPED trials (0: stopped before its first)."""
+    last = last_steps(experiment)
+    return {i: last.get(i, 0) for i, t in experiment.trials.items()
+            if t.status == TrialStatus.EARLY_STOPPED}
