@@ -6,6 +6,7 @@ hypervolume of a synthetic search, against the number of finished trials.
     python -m bench.scale --trials 200 --max-pending 16 --seconds 150 --seed 0 1 2
     python -m bench.scale --trials 500 --max-pending 16 --seconds 2 --seed 0    # cost curve
     python -m bench.scale --trials 500 --max-pending 16 --seconds 2 --stop-after 3600
+    python -m bench.scale --trials 500 --max-pending 16 --seconds 2 --stop-after-trials 200
     python -m bench.scale --trials 96 --max-pending 16 --seconds 60 --repo ../old --repo .
 
 The first is a try (a few minutes here); the next two are issue 18's live runs (96
@@ -15,7 +16,8 @@ more than that per trial); the fourth is the per-trial cost curve of a 500-trial
 its trials so short that the driver is the bottleneck (hours on this machine as of issue
 18: a candidate took ~58 s at 500 trials with 15 pending); the fifth stops it an hour
 after its driver's imports (Ctrl-C to the driver, which cancels its jobs and saves), its
-tables ending at the n it reached. The last measures two builds on the same search,
+tables ending at the n it reached; the sixth once its driver has seen 200 trials finished,
+however long that takes on the machine. The last measures two builds on the same search,
 interleaved per seed.
 
 **What runs.** Each run is the real driver, run_nas.py of `--repo` (default: this
@@ -147,6 +149,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="stop a search that runs longer, counted from the end of its "
                         "driver's imports (Ctrl-C to the driver: it cancels its jobs and "
                         "saves); its tables end at the n it reached")
+    p.add_argument("--stop-after-trials", type=int, metavar="N",
+                   help="stop a search once its driver has seen N trials finished (counted "
+                        "at its launches; Ctrl-C as --stop-after): its tables end at n = N, "
+                        "or a few more that finished before the driver stopped")
     p.add_argument("--out", help="output folder (default: results/scale/TRIALSxPENDING-SECONDSs)")
     p.add_argument("--replace", action="store_true",
                    help="move an --out that holds files aside (OUT.old-TIMESTAMP) first")
@@ -159,6 +165,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                        f"{args.max_pending})")
     if args.stop_after is not None and not (math.isfinite(args.stop_after) and args.stop_after > 0):
         raise BadInput(f"--stop-after must be a number of seconds > 0, got {args.stop_after}")
+    if args.stop_after_trials is not None and not 1 <= args.stop_after_trials < args.trials:
+        raise BadInput(f"--stop-after-trials must be at least 1 and below --trials "
+                       f"({args.trials}), got {args.stop_after_trials}")
     if not (math.isfinite(args.seconds) and args.seconds >= 0):
         raise BadInput(f"--seconds must be a number >= 0, got {args.seconds}")
     for text in args.wrap:
@@ -272,38 +281,47 @@ def run_one(args: argparse.Namespace, repo: Path, label: str, seed: int) -> dict
         log.write(f"$ {shlex.join(cmd)}\n")
         log.flush()
         driver = subprocess.Popen(cmd, cwd=repo, stdout=log, stderr=subprocess.STDOUT, env=env)
-        stopped = args.stop_after is not None and stop_after(driver, folder / "events.jsonl",
-                                                             args.stop_after)
+        stopped = None
+        if args.stop_after is not None or args.stop_after_trials is not None:
+            stopped = stop_after(driver, folder / "events.jsonl", args.stop_after,
+                                 args.stop_after_trials)
         status = driver.wait()
     return {"run": folder.name, "label": label, "repo": str(repo), "seed": seed,
             "folder": folder, "status": status, "seconds": time.time() - start,
-            "stopped_after_s": args.stop_after if stopped else None}
+            "stopped_after_s": args.stop_after if stopped == "seconds" else None,
+            "stopped_after_trials": args.stop_after_trials if stopped == "trials" else None}
 
 
-def stop_after(driver: subprocess.Popen, events: Path, seconds: float) -> bool:
+def stop_after(driver: subprocess.Popen, events: Path, seconds: float | None,
+               trials: int | None = None) -> str | None:
     """Ctrl-C to `driver` once it has run `seconds` since its imports (the probe's "start"
     event, written once the driver's modules are loaded), so that the imports, which took
-    over 16 s on a loaded machine, count for nothing; False if the driver ended first."""
-    started = None
+    over 16 s on a loaded machine, count for nothing; or once it has seen `trials` trials
+    finished (the count of the probe's latest "launch" event), which the work decides, not
+    the machine's speed. What stopped it, "seconds" or "trials"; None if the driver ended
+    first."""
+    started, finished, read = None, 0, 0
     while driver.poll() is None:
-        if started is None and events.exists():
-            with open(events) as f:
-                started = start_time(f.readline())
-        if started is not None and time.time() - started >= seconds:
-            driver.send_signal(signal.SIGINT)
-            return True
+        if events.exists():
+            with open(events, "rb") as f:
+                f.seek(read)
+                text = f.read()
+            text = text[:text.rfind(b"\n") + 1]  # whole lines: the last may be half written
+            read += len(text)
+            for line in text.decode().splitlines():
+                event = json.loads(line)
+                if event.get("kind") == "start":
+                    started = event["t"]
+                elif event.get("kind") == "launch":
+                    finished = event["finished"]
+        for why, reached in (("seconds", seconds is not None and started is not None
+                              and time.time() - started >= seconds),
+                             ("trials", trials is not None and finished >= trials)):
+            if reached:
+                driver.send_signal(signal.SIGINT)
+                return why
         time.sleep(0.5)
-    return False
-
-
-def start_time(first_line: str) -> float | None:
-    """The time of the probe's "start" event, the first line of its events (JSON; None
-    while it is not there or half written)."""
-    try:
-        event = json.loads(first_line)
-    except json.JSONDecodeError:
-        return None
-    return event["t"] if event.get("kind") == "start" else None
+    return None
 
 
 # -- outputs -----------------------------------------------------------------------------
@@ -317,7 +335,8 @@ def analyze_runs(runs: list[dict], slots: int) -> tuple:
 
     tables, launched, summaries = [], [], []
     for run in runs:
-        summary = {k: run[k] for k in ("run", "label", "repo", "seed", "stopped_after_s")}
+        summary = {k: run[k] for k in ("run", "label", "repo", "seed", "stopped_after_s",
+                                       "stopped_after_trials")}
         summary["commit"] = git_state(run["repo"])
         summary["driver_log"] = str(run["folder"] / "driver.log")
         log = Path(summary["driver_log"]).read_text()
@@ -342,19 +361,29 @@ def analyze_runs(runs: list[dict], slots: int) -> tuple:
             pd.concat(launched, ignore_index=True) if launched else pd.DataFrame(), summaries)
 
 
+def stopped_text(summary: dict) -> str | None:
+    """"stopped after 20 s" / "stopped after 6 finished trials" for a run that
+    --stop-after / --stop-after-trials cut short, else None."""
+    if summary.get("stopped_after_s"):
+        return f"stopped after {summary['stopped_after_s']:g} s"
+    if summary.get("stopped_after_trials"):
+        return f"stopped after {summary['stopped_after_trials']} finished trials"
+    return None
+
+
 def why_failed(summary: dict) -> str | None:
     """What went wrong in a run, in a few words, or None if nothing did. A run that
-    --stop-after cut short exits as interrupted (130): asked for, not a failure, unless it
-    was stopped before it had anything to summarize."""
+    --stop-after (or --stop-after-trials) cut short exits as interrupted (130): asked for,
+    not a failure, unless it was stopped before it had anything to summarize."""
     from nas.state.lifecycle import EXIT_INTERRUPTED
 
-    stopped = summary.get("stopped_after_s")
+    stopped = stopped_text(summary)
     exited_as_asked = summary.get("exit_status") in ((0, EXIT_INTERRUPTED) if stopped else (0,))
     if exited_as_asked and not summary.get("error"):
         return None
     if stopped and exited_as_asked:
-        return (f"stopped after {stopped:g} s with nothing to summarize "
-                f"({summary['error']}): give --stop-after more seconds")
+        return (f"{stopped} with nothing to summarize ({summary['error']}): let it run "
+                f"longer")
     return summary.get("driver_error") or summary.get("error")
 
 
@@ -369,7 +398,7 @@ def markdown(summaries: list[dict], settings: dict, record: dict, command: str) 
              "| s per new trial: median | max |", "|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         cost, lag = s.get("per_new_trial", {}), s.get("detection_lag_s", {})
-        stopped = f" (stopped after {s['stopped_after_s']:g} s)" if s.get("stopped_after_s") else ""
+        stopped = f" ({stopped_text(s)})" if stopped_text(s) else ""
         lines.append(f"| {s['run']}{stopped} | {s.get('exit_status')} | {fmt(s.get('utilization'), '.1%')}, "
                      f"{fmt(s.get('job_utilization'), '.1%')}, "
                      f"{fmt(s.get('ideal_utilization'), '.1%')} "

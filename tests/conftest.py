@@ -189,9 +189,13 @@ def report_command(results, *args):
 
 @pytest.fixture(scope="session")
 def live_search(tmp_path_factory, data_dir):
-    """A real search of 2 trials of 1 epoch, one at a time, watched while it runs:
+    """A real search of 2 trials of 1 epoch, both at once, watched while it runs:
     - `first`: a copy of its page (index.html, plotly.min.js) taken once the page counted
-      one trial done, the driver still running (`running_after_copy`);
+      one trial done, the driver still running (`running_after_copy`). Trial 0 ends first,
+      trial 1 running on, on a machine of any speed: seed 0 gives trial 1 batch 32 against
+      trial 0's 256, 8 times the steps. (One at a time, the page after trial 0 showed
+      trial 1 running only if trial 0 ended within the driver's LivePage.MAX_AGE_SECONDS,
+      60 s, of its start: 16 s here, 30 s on one core beside a busy loop.);
     - then the driver held (SIGSTOP) while `run_nas.py --report` ran beside it
       (`report_during`, its page copied to `during`), its log dir's files before and
       after (`log_before`, `log_after`), then let go on;
@@ -207,7 +211,7 @@ def live_search(tmp_path_factory, data_dir):
     run = SimpleNamespace(results=base / "results", first=base / "first", during=base / "during",
                           final=base / "final", log=base / "driver.txt")
     logs = run.results / "logs"
-    driver = start_driver("--trials", 2, "--max-pending", 1, "--fix", "epochs=1", "--seed", 0,
+    driver = start_driver("--trials", 2, "--max-pending", 2, "--fix", "epochs=1", "--seed", 0,
                           "--data-dir", data_dir, "--results-dir", run.results, out=run.log)
     run.pid = driver.pid
     try:
