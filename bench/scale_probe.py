@@ -78,7 +78,7 @@ TARGETS = [
                    "_save_generation_strategy_to_db_if_possible",
                    "_update_generation_strategy_in_db_if_possible")),
     # the console's progress line (part of "rest" in bench.scale's table)
-    ("progress", "nas.report.progress:Progress.update"),
+    ("progress", "nas.cli.progress:Progress.update"),
     # the results written after the search: not a cost per trial
     ("report", "nas.report.writer:write_results"),
 ]

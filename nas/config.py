@@ -30,11 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import NasError
+from nas.messages import option
 from nas.hierarchy import always_active, condition, dependents, plain, tree_problem
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "tutorial.toml"
 DEFAULT_PARAMETER_ARGS = "--{name} {value}"
 DEFAULT_MAX_PENDING = 4
+DICT_SOURCE = "the config dict"  # a config given as a dict, in messages
 
 # what a placeholder in the config stands for (README: "Search your own model")
 TRIAL_PLACEHOLDERS = {
@@ -81,8 +83,10 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """A checked search config; paths absolute."""
-    path: Path
+    """A checked search config; paths absolute. `path`: its file, None for a dict;
+    `folder`: where its relative paths start (the file's folder, or the current one)."""
+    path: Path | None
+    folder: Path
     name: str
     script: Path
     args: tuple[str, ...]
@@ -100,7 +104,13 @@ class SearchConfig:
     contour: tuple[str, str] | None = None
     fixed: dict = field(default_factory=dict)  # name -> value pinned on the command line
     parameter_constraints: tuple[str, ...] = ()  # Ax's strings, e.g. "head <= width_1"
+    raw: dict | None = None  # the dict it was declared by, None for a file
     omit: tuple[str, ...] = ()  # parameters parameter_args does not pass (structural switches)
+
+    @property
+    def source(self) -> str:
+        """Where it came from, for messages: its file, or that it was a dict."""
+        return str(self.path) if self.path else DICT_SOURCE
 
     @property
     def objectives(self) -> list[str]:
@@ -137,12 +147,20 @@ class SearchConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def load_config(path: str | Path, fixed: dict[str, str] | None = None) -> SearchConfig:
-    """Read and check the config file `path`; `fixed`: {parameter: value text} pinned by
-    --fix. Raises ConfigError."""
-    path = Path(path).expanduser().resolve()
-    reader = _Reader(path)
-    raw = reader.toml()
+def load_config(path: str | Path | dict[str, Any],
+                fixed: dict[str, Any] | None = None) -> SearchConfig:
+    """Read and check the config file `path`, or a dict in the file's shape (its relative
+    paths from the current directory); `fixed`: {parameter: value, or its text} pinned as
+    --fix pins them. Raises ConfigError."""
+    if isinstance(path, dict):
+        reader, raw = _Reader(None), path
+    else:
+        path = Path(path).expanduser().resolve()
+        reader = _Reader(path)
+        raw = reader.toml()
+    path = reader.path
+    fixed = {name: value if isinstance(value, str) else plain(value)
+             for name, value in (fixed or {}).items()}
     reader.keys(raw, TOP_KEYS, "the top level")
     tables = {name: reader.table(raw, name) for name in TABLES}
     for name, keys in TABLES.items():
@@ -181,7 +199,7 @@ def load_config(path: str | Path, fixed: dict[str, str] | None = None) -> Search
     names = [p.name for p in declared]
     for name in fixed or {}:
         if name not in names:
-            reader.fail(f"--fix {name}={fixed[name]}: no parameter {name!r} in [parameters]; "
+            reader.fail(f"{option('fix')} {name}={fixed[name]}: no parameter {name!r} in [parameters]; "
                         f"the parameters are {', '.join(names)}", prefix=False)
     reader.structure(declared)
     parameters = reader.fix(declared, fixed or {})
@@ -223,18 +241,19 @@ def load_config(path: str | Path, fixed: dict[str, str] | None = None) -> Search
                         f"{', '.join(ranges) or 'none'}")
         contour = tuple(contour)
 
-    name = raw.get("name", path.stem)
+    name = raw.get("name", path.stem if path else "search")
     if not isinstance(name, str) or not name.strip():
         reader.fail(f"name must be a non-empty string, got {name!r}")
 
     return SearchConfig(
-        path=path, name=name, script=script, args=args, parameter_args=parameter_args,
+        path=path, folder=reader.folder, name=name, script=script, args=args, parameter_args=parameter_args,
         last_step=last_step, prepare=prepare, prepare_creates=creates, trials=trials,
         max_pending=max_pending or DEFAULT_MAX_PENDING, seed=seed,
         parameters=tuple(parameters), objective=objective,
         outcome_constraints=tuple(outcome_constraints), metrics=metrics, contour=contour,
         fixed={p.name: p.values[0] for p in parameters if p.name in (fixed or {})},
         parameter_constraints=tuple(constraints), omit=omit,
+        raw=None if path else _plain_data(raw),
     )
 
 
@@ -242,7 +261,7 @@ def parse_fix(text: str) -> tuple[str, str]:
     """`--fix NAME=VALUE` -> (NAME, VALUE text); ConfigError if there is no `=`."""
     name, sep, value = text.partition("=")
     if not sep or not name.strip() or not value.strip():
-        raise ConfigError(f"--fix {text!r}: expected NAME=VALUE, e.g. --fix epochs=1")
+        raise ConfigError(f"{option('fix')} {text!r}: expected NAME=VALUE, e.g. {option('fix')} epochs=1")
     return name.strip(), value.strip()
 
 
@@ -256,17 +275,19 @@ class _Reader:
     """Checks of one file; every failure is a ConfigError naming the file."""
 
     def __init__(self, path):
-        self.path = path
+        self.path = path  # None: a dict
+        self.folder = path.parent if path else Path.cwd()
+        self.source = str(path) if path else DICT_SOURCE
 
     def fail(self, problem, prefix=True):
-        raise ConfigError(f"{self.path}: {problem}" if prefix else f"{problem} ({self.path})")
+        raise ConfigError(f"{self.source}: {problem}" if prefix else f"{problem} ({self.source})")
 
     def toml(self):
         try:
             with open(self.path, "rb") as f:
                 return tomllib.load(f)
         except FileNotFoundError:
-            self.fail("no such config file; give --config an existing .toml file")
+            self.fail(f"no such config file; give {option('config')} an existing .toml file")
         except OSError as e:
             self.fail(f"cannot be read ({e.strerror})")
         except tomllib.TOMLDecodeError as e:
@@ -317,7 +338,7 @@ class _Reader:
         if not isinstance(script, str) or not script:
             self.fail("[trial] needs script, the training script a trial runs "
                       "(a path relative to this file)")
-        resolved = (self.path.parent / script).resolve()
+        resolved = (self.folder / script).resolve()
         if not resolved.is_file():
             self.fail(f"[trial] script {script!r} not found: no file {resolved}")
         return resolved
@@ -426,7 +447,7 @@ class _Reader:
         by_name = {p.name: p for p in parameters}
         for name in fixed:
             if hasattr(by_name[name], "expression_str"):
-                self.fail(f"--fix {name}={fixed[name]}: {name} is derived "
+                self.fail(f"{option('fix')} {name}={fixed[name]}: {name} is derived "
                           f"({by_name[name].expression_str}); fix what it is derived from",
                           prefix=False)
         pinned = {name: self.fixed_value(text, by_name[name]) for name, text in fixed.items()}
@@ -436,10 +457,10 @@ class _Reader:
                 if other != value:
                     for below in names:
                         for lost in [below, *_descendants(below, by_name)]:
-                            dropped.setdefault(lost, f"--fix {name}={fixed[name]}")
+                            dropped.setdefault(lost, f"{option('fix')} {name}={fixed[name]}")
         for name, why in dropped.items():
             if name in pinned:
-                self.fail(f"--fix {name}={fixed[name]}: {name} is active only when "
+                self.fail(f"{option('fix')} {name}={fixed[name]}: {name} is active only when "
                           f"{condition(name, parameters)}, and {why} leaves it out", prefix=False)
         out = []
         for parameter in parameters:
@@ -475,7 +496,7 @@ class _Reader:
             for name in names:
                 where = f"parameter constraint {text!r}"
                 if name in fixed:
-                    self.fail(f"--fix {name}={fixed[name]}: {name} is in the {where}; Ax "
+                    self.fail(f"{option('fix')} {name}={fixed[name]}: {name} is in the {where}; Ax "
                               "1.3.1 keeps constraints on searched range parameters only: "
                               "drop the constraint to fix it", prefix=False)
                 parameter = by_name.get(name)
@@ -525,7 +546,7 @@ class _Reader:
         else:
             ok = value is not None and config.bounds[0] <= value <= config.bounds[1]
         if not ok:
-            self.fail(f"--fix {config.name}={text}: {config.name} takes {allowed}", prefix=False)
+            self.fail(f"{option('fix')} {config.name}={text}: {config.name} takes {allowed}", prefix=False)
         return value
 
     def optimization(self, table):
@@ -606,6 +627,11 @@ def _typed(text: str, parameter_type: str) -> Any:
     return text
 
 
+def _plain_data(raw: dict) -> dict:
+    """A dict config as JSON-safe data (its keys and lists as the file would have them)."""
+    return json.loads(json.dumps(raw, default=str))
+
+
 def _descendants(name: str, by_name: dict) -> list[str]:
     """Every parameter below `name` in the tree of dependents."""
     out = []
@@ -630,6 +656,6 @@ def describe_placeholders() -> str:
 
 def as_dict(config: SearchConfig) -> dict[str, Any]:
     """The config as plain data (for run_summary.json)."""
-    return {"path": str(config.path), "name": config.name, "script": str(config.script),
+    return {"path": config.source, "name": config.name, "script": str(config.script),
             "objective": config.objective, "outcome_constraints": list(config.outcome_constraints),
             "parameters": config.parameter_names, "fixed": dict(config.fixed)}

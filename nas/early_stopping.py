@@ -30,6 +30,8 @@ from ax.early_stopping.strategies import (
 )
 
 from nas.ax_compat import generation_node_name
+from nas.errors import NasError
+from nas.messages import option
 from nas.trial_data import first_objective, last_steps, planned_steps
 
 DEFAULTS = {"percentile": 50.0, "min_step": 1, "min_curves": 5}
@@ -37,8 +39,8 @@ OPTIONS = ("percentile", "threshold", "min_step", "min_curves")
 ALIASES = {"min_epoch": "min_step"}  # the tutorial's word for a step
 
 
-class EarlyStoppingSpecError(ValueError):
-    pass
+class EarlyStoppingSpecError(NasError, ValueError):
+    """Options of early stopping that cannot be used."""
 
 
 def parse_spec(text):
@@ -49,16 +51,16 @@ def parse_spec(text):
         key = ALIASES.get(key.strip(), key.strip())
         if not sep or key not in OPTIONS:
             raise EarlyStoppingSpecError(
-                f"--early-stopping: {item!r} is not KEY=VALUE with KEY one of {', '.join(OPTIONS)}")
+                f"{option('early_stopping')}: {item!r} is not KEY=VALUE with KEY one of {', '.join(OPTIONS)}")
         try:
             number = float(value) if key in ("percentile", "threshold") else int(value)
         except ValueError:
-            raise EarlyStoppingSpecError(f"--early-stopping: {key} needs a number, got {value!r}")
+            raise EarlyStoppingSpecError(f"{option('early_stopping')}: {key} needs a number, got {value!r}")
         options[key] = number
     if not 0 < options["percentile"] < 100:
-        raise EarlyStoppingSpecError("--early-stopping: percentile must be between 0 and 100")
+        raise EarlyStoppingSpecError(f"{option('early_stopping')}: percentile must be between 0 and 100")
     if options["min_step"] < 1 or options["min_curves"] < 0:
-        raise EarlyStoppingSpecError("--early-stopping: min_step must be >= 1, min_curves >= 0")
+        raise EarlyStoppingSpecError(f"{option('early_stopping')}: min_step must be >= 1, min_curves >= 0")
     return options
 
 

@@ -18,6 +18,7 @@ from nas.ax_compat import experiment_properties
 from nas.config import SearchConfig
 from nas.early_stopping import make_strategy
 from nas.errors import NasError
+from nas.messages import option
 from nas.metrics import make_metrics
 from nas.optimization import make_optimization_config
 from nas.search_space import make_search_space
@@ -37,7 +38,7 @@ def make_experiment(config: SearchConfig, runner=None, early_stopping: bool = Fa
         search_space=make_search_space(config),
         tracking_metrics=metrics,
         runner=runner,
-        properties={CONFIG_PROPERTY: {"path": str(config.path),
+        properties={CONFIG_PROPERTY: {"path": config.source,
                                       "fingerprint": config.fingerprint()}},
     )
     experiment.optimization_config = make_optimization_config(config)
@@ -50,9 +51,9 @@ def check_same_search(experiment: Experiment, config: SearchConfig) -> None:
     if made_from.get("fingerprint") != config.fingerprint():
         raise SearchMismatch(
             f"this search was made from the config {made_from.get('path', '?')} as it was "
-            f"then; {config.path} now declares another search (trial command, parameters, "
-            "--fix, metrics or objectives): run with that config as it was, or start anew "
-            "with --fresh")
+            f"then; {config.source} now declares another search (trial command, parameters, "
+            f"{option('fix')}, metrics or objectives): run with that config as it was, or "
+            f"start anew with {option('fresh')}")
 
 
 def record_run_info(experiment: Experiment, info: dict) -> None:
@@ -72,9 +73,10 @@ def make_orchestrator(experiment, generation_strategy, max_pending, early_stoppi
     `early_stopping`: options of nas.early_stopping.parse_spec, or None (off); `last_step`:
     the config's (a parameter or a number: the last step a trial logs)."""
     if early_stopping is not None and not reads_curves_while_running(experiment):
-        raise SearchMismatch("this search was started without --early-stopping: its first "
-                             "objective is read only when a trial ends; resume it without "
-                             "--early-stopping, or start anew with --fresh")
+        raise SearchMismatch(f"this search was started without {option('early_stopping')}: "
+                             "its first objective is read only when a trial ends; resume it "
+                             f"without {option('early_stopping')}, or start anew with "
+                             f"{option('fresh')}")
     options = OrchestratorOptions(
         max_pending_trials=max_pending,
         init_seconds_between_polls=POLL_SECONDS,

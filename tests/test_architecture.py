@@ -171,5 +171,6 @@ def test_a_bad_derived_expression_is_refused(tmp_path, expression, words):
     ({"head": "16"}, "--fix head=16: head is in the parameter constraint 'head <= width_1'"),
 ])
 def test_a_fix_no_trial_can_have_is_refused(tmp_path, fix, words):
-    with pytest.raises(ConfigError, match=words.replace("[", r"\[")):
+    with pytest.raises(ConfigError) as error:
         load_config(write(tmp_path), fix)
+    assert words in error.value.for_command_line()

@@ -48,5 +48,5 @@ def test_checking_the_folders_creates_none(tmp_path):
 
     results = tmp_path / "new" / "results"
     args = parse_args(["--results-dir", str(results), "--log-dir", str(tmp_path / "logs")])
-    assert args.results_dir == str(results)
+    assert args.options.results_dir == results
     assert list(tmp_path.iterdir()) == []

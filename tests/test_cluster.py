@@ -204,7 +204,7 @@ def test_bad_cluster_settings_exit_2_with_one_line(flags, expected, tmp_path, ma
 
 
 def test_run_options_are_typed_as_the_scheduler_declares():
-    from nas.cli import parse_scheduler_cfg
+    from nas.jobs.cluster import parse_scheduler_cfg
 
     assert parse_scheduler_cfg("slurm", "partition=cpu,time=1:00:00,mail-type=BEGIN,END") == {
         "partition": "cpu", "time": "1:00:00", "mail-type": "BEGIN,END"}
@@ -229,7 +229,9 @@ def test_run_options_are_typed_as_the_scheduler_declares():
 def test_shared_log_dir_contract(scheduler, log_dir, mounts, image, problems):
     from nas.jobs.cluster import shared_path_problems
 
-    found = shared_path_problems(scheduler, log_dir, mounts, image)
+    from nas.messages import for_command_line
+
+    found = [for_command_line(p) for p in shared_path_problems(scheduler, log_dir, mounts, image)]
     assert len(found) == len(problems), found
     for expected, problem in zip(problems, found):
         assert expected in problem, found

@@ -92,9 +92,9 @@ def test_fix_pins_a_parameter_to_one_value(tmp_path):
     assert isinstance(space["width"], FixedParameter) and space["width"].value == 32
     assert space["batch-size"].value == 64 and config.fixed == {"width": 32, "batch-size": 64}
     assert config.fingerprint() != load_config(tmp_path / "search.toml").fingerprint()
-    with pytest.raises(ConfigError, match="--fix depth=3: no parameter 'depth'.*width"):
+    with pytest.raises(ConfigError, match="fix depth=3: no parameter 'depth'.*width"):
         load_config(tmp_path / "search.toml", {"depth": "3"})
-    with pytest.raises(ConfigError, match=r"--fix width=wide: width takes integers in \[16, 128\]"):
+    with pytest.raises(ConfigError, match=r"fix width=wide: width takes integers in \[16, 128\]"):
         load_config(tmp_path / "search.toml", {"width": "wide"})
 
 
@@ -180,4 +180,4 @@ def test_a_config_without_a_trial_budget_needs_trials(tmp_path, capsys):
     from nas.cli import parse_args
 
     assert parse_args(["--config", str(path), "--trials", "3",
-                       "--results-dir", str(tmp_path / "r")]).trials == 3
+                       "--results-dir", str(tmp_path / "r")]).options.trials == 3

@@ -20,8 +20,9 @@ def test_options():
     assert parse_spec("min_epoch=2")["min_step"] == 2  # the tutorial's word for a step
     assert parse_spec("threshold=0.9, min_curves=0")["threshold"] == 0.9
     for bad in ("percentile", "percentile=x", "speed=3", "percentile=100", "min_step=0"):
-        with pytest.raises(EarlyStoppingSpecError, match="--early-stopping"):
+        with pytest.raises(EarlyStoppingSpecError, match="early_stopping") as error:
             parse_spec(bad)
+        assert error.value.for_command_line().startswith("--early-stopping: ")
 
 
 def curve_experiment(curves):
@@ -134,10 +135,10 @@ def test_bad_early_stopping_option_exits_2_with_one_line(spec, tmp_path, capsys)
 def test_early_stopping_flag(tmp_path):
     from nas.cli import parse_args
 
-    assert parse_args(["--results-dir", str(tmp_path)]).early_stopping is None
-    assert parse_args(["--early-stopping", "--results-dir", str(tmp_path)]).early_stopping == parse_spec("")
+    assert parse_args(["--results-dir", str(tmp_path)]).options.early_stopping is None
+    assert parse_args(["--early-stopping", "--results-dir", str(tmp_path)]).options.early_stopping == parse_spec("")
     args = parse_args(["--early-stopping", "threshold=0.99,min_curves=0", "--results-dir", str(tmp_path)])
-    assert args.early_stopping["threshold"] == 0.99
+    assert args.options.early_stopping["threshold"] == 0.99
 
 
 def test_resume_kills_a_stopped_trials_job_that_outlived_the_driver(tmp_path):
@@ -215,7 +216,7 @@ def test_stopped_trials_in_console_table_and_curves():
     import io
 
     from nas.report.learning_curves import learning_curves_figure
-    from nas.report.progress import Progress
+    from nas.cli.progress import Progress
     from nas.report.summary import results_table
 
     experiment = curve_experiment({**COMPLETED, 5: ("EARLY_STOPPED", 4, [0.50, 0.6])})
@@ -259,5 +260,6 @@ def test_val_acc_is_read_while_running_only_with_early_stopping():
     assert not reads_curves_while_running(plain)
     assert reads_curves_while_running(make_experiment(tutorial_config(), early_stopping=True))
     gs = make_generation_strategy(plain, total_trials=8, max_pending=2, seed=0)
-    with pytest.raises(SearchMismatch, match="started without --early-stopping.*--fresh"):
+    with pytest.raises(SearchMismatch, match="started without early_stopping.*fresh=True") as e:
         make_orchestrator(plain, gs, max_pending=2, early_stopping=parse_spec(""))
+    assert "started without --early-stopping" in e.value.for_command_line()

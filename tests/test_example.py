@@ -117,7 +117,7 @@ def test_a_failing_script_is_reported_by_check(tmp_path, main_in_process):
     assert "exit code 1" in line and "boom: no GPU here" in line
 
 
-def test_a_script_without_main_starts_cold_and_says_so_once(tmp_path, capsys):
+def test_a_script_without_main_starts_cold_and_says_so_once(tmp_path, caplog):
     from nas.jobs.warm_start import why_not_warm
     from nas.state.lifecycle import start_warm_server
     from conftest import tutorial_runner
@@ -125,8 +125,9 @@ def test_a_script_without_main_starts_cold_and_says_so_once(tmp_path, capsys):
 
     config = script_config(tmp_path, "plain", "print('no main here')\n")
     runner = tutorial_runner(tmp_path / "trials", config=load_config(config))
-    assert start_warm_server(runner) is None
-    assert capsys.readouterr().out == ("note: plain.py has no top-level main(argv) function: "
-                                       "its trials start cold, each importing its libraries itself\n")
+    with caplog.at_level("INFO", logger="nas"):
+        assert start_warm_server(runner) is None
+    assert caplog.messages == ["note: plain.py has no top-level main(argv) function: its "
+                               "trials start cold, each importing its libraries itself"]
     assert why_not_warm(ROOT / "mnist_train_nas.py") is None
     assert why_not_warm(EXAMPLE / "train.py") is None

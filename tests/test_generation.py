@@ -192,5 +192,5 @@ def test_axs_own_settings_are_one_flag_away(tmp_path):
     assert "surrogate_spec" not in botorch_spec(ax).generator_kwargs
     assert "model_gen_options" not in botorch_spec(ax).generator_gen_kwargs
     assert set(GENERATIONS) == {"fast", "ax"}
-    assert parse_args(["--results-dir", str(tmp_path)]).generation == "fast"
-    assert parse_args(["--generation", "ax", "--results-dir", str(tmp_path)]).generation == "ax"
+    assert parse_args(["--results-dir", str(tmp_path)]).options.generation == "fast"
+    assert parse_args(["--generation", "ax", "--results-dir", str(tmp_path)]).options.generation == "ax"

@@ -61,7 +61,7 @@ def test_a_second_driver_is_refused_and_changes_nothing(tmp_path, data_dir, main
         first.send_signal(signal.SIGCONT)
     assert code == 2
     assert [line for line in err.splitlines() if line.strip()] == [
-        f"run_nas.py: error: {results / 'logs'} is in use by another run_nas.py (pid {first.pid}); "
+        f"run_nas.py: error: {results / 'logs'} is in use by another search driver (pid {first.pid}); "
         "wait for it to end or stop it, or give this run another --results-dir / --log-dir"]
     assert printed == ""
     assert first.wait(timeout=600) == 0, out.read_text()[-3000:]
@@ -178,7 +178,7 @@ def test_a_failing_save_stops_the_driver_and_keeps_the_previous_state(
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
     lines = error_lines(proc)
     assert lines[-1] == (
-        f"run_nas.py: cannot save the search state to {state_file} (File too large); the "
+        f"run_nas.py: error: cannot save the search state to {state_file} (File too large); the "
         f"previous state there is intact; free space or make {results / 'logs'} writable, "
         "then run the same command again to resume"), lines
     assert "Traceback" not in proc.stderr

@@ -8,7 +8,7 @@ from conftest import (
     files_outside_trials, report_command, results_files, run_driver, tutorial_config,
 )
 from fake_experiment import T0, fake_experiment
-from nas.report.console import status_text
+from nas.report.text import status_text
 from nas.report.summary import search_status
 from nas.report.writer import write_results
 
@@ -101,7 +101,7 @@ class FakeOrchestrator:
         return [t for t in self.experiment.trials.values() if t.status.is_running]
 
 
-def test_the_page_is_written_when_a_trial_ended_and_no_launch_is_due(capsys):
+def test_the_page_is_written_when_a_trial_ended_and_no_launch_is_due(caplog):
     from nas.state.lifecycle import LivePage
 
     experiment = fake_experiment([(0, 0.97, 30_000, 5)], running=[1])
@@ -121,13 +121,14 @@ def test_the_page_is_written_when_a_trial_ended_and_no_launch_is_due(capsys):
         raise OSError(28, "No space left on device")
 
     live.write = fail
-    experiment.trials[2].mark_completed(unsafe=True)
-    live.on_change(orchestrator)
-    experiment.new_trial().mark_running(no_runner_required=True).mark_failed(reason="again")
-    live.on_change(orchestrator)  # the same problem again: said once
-    err = capsys.readouterr().err
-    assert err.count("note: the results page could not be updated (OSError: [Errno 28] No space "
-                     "left on device); the search goes on") == 1
+    with caplog.at_level("WARNING", logger="nas"):
+        experiment.trials[2].mark_completed(unsafe=True)
+        live.on_change(orchestrator)
+        experiment.new_trial().mark_running(no_runner_required=True).mark_failed(reason="again")
+        live.on_change(orchestrator)  # the same problem again: said once
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert sum(m.startswith("note: the results page could not be updated (OSError: [Errno "
+                            "28] No space left on device); the search goes on") for m in said) == 1
 
 
 def test_a_real_search_keeps_its_page_current_and_records_its_run(live_search):
@@ -228,18 +229,22 @@ def test_report_goes_with_no_flag_that_starts_or_changes_a_search():
             parse_args(["--report", flag])
 
 
-def test_the_driver_is_a_live_run_nas_py_named_by_the_lock_file(tmp_path):
+def test_the_driver_is_the_process_the_lock_file_names_holding_the_lock(tmp_path):
     import os
     import socket
     import subprocess
 
+    from nas.state.ownership import own_log_dir
     from nas.state.watch import running_driver
 
     here = {"pid": os.getpid(), "host": socket.gethostname(), "started": "2026-01-01T12:00:00"}
     lock = tmp_path / "driver.lock"
     assert running_driver(tmp_path, {"driver": here}) is None  # no lock file
-    lock.write_text(f"{os.getpid()}\n")  # a live process, but not run_nas.py (pytest)
+    lock.write_text(f"{os.getpid()}\n")  # a live process that does not hold the lock
     assert running_driver(tmp_path, {"driver": here}) is None
+    with own_log_dir(tmp_path):  # this process drives (a notebook's kernel, say)
+        assert running_driver(tmp_path, {"driver": here}) == {**here, "checked": True}
+    assert running_driver(tmp_path, {"driver": here}) is None  # released
     gone = subprocess.Popen(["true"])
     gone.wait()
     lock.write_text(f"{gone.pid}\n")

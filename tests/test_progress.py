@@ -4,7 +4,7 @@ import io
 
 from fake_experiment import fake_experiment
 from test_hypervolume import hypervolume
-from nas.report.progress import Progress, format_duration
+from nas.cli.progress import Progress, format_duration
 
 
 class Clock:

@@ -9,8 +9,8 @@ from nas.generation import make_generation_strategy, strategy_of
 
 
 def test_flag_defaults_to_botorch_and_accepts_sobol(tmp_path):
-    assert parse_args(["--results-dir", str(tmp_path)]).strategy == "botorch"
-    assert parse_args(["--strategy", "sobol", "--results-dir", str(tmp_path)]).strategy == "sobol"
+    assert parse_args(["--results-dir", str(tmp_path)]).options.strategy == "botorch"
+    assert parse_args(["--strategy", "sobol", "--results-dir", str(tmp_path)]).options.strategy == "sobol"
 
 
 def test_bad_strategy_exits_2_with_one_line(tmp_path, main_in_process):

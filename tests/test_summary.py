@@ -12,7 +12,7 @@ from ax.core import Data
 
 from conftest import tutorial_config
 from fake_experiment import T0, fake_experiment
-from nas.report.console import print_failed_reasons, print_summary
+from nas.cli.console import print_failed_reasons, print_summary
 from test_hypervolume import hypervolume
 from nas.report.writer import write_results
 from nas.report.summary import pareto_front, summarize

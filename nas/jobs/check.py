@@ -13,8 +13,10 @@ no lock (the [prepare] command may fill LOG_DIR/cache, as a search's first run w
 
 import math
 import shutil
-import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from ax.core.base_trial import TrialStatus
 from ax.metrics.tensorboard import RUN_METADATA_KEY
@@ -23,20 +25,44 @@ from nas.config import SearchConfig
 from nas.metrics import read_final_scalars, trial_log
 from nas.orchestration import make_experiment
 from nas.generation import make_generation_strategy
+from nas.messages import log, option
 
 POLL_SECONDS = 0.5
 
 
-def check_config(config: SearchConfig, runner, seed=None, stream=None) -> bool:
-    """Run the check, print its findings; True if every metric was logged finite and the
-    job succeeded."""
-    out = stream or sys.stdout
+@dataclass
+class MetricCheck:
+    """One metric of a check: its tag, the value the trial logged (None: none finite) and
+    what is wrong (None: nothing)."""
+    name: str
+    tag: str
+    value: float | None
+    problem: str | None
+
+
+@dataclass
+class CheckResult:
+    """What a check found: the trial's parameters and log dir, each metric, and the job's
+    failure (None if it succeeded). `ok`: every metric logged finite, the job succeeded."""
+    config: SearchConfig
+    parameters: dict[str, Any]
+    log_dir: Path
+    metrics: list[MetricCheck]
+    job_failure: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.job_failure is None and all(m.problem is None for m in self.metrics)
+
+
+def check_config(config: SearchConfig, runner: Any, seed: int | None = None) -> CheckResult:
+    """Run the check: one trial, then its metrics looked up in its log."""
     shutil.rmtree(runner.log_dir, ignore_errors=True)
     experiment = make_experiment(config, runner)
     strategy = make_generation_strategy(experiment, total_trials=2, max_pending=1, seed=seed)
     trial = experiment.new_trial(generator_run=strategy.gen_single_trial(experiment))
     params = ", ".join(f"{k}={v}" for k, v in trial.arm.parameters.items())
-    print(f"--check: one trial of {config.name} ({config.path}): {params}", file=out, flush=True)
+    log.info(f"{option('check')}: one trial of {config.name} ({config.source}): {params}")
     runner.open_scheduler()
     trial.run()
     status = None
@@ -52,18 +78,14 @@ def check_config(config: SearchConfig, runner, seed=None, stream=None) -> bool:
     job_failed = status != TrialStatus.COMPLETED and runner.poll_exception(trial)
     values = read_final_scalars(log_dir)
     found = trial_log(log_dir).describe()
-    ok = True
+    metrics = []
     for spec in config.metrics.values():
         value = values.get(spec.tag, math.nan)
         if math.isfinite(value):
-            print(f"  ok       {spec.name}: tag {spec.tag!r} = {value:.6g}", file=out)
+            metrics.append(MetricCheck(spec.name, spec.tag, value, None))
             continue
-        ok = False
         what = "not finite" if spec.tag in values else "not in the trial's TensorBoard log"
-        print(f"  MISSING  {spec.name}: tag {spec.tag!r} {what}; looked in {log_dir} and its "
-              f"subfolders: {found}", file=out)
-    if job_failed and not job_failed.startswith("exited 0"):
-        ok = False
-        print(f"  FAILED   the job: {job_failed}", file=out)
-    print(f"--check: {'passed' if ok else 'failed'}; the trial's logs are in {log_dir}", file=out)
-    return ok
+        metrics.append(MetricCheck(spec.name, spec.tag, None,
+                                   f"{what}; looked in {log_dir} and its subfolders: {found}"))
+    failure = job_failed if job_failed and not job_failed.startswith("exited 0") else None
+    return CheckResult(config, dict(trial.arm.parameters), Path(log_dir), metrics, failure)

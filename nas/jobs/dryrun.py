@@ -6,6 +6,8 @@ of `run`): the sbatch script for slurm, the Volcano job for kubernetes. The tria
 candidates in memory: no job is submitted, no file written, no cluster contacted.
 """
 
+from typing import Any
+
 from torchx.schedulers import get_scheduler_factories
 
 from nas.orchestration import make_experiment
@@ -27,14 +29,10 @@ def first_trials(runner, config, total_trials, max_pending, seed=None):
     return trials
 
 
-def print_dry_run(runner, trials):
+def requests(runner: Any, trials: list) -> tuple[dict[str, Any], list]:
+    """(the scheduler's run options as TorchX resolves them, [(trial, its TorchX
+    AppDryRunInfo)]): what `run` would submit for each trial."""
     scheduler = runner.scheduler
     cfg = get_scheduler_factories()[scheduler](session_name="nas").run_opts().resolve(runner.cfg)
     cfg = {k: v for k, v in cfg.items() if v is not None}
-    for trial in trials:
-        info = runner.dryrun(trial)
-        params = ", ".join(f"{k}={v}" for k, v in trial.arm.parameters.items())
-        print(f"# ---- trial {trial.index}: {params}")
-        print(f"# TorchX dryrun on {scheduler}, run options {cfg}:")
-        print(info, flush=True)
-    print(f"# dry run: {len(trials)} trial(s) shown; nothing was submitted or written")
+    return cfg, [(trial, runner.dryrun(trial)) for trial in trials]

@@ -43,7 +43,7 @@ def prepare_command(config: SearchConfig, data_dir, log_dir) -> list[str] | None
 def is_prepared(config: SearchConfig, data_dir, log_dir) -> bool:
     """Whether every file [prepare] creates exists (False if it names none)."""
     creates = _fill(config.prepare_creates, data_dir, log_dir)
-    return bool(creates) and all((config.path.parent / f).exists() for f in creates)
+    return bool(creates) and all((config.folder / f).exists() for f in creates)
 
 
 def run_prepare(config: SearchConfig, data_dir, log_dir) -> None:
@@ -54,11 +54,11 @@ def run_prepare(config: SearchConfig, data_dir, log_dir) -> None:
         return
     cache_dir(log_dir).mkdir(parents=True, exist_ok=True)
     try:
-        done = subprocess.run(command, cwd=config.path.parent, capture_output=True, text=True)
+        done = subprocess.run(command, cwd=config.folder, capture_output=True, text=True)
     except OSError as e:
-        raise PrepareFailed(f"[prepare] of {config.path}: cannot run {command[0]!r} "
+        raise PrepareFailed(f"[prepare] of {config.source}: cannot run {command[0]!r} "
                             f"({e.strerror})") from None
     if done.returncode != 0:
         tail = last_lines([done.stderr], lines=1) or last_lines([done.stdout], lines=1)
-        raise PrepareFailed(f"[prepare] of {config.path} failed (exit code {done.returncode})"
+        raise PrepareFailed(f"[prepare] of {config.source} failed (exit code {done.returncode})"
                             f": {tail[0] if tail else 'no output'}")

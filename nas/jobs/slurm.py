@@ -31,6 +31,7 @@ from torchx.schedulers.slurm_scheduler import SLURM_STATES
 from torchx.specs import AppState, is_terminal, parse_app_handle
 
 from nas.jobs.failures import last_lines
+from nas.messages import log, option
 
 SBATCH_OUTPUT = "slurm-%j.out"  # the batch script's own output (TorchX's `set -x` lines)
 ROLE_ERR = "slurm-{job_id}-*-0.err"  # the job's stderr: TorchX names srun's file by role
@@ -43,7 +44,7 @@ _accounting = {}  # "on": whether sacct works, asked once (it is the cluster's s
 def cluster_problem():
     """Why jobs cannot be submitted to Slurm from here (one line with the way out), or None."""
     if shutil.which("sbatch") is None:
-        return f"--scheduler slurm: sbatch is not installed here (no Slurm client); {START_HINT}"
+        return f"{option('scheduler')} slurm: sbatch is not installed here (no Slurm client); {START_HINT}"
     try:
         ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=30)
         answer = " ".join((ping.stdout.splitlines() or [ping.stderr])[0].split())
@@ -51,7 +52,7 @@ def cluster_problem():
     except (OSError, subprocess.TimeoutExpired) as e:
         answer, up = str(e), False
     if not up:
-        return f"--scheduler slurm: slurmctld does not answer ({answer}); {START_HINT}"
+        return f"{option('scheduler')} slurm: slurmctld does not answer ({answer}); {START_HINT}"
     return None
 
 
@@ -133,8 +134,8 @@ def accounting_on():
         except (OSError, subprocess.TimeoutExpired):
             _accounting["on"] = False
         if not _accounting["on"]:
-            print("note: Slurm accounting is off here (sacct fails): job states come from "
-                  "squeue, and from the trials' logs for jobs ended over MinJobAge ago")
+            log.info("note: Slurm accounting is off here (sacct fails): job states come from "
+                     "squeue, and from the trials' logs for jobs ended over MinJobAge ago")
     return _accounting["on"]
 
 

@@ -18,7 +18,7 @@ every one of them rendered).
 
 import pandas as pd
 
-from nas.report.console import duration, status_text
+from nas.report.text import duration, status_text
 from nas.report.hypervolume import format_hv, format_value
 from nas.report.markup import figure_html, text
 from nas.report.provenance import describe
@@ -72,7 +72,7 @@ def plot_div(name, fig, user_strings=()):
 
 
 def status_html(status, generated):
-    """The line atop the page (nas.report.console.status_text), coloured by its state."""
+    """The line atop the page (nas.report.text.status_text), coloured by its state."""
     return (f'<p class="status" id="status" data-state="{status.state}">'
             f'{text(status_text(status, generated))}</p>')
 

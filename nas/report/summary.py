@@ -4,7 +4,7 @@ within the thresholds, the failed trials with their reasons, the early-stopped t
 with the step they reached, wall time, versions and provenance, and where the search
 stands (`SearchStatus`: running, finished or stopped; trials done; which run, how long).
 
-The console summary (nas/report/console.py), run_summary.json and index.html
+The console summary (nas/cli/console.py), run_summary.json and index.html
 (nas/report/writer.py, nas/report/index_page.py) only render a `RunSummary`; none of them
 counts or computes again. Everything is named as the search config names it: its
 objectives, metrics and parameters.

@@ -14,10 +14,10 @@ stop ends and how a resume begins. run_nas.py builds the search; this module kee
 """
 
 import signal
-import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
+
+from nas.messages import log, option
 
 # Ax, TorchX and torch (~5 s of imports) are imported by the functions that use them, so
 # that the lock is taken, and a second driver refused, before they load.
@@ -30,7 +30,7 @@ EXIT_INTERRUPTED = 130
 def load_saved_search(store, strategy, config):
     """(experiment, generation_strategy) saved in `store` (a nas.state.storage.StateStore),
     or None for a new search. StateError if the files are unusable; SearchMismatch if the
-    search was made with another --strategy or another search config."""
+    search was made with another strategy or another search config."""
     from nas.orchestration import SearchMismatch, check_same_search
     from nas.generation import strategy_of
 
@@ -39,13 +39,13 @@ def load_saved_search(store, strategy, config):
         return None
     experiment, generation_strategy = store.load()
     if strategy_of(generation_strategy) != strategy:
-        raise SearchMismatch(f"the search saved in {state_file} uses --strategy "
+        raise SearchMismatch(f"the search saved in {state_file} uses {option('strategy')} "
                              f"{strategy_of(generation_strategy)}; run it with that, or start "
-                             "anew with --fresh")
+                             f"anew with {option('fresh')}")
     try:
         check_same_search(experiment, config)
     except SearchMismatch as e:
-        raise SearchMismatch(f"{state_file}: {e}") from None
+        raise SearchMismatch(f"{state_file}: {e.raw}") from None
     return experiment, generation_strategy
 
 
@@ -58,14 +58,14 @@ def take_over_jobs(orchestrator):
     runner = experiment.runner
     # SchedulerUnavailable if jobs cannot be reached (Slurm's controller down)
     for line in runner.jobs.take_over(runner.log_dir, experiment):
-        print(f"  {line}")
+        log.info(f"  {line}")
     running = list(orchestrator.running_trials)
     if not running:
         return
     orchestrator.poll_and_process_results()
     for trial in running:
         status = trial.status.name
-        print(f"  trial {trial.index}: {AFTER_DRIVER_DEATH.get(status, status)}")
+        log.info(f"  trial {trial.index}: {AFTER_DRIVER_DEATH.get(status, status)}")
 
 
 AFTER_DRIVER_DEATH = {  # a trial's status after the first poll of a resumed search
@@ -162,9 +162,8 @@ class LivePage:
         except Exception as e:  # a full disk, a bug in a plot: the search matters more
             problem = " ".join(f"{type(e).__name__}: {e}".split())[:300]
             if problem != self._problem:
-                print(f"note: the results page could not be updated ({problem}); the search "
-                      "goes on, the files are written again after the next trial",
-                      file=sys.stderr, flush=True)
+                log.warning(f"note: the results page could not be updated ({problem}); the "
+                            "search goes on, the files are written again after the next trial")
             self._problem = problem
 
 
@@ -179,6 +178,9 @@ def _raise_interrupted(signum, frame):
     raise Interrupted(signal.Signals(signum).name)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def install_stop_handlers():
     """Ctrl-C and `kill` stop the search cleanly. Replaces the handlers TorchX's local
     scheduler installs (when it is created), which raise an ordinary Exception."""
@@ -189,40 +191,55 @@ def install_stop_handlers():
 @dataclass
 class Stop:
     """Why the search stopped before its end, the driver's exit status, and whether the
-    state could be saved (if not, the previous one is on disk)."""
+    state could be saved (if not, the previous one is on disk). `interrupted`: by Ctrl-C
+    or SIGTERM (a notebook's interrupt raises KeyboardInterrupt once all is saved)."""
     status: int
     why: str
     saved: bool = True
+    interrupted: bool = False
 
 
-def run_owned_search(orchestrator, store, total_trials, progress, warm_start=True,
+def run_owned_search(orchestrator, store, total_trials, progress=None, warm_start=True,
                      run_info=None, live_page=None):
     """Run the search to its end or to a `Stop` (returned; None: it ended), saving it into
     `store`. Whatever ends it, no job is left running, and the state is saved unless
-    saving is what failed; the last save records how it ended. `run_info`: () -> the
-    driver's run info, saved with the state (nas.orchestration.saved_run_info reads it
-    back); `live_page`: the write(experiment) that rewrites the results page (LivePage
-    calls it), or None."""
-    from ax.exceptions.core import AxError
-
-    from nas.orchestration import run_search, trials_still_to_run
-
+    saving is what failed; the last save records how it ended. `progress`: called with
+    the experiment after every poll, or None; `run_info`: () -> the driver's run info,
+    saved with the state (nas.orchestration.saved_run_info reads it back); `live_page`:
+    the write(experiment) that rewrites the results page (LivePage calls it), or None.
+    The signal handlers are as they were before, once it returns."""
     experiment = orchestrator.experiment
     runner = experiment.runner
     max_pending = orchestrator.options.max_pending_trials
     saver = StateSaver(store, run_info)
     page = LivePage(live_page, total_trials, max_pending) if live_page else None
-    runner.open_scheduler()
-    install_stop_handlers()
+    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    try:
+        runner.open_scheduler()
+        install_stop_handlers()
+        return _run_and_stop(orchestrator, store, saver, page, total_trials, progress,
+                             warm_start)
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+def _run_and_stop(orchestrator, store, saver, page, total_trials, progress, warm_start):
+    from ax.exceptions.core import AxError
+
+    from nas.orchestration import run_search, trials_still_to_run
+
+    experiment = orchestrator.experiment
     warm_server = None
     if warm_start and trials_still_to_run(experiment, total_trials):
-        warm_server = start_warm_server(runner)
+        warm_server = start_warm_server(experiment.runner)
 
     def on_change(o):
         saver.on_change(o)
         if page:
             page.on_change(o)
-        progress.update(o.experiment)
+        if progress:
+            progress(o.experiment)
 
     stopped, ran_to_end = None, False
     try:
@@ -234,15 +251,14 @@ def run_owned_search(orchestrator, store, total_trials, progress, warm_start=Tru
         run_search(orchestrator, total_trials, on_change=on_change)
         ran_to_end = True
     except (KeyboardInterrupt, Interrupted) as e:
-        stopped = Stop(EXIT_INTERRUPTED, f"interrupted ({e or 'SIGINT'})")
+        stopped = Stop(EXIT_INTERRUPTED, f"interrupted ({str(e) or 'SIGINT'})", interrupted=True)
     except SaveFailed as e:
         stopped = Stop(1, str(e), saved=False)
     except AxError as e:  # e.g. too many failed trials
         stopped = Stop(1, f"{type(e).__name__}: {' '.join(str(e).split())}")
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut this short
+        for sig in STOP_SIGNALS:  # a second Ctrl-C must not cut this short
             signal.signal(sig, signal.SIG_IGN)
-        progress.close()
         cancel_running_jobs(orchestrator, "search stopped" if stopped else "driver failed")
         try:
             if stopped is None or stopped.saved:  # a finished search is one file
@@ -267,7 +283,7 @@ def start_warm_server(runner):
         return None
     script = runner.job_settings["script"]
     if why := why_not_warm(script):
-        print(f"note: {why}: its trials start cold, each importing its libraries itself")
+        log.info(f"note: {why}: its trials start cold, each importing its libraries itself")
         return None
     return WarmServer(runner.log_dir, script)
 
@@ -276,8 +292,8 @@ def cancel_running_jobs(orchestrator, why):
     """Stop every running trial's job and mark the trial ABANDONED (replaced on resume)."""
     running = list(orchestrator.running_trials)
     if running:
-        print(f"Cancelling the jobs of the running trials {[t.index for t in running]} "
-              "(they are run anew, as new trials, on resume)", file=sys.stderr, flush=True)
+        log.warning(f"Cancelling the jobs of the running trials {[t.index for t in running]} "
+                    "(they are run anew, as new trials, on resume)")
     for trial in running:
         orchestrator.experiment.runner.stop(trial, reason=why)
         trial.mark_abandoned(reason=f"{why}; job cancelled", unsafe=True)

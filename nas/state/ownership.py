@@ -1,6 +1,7 @@
 """One driver per search: an exclusive `flock` on LOG_DIR/driver.lock from before the
-saved state is read until the driver exits; a second driver exits 2 naming the holder's
-pid. The kernel drops the lock with the process (`kill -9` too), so a stale lock never
+saved state is read until the search's run ends (its process's exit at the latest); a
+second driver is refused (LogDirInUse, naming the holder's pid), a command or a notebook
+alike. The kernel drops the lock with the process (`kill -9` too), so a stale lock never
 blocks the next run; the descriptor is close-on-exec, so a job or warm-start server
 outliving its driver holds none. Standard library only: the lock is taken, and a second
 driver refused, before the trials' libraries load; only the search config's check (with
@@ -14,20 +15,39 @@ import time
 from pathlib import Path
 
 from nas.errors import NasError
+from nas.messages import log, option
 
 LOCK_FILE = "driver.lock"
 
 
 class LogDirInUse(NasError):
     """Another driver holds the log dir's lock."""
-_held = []  # the lock's file descriptor, open for the process's whole life
 
 
-def own_log_dir(log_dir, fresh=False):
+class Ownership:
+    """The lock on a log dir, held until `release` (or the end of a `with` block, or the
+    process): the driver's while it runs a search."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # the kernel drops the lock with its last descriptor
+            self.fd = None
+
+    def __enter__(self) -> "Ownership":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def own_log_dir(log_dir, fresh=False) -> Ownership:
     """Lock `log_dir` for this process, or LogDirInUse naming the driver that holds it.
     `fresh`: move an earlier search (logs and state) aside first, never deleting it."""
     log_dir = Path(log_dir)
-    log_dir.mkdir(parents=True, exist_ok=True)  # nas/cli.py checked that it can be
+    log_dir.mkdir(parents=True, exist_ok=True)  # checked beforehand that it can be
     fd = _lock(log_dir)
     if fresh and any(p.name != LOCK_FILE for p in log_dir.iterdir()):
         backup = log_dir.with_name(f"{log_dir.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -37,8 +57,8 @@ def own_log_dir(log_dir, fresh=False):
         os.close(fd)
         (backup / LOCK_FILE).unlink(missing_ok=True)
         fd = new_fd
-        print(f"--fresh: moved the earlier search's logs and state to {backup}")
-    _held.append(fd)
+        log.info(f"{option('fresh')}: moved the earlier search's logs and state to {backup}")
+    return Ownership(fd)
 
 
 def _lock(log_dir):
@@ -50,9 +70,9 @@ def _lock(log_dir):
         os.close(fd)
         if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
             raise
-        raise LogDirInUse(f"{log_dir} is in use by another run_nas.py (pid {_holder(path)}); "
+        raise LogDirInUse(f"{log_dir} is in use by another search driver (pid {_holder(path)}); "
                           "wait for it to end or stop it, or give this run another "
-                          "--results-dir / --log-dir")
+                          f"{option('results_dir')} / {option('log_dir')}")
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     return fd

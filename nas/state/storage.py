@@ -46,6 +46,7 @@ import nas.surrogate  # noqa: F401  (registers its model class, named in saved s
 from nas.ax_compat import data_rows, experiment_properties, generator_runs, trial_properties
 from nas.errors import NasError
 from nas.files import atomic_write_text
+from nas.messages import option
 from nas.metrics import CurveMetric, NasMetric
 from nas.runner import NasRunner
 
@@ -362,7 +363,7 @@ def read_json(path):
 def damaged(path, problem):
     """The one line for an unusable state file: what is wrong, and the ways out."""
     prev = previous_copy(path)
-    way_out = "start anew with --fresh (it moves the logs and this file aside)"
+    way_out = f"start anew with {option('fresh')} (it moves the logs and this file aside)"
     if prev.exists() and prev.stat().st_size and _parses(prev):
         way_out = (f"to resume from the last good copy, `cp {prev} {path}`; or {way_out}")
     return f"the saved search {path} {problem}; {way_out}"
@@ -371,7 +372,7 @@ def damaged(path, problem):
 def damaged_journal(journal, problem):
     return (f"the saved search's journal {journal} {problem}; to resume from the snapshot the "
             f"driver last started from (losing the changes since), `mv {journal} "
-            f"{journal}.damaged`; or start anew with --fresh")
+            f"{journal}.damaged`; or start anew with {option('fresh')}")
 
 
 def _parses(path):

@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 
 from nas.errors import NasError
+from nas.messages import option
 
 
 class NoSavedSearch(NasError):
@@ -32,22 +33,25 @@ def read_saved_search(log_dir, config):
         if journal_of(state_file).exists():  # the latest save is the journal's last line
             saved = max(saved, os.stat(journal_of(state_file)).st_mtime)
     except FileNotFoundError:
-        raise NoSavedSearch(f"no saved search in {log_dir} (no {STATE_FILE}): --report reads "
-                            "the state a search saves; give the --results-dir / --log-dir "
-                            "the search ran with") from None
+        raise NoSavedSearch(f"no saved search in {log_dir} (no {STATE_FILE}): "
+                            f"{option('report')} reads the state a search saves; give the "
+                            f"{option('results_dir')} / {option('log_dir')} the search ran "
+                            "with") from None
     experiment, _ = load_state(state_file)
     info = saved_run_info(experiment)
     try:
         check_same_search(experiment, config)
     except SearchMismatch:
         def flags(path, fixed):
-            return f"--config {path}" + "".join(f" --fix {k}={v}" for k, v in fixed.items())
+            return f"{option('config')} {path}" + "".join(
+                f" {option('fix')} {k}={v}" for k, v in fixed.items())
 
         ran = info.get("config") or {}
         how = f" (it ran with {flags(ran['path'], ran.get('fixed') or {})})" if ran else ""
         raise SearchMismatch(f"{state_file} holds a search made from another config than "
-                             f"{flags(config.path, config.fixed)}{how}: give --report the "
-                             "--config and --fix the search ran with") from None
+                             f"{flags(config.source, config.fixed)}{how}: give "
+                             f"{option('report')} the {option('config')} and {option('fix')} "
+                             "the search ran with") from None
     if not info:  # saved by a version that kept no run info: what the config says
         from nas.config import as_dict
 
@@ -55,37 +59,73 @@ def read_saved_search(log_dir, config):
     return experiment, info, dt.datetime.fromtimestamp(saved).isoformat(timespec="seconds")
 
 
+def recorded_config(log_dir):
+    """(the config file, or the dict it was declared by, and {parameter: value} fixed) a
+    saved search's driver ran with, as its run info records them; NoSavedSearch if there
+    is none, or none was recorded."""
+    from nas.orchestration import saved_run_info
+    from nas.state.storage import STATE_FILE, load_state
+
+    state_file = Path(log_dir) / STATE_FILE
+    if not state_file.exists():
+        raise NoSavedSearch(f"no saved search in {log_dir} (no {STATE_FILE}): "
+                            f"{option('report')} reads the state a search saves; give the "
+                            f"{option('results_dir')} / {option('log_dir')} the search ran "
+                            "with")
+    experiment, _ = load_state(state_file)
+    info = saved_run_info(experiment)
+    ran = info.get("config") or {}
+    if info.get("config_dict"):  # a search declared by a dict (nas.Search.from_config)
+        return info["config_dict"], dict(ran.get("fixed") or {})
+    path = ran.get("path")
+    if not path or not Path(path).is_file():
+        raise NoSavedSearch(f"the search saved in {log_dir} does not record a config file that "
+                            f"exists here ({path or 'none recorded'}); give {option('config')}")
+    return Path(path), dict(ran.get("fixed") or {})
+
+
 def running_driver(log_dir, run_info):
     """The driver running the search in `log_dir` now, as SearchStatus.driver has it
     ({pid, host, started, checked}), or None. A driver on another host (the saved run
     info says which) cannot be checked from here: until its state records an end, it is
     taken as running, `checked` False."""
-    from nas.state.ownership import recorded_holder
+    from nas.state.ownership import LOCK_FILE, recorded_holder
 
     saved = run_info.get("driver") or {}
     if saved.get("host") not in (None, socket.gethostname()):
         return {**saved, "checked": False} if run_info.get("ended") is None else None
     pid = recorded_holder(log_dir)
-    if pid is None or not is_driver(pid):
+    if pid is None or not holds_lock(pid, Path(log_dir) / LOCK_FILE):
         return None
     # a driver that has not saved yet (resuming) is not the one the run info names
     return {**saved, "checked": True} if saved.get("pid") == pid else {"pid": pid, "checked": True}
 
 
-def is_driver(pid):
-    """A live (not zombie) process running run_nas.py."""
-    proc = Path(f"/proc/{pid}")
-    if not Path("/proc/self").exists():  # no procfs: whether the pid exists at all
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return True
+def holds_lock(pid, lock_file):
+    """Whether process `pid` holds the flock on `lock_file` now: the kernel's table of
+    locks (/proc/locks) says, whatever the process is (run_nas.py, a notebook's kernel);
+    a pid reused by another process holds no lock. Without /proc/locks: whether `pid` is
+    a live process."""
+    locks = Path("/proc/locks")
     try:
-        argv = proc.joinpath("cmdline").read_bytes().split(b"\0")
-        state = proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):  # gone meanwhile
+        st = os.stat(lock_file)
+        table = locks.read_text()
+    except OSError:
+        return _alive(pid)
+    file_id = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in table.splitlines():
+        fields = line.split()  # 1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[4] == str(pid) \
+                and fields[5] == file_id:
+            return True
+    return False
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
-    return state != "Z" and any(Path(os.fsdecode(arg)).name == "run_nas.py" for arg in argv)
+    except PermissionError:
+        pass
+    return True

@@ -1,8 +1,6 @@
-"""The run's facts as text: the trial counts line, the end-of-run summary, the failed
-trials' reasons and the line that says where the search stands (also atop index.html).
-Renders what nas/report/summary.py computed; computes nothing."""
-
-import sys
+"""The run's facts as text: the trial counts line, a failed or early-stopped trial's line,
+durations, and the line that says where the search stands (atop index.html, and on the
+console). Renders what nas/report/summary.py computed; computes nothing, prints nothing."""
 
 from nas.report.hypervolume import format_hv
 
@@ -73,27 +71,3 @@ def stopped_line(trial, step, planned=None):
     why = (trial.status_reason or "").split("\n")[0]  # Ax's reason: first line
     of = f" of {planned}" if planned is not None else ""
     return f"  trial {trial.index} EARLY_STOPPED after step {step}{of}: {why}"
-
-
-def print_summary(summary, total, seconds, files, stream=None):
-    """The end of a run: counts, hypervolume, Pareto-optimal configurations, files."""
-    out = stream or sys.stdout
-    print(f"\nDone in {seconds:.0f}s: {status_line(summary.counts, total)}", file=out)
-    print(f"Hypervolume (reference point {summary.goal.describe()}): "
-          f"{format_hv(summary.hypervolume, summary.goal.max_hv)}", file=out)
-    best = summary.best_within_thresholds
-    if best:
-        print(f"Best {best['metric']} within the thresholds: {best[best['metric']]:.6g} "
-              f"(trial {best['trial_index']})", file=out)
-    if len(summary.front):
-        print("Pareto-optimal configurations (observed):", file=out)
-        print(summary.pareto_optimal.to_string(index=False), file=out)
-    print("Results:", file=out)
-    for what, path in files.items():
-        print(f"  {what:18s} {path}", file=out)
-
-
-def print_failed_reasons(summary, stream=None):
-    """Each failed or abandoned trial's reason (stderr: the run stopped)."""
-    for row in summary.failed.itertuples():
-        print(failure_line(row.trial_index, row.status, row.reason), file=stream or sys.stderr)
