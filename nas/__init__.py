@@ -10,7 +10,7 @@ nas/api.py is the API (`Search`, `SearchResult`, `load`); run_nas.py is its comm
 Every error a user can fix is a `NasError`.
 """
 
-from nas.api import SearchFailed, SearchInterrupted, SearchOptions, SearchResult, Search, load
+from nas.api import Search, SearchFailed, SearchInterrupted, SearchOptions, SearchResult, load
 from nas.config import ConfigError, SearchConfig, load_config
 from nas.errors import NasError
 from nas.jobs.cluster import OptionError

@@ -21,7 +21,7 @@ whose address is in the file `warm_start`, if one serves.
 
 import os
 from string import Formatter
-from typing import Any, List, Optional
+from typing import Any
 
 import torchx
 from torchx import specs
@@ -29,14 +29,13 @@ from torchx.components import utils
 
 from nas.jobs.local_launch import PID_FILE
 
-
 RESERVED = ("log_path", "trial_idx", "job_settings")  # no parameter may take these names
 SETTINGS = dict(script="", args=(), parameter_args="--{name} {value}", data_dir="", cache_dir="",
                 python="python", image=torchx.IMAGE, cpu=1, memMB=1024, gpu=0, threads=1,
                 mounts=None, launcher="", warm_start="", omit=())
 
 
-def trainer(log_path: str, trial_idx: int = -1, job_settings: Optional[dict] = None,
+def trainer(log_path: str, trial_idx: int = -1, job_settings: dict | None = None,
             **parameters: Any) -> specs.AppDef:
     """The tutorial's `trainer`, for any script: each trial logs into `<log_path>/<trial_idx>`.
 
@@ -71,8 +70,8 @@ def trainer(log_path: str, trial_idx: int = -1, job_settings: Optional[dict] = N
     return app
 
 
-def trial_argv(args: List[str], parameter_args: str, parameters: dict, omit: tuple = (),
-               **placeholders: Any) -> List[str]:
+def trial_argv(args: list[str], parameter_args: str, parameters: dict, omit: tuple = (),
+               **placeholders: Any) -> list[str]:
     """The script's arguments: the fixed ones with their placeholders filled in (an
     argument naming a parameter that `parameters` lacks, inactive in this trial, is left
     out), then each parameter neither named in them nor in `omit`, as `parameter_args`

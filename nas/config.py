@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import NasError
-from nas.messages import option
 from nas.hierarchy import always_active, condition, dependents, plain, tree_problem
+from nas.messages import option
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "tutorial.toml"
 DEFAULT_PARAMETER_ARGS = "--{name} {value}"
@@ -345,8 +345,7 @@ class _Reader:
 
     def parameter(self, name, entry):
         """Ax's parameter config of one [parameters] entry, checked by Ax itself."""
-        from ax.api.configs import (ChoiceParameterConfig, DerivedParameterConfig,
-                                    RangeParameterConfig)
+        from ax.api.configs import ChoiceParameterConfig, DerivedParameterConfig, RangeParameterConfig
         from ax.api.utils.instantiation.from_config import parameter_from_config
 
         where = f"parameter {name!r}"

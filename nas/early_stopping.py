@@ -26,7 +26,8 @@ What is specific to a search with learning curves:
 
 from ax.core.trial_status import TrialStatus
 from ax.early_stopping.strategies import (
-    PercentileEarlyStoppingStrategy, ThresholdEarlyStoppingStrategy,
+    PercentileEarlyStoppingStrategy,
+    ThresholdEarlyStoppingStrategy,
 )
 
 from nas.ax_compat import generation_node_name
@@ -55,7 +56,8 @@ def parse_spec(text):
         try:
             number = float(value) if key in ("percentile", "threshold") else int(value)
         except ValueError:
-            raise EarlyStoppingSpecError(f"{option('early_stopping')}: {key} needs a number, got {value!r}")
+            raise EarlyStoppingSpecError(
+                f"{option('early_stopping')}: {key} needs a number, got {value!r}") from None
         options[key] = number
     if not 0 < options["percentile"] < 100:
         raise EarlyStoppingSpecError(f"{option('early_stopping')}: percentile must be between 0 and 100")

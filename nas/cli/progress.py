@@ -15,10 +15,10 @@ earlier trials don't count); it stays "?" until a trial finished.
 import sys
 import time
 
-from nas.report.text import counts_text, failure_line, stopped_line
-from nas.trial_data import planned_steps, stopped_steps
 from nas.report.hypervolume import current_hypervolume, format_hv, goal_of
 from nas.report.summary import finished, trial_counts
+from nas.report.text import counts_text, failure_line, stopped_line
+from nas.trial_data import planned_steps, stopped_steps
 
 
 def format_duration(seconds):

@@ -22,10 +22,10 @@ from ax.core.base_trial import TrialStatus
 from ax.metrics.tensorboard import RUN_METADATA_KEY
 
 from nas.config import SearchConfig
-from nas.metrics import read_final_scalars, trial_log
-from nas.orchestration import make_experiment
 from nas.generation import make_generation_strategy
 from nas.messages import log, option
+from nas.metrics import read_final_scalars, trial_log
+from nas.orchestration import make_experiment
 
 POLL_SECONDS = 0.5
 

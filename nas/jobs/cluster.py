@@ -103,7 +103,7 @@ def load_scheduler(name: str) -> Any:
         return factories[name](session_name="nas")
     except Exception as e:  # e.g. its client package is not installed
         raise OptionError(f"TorchX scheduler {name!r} cannot be loaded here "
-                          f"({type(e).__name__}: {e}); {install_hint(name, e)}")
+                          f"({type(e).__name__}: {e}); {install_hint(name, e)}") from None
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
@@ -132,7 +132,7 @@ def parse_scheduler_cfg(scheduler: str, text: str | dict[str, Any]) -> dict[str,
             raw = to_dict(text)
         except ValueError:
             raise OptionError(f"{option('scheduler_cfg')} {text!r} is not k=v,k=v; "
-                              f"run options of {scheduler}: {valid}")
+                              f"run options of {scheduler}: {valid}") from None
     cfg = {}
     for key, value in raw.items():
         opt = opts.get(key)
@@ -143,13 +143,13 @@ def parse_scheduler_cfg(scheduler: str, text: str | dict[str, Any]) -> dict[str,
             cfg[key] = cast_option(opts, key, value)
         except (ValueError, IndexError):  # IndexError: a dict item without ':'
             raise OptionError(f"{option('scheduler_cfg')} {key}={value!r}: expected "
-                              f"{type_of[key]} ({help_of[key]})")
+                              f"{type_of[key]} ({help_of[key]})") from None
     try:
         opts.resolve(cfg)  # required options present, types right
     except InvalidRunConfigException as e:
         raise OptionError(f"scheduler {scheduler} needs run option {e.cfg_key} "
                           f"({type_of[e.cfg_key]}: {help_of[e.cfg_key]}); "
-                          f"pass {option('scheduler_cfg')} {e.cfg_key}=...")
+                          f"pass {option('scheduler_cfg')} {e.cfg_key}=...") from None
     return cfg
 
 
@@ -171,5 +171,5 @@ def check_mounts(mounts: list[str]) -> None:
             problem = e.args[0] if e.args else type(e).__name__
             if isinstance(e, KeyError) and problem in ("src", "dst"):
                 problem = f"missing {problem}"
-            raise OptionError(f"{option('mount')} {mount!r}: {problem}; expected "
-                              "type=volume,src=CLAIM,dst=DIR or type=bind,src=DIR,dst=DIR[,readonly]")
+            raise OptionError(f"{option('mount')} {mount!r}: {problem}; expected type=volume,"
+                              "src=CLAIM,dst=DIR or type=bind,src=DIR,dst=DIR[,readonly]") from None

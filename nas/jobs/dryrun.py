@@ -10,8 +10,8 @@ from typing import Any
 
 from torchx.schedulers import get_scheduler_factories
 
-from nas.orchestration import make_experiment
 from nas.generation import make_generation_strategy
+from nas.orchestration import make_experiment
 
 MAX_SHOWN = 4
 

@@ -17,7 +17,6 @@ process of its own; so does any job if the server is gone.
 import ast
 import importlib.util
 import inspect
-
 import json
 import os
 import random
@@ -134,7 +133,7 @@ def serve(path, driver, address, script):
             if not children:
                 return
         waiting = [listener] if listener else []
-        for pid, (conn, pidfd) in children.items():
+        for conn, pidfd in children.values():
             waiting += [conn, pidfd]
         ready, _, _ = select.select(waiting, [], [], POLL_SECONDS)
         if listener in ready:

@@ -18,10 +18,10 @@ every one of them rendered).
 
 import pandas as pd
 
-from nas.report.text import duration, status_text
 from nas.report.hypervolume import format_hv, format_value
 from nas.report.markup import figure_html, text
 from nas.report.provenance import describe
+from nas.report.text import duration, status_text
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }

@@ -23,10 +23,10 @@ from ax.core.base_trial import TrialStatus
 from ax.service.utils.report_utils import exp_to_df
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
-from nas.trial_data import stopped_steps
 from nas.hierarchy import dependents, structure
 from nas.report.hypervolume import Goal, goal_of, hypervolume_trace
 from nas.report.provenance import provenance, versions
+from nas.trial_data import stopped_steps
 
 
 def trial_counts(experiment):

@@ -2,7 +2,6 @@
 durations, and the line that says where the search stands (atop index.html, and on the
 console). Renders what nas/report/summary.py computed; computes nothing, prints nothing."""
 
-from nas.report.hypervolume import format_hv
 
 
 def counts_text(counts, total=None, abandoned_always=True):

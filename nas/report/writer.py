@@ -25,7 +25,6 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from nas.ax_compat import cv_dropdown_figure
-from nas.trial_data import completed_results
 from nas.files import atomic_write_text
 from nas.hierarchy import always_active
 from nas.report.hypervolume import format_value, hypervolume_figure
@@ -34,6 +33,7 @@ from nas.report.learning_curves import learning_curves_figure
 from nas.report.markup import figure_html, text
 from nas.report.provenance import add_to_html, write_manifest
 from nas.report.summary import summarize
+from nas.trial_data import completed_results
 
 PLOTLY_JS = "plotly.min.js"
 

@@ -31,8 +31,8 @@ def load_saved_search(store, strategy, config):
     """(experiment, generation_strategy) saved in `store` (a nas.state.storage.StateStore),
     or None for a new search. StateError if the files are unusable; SearchMismatch if the
     search was made with another strategy or another search config."""
-    from nas.orchestration import SearchMismatch, check_same_search
     from nas.generation import strategy_of
+    from nas.orchestration import SearchMismatch, check_same_search
 
     state_file = store.path
     if not state_file.exists():
@@ -119,7 +119,7 @@ class StateSaver:
                 self.store.save(experiment, generation_strategy)
         except OSError as e:
             raise SaveFailed(f"cannot save the search state to {self.store.path} "
-                             f"({e.strerror or e}); the previous state there is intact")
+                             f"({e.strerror or e}); the previous state there is intact") from None
 
 
 def launch_due(orchestrator, total_trials, max_pending):

@@ -72,7 +72,7 @@ def _lock(log_dir):
             raise
         raise LogDirInUse(f"{log_dir} is in use by another search driver (pid {_holder(path)}); "
                           "wait for it to end or stop it, or give this run another "
-                          f"{option('results_dir')} / {option('log_dir')}")
+                          f"{option('results_dir')} / {option('log_dir')}") from None
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     return fd

@@ -253,7 +253,7 @@ class StateStore:
             parts["generator_runs"] = list(strategy_json["generator_runs"])
         except (AttributeError, KeyError, TypeError, ValueError) as e:
             raise StateError(damaged(self.path, f"is not a saved search of this version "
-                                                f"({type(e).__name__}: {e})"))
+                                                f"({type(e).__name__}: {e})")) from None
         self._parts = parts
         for line in self._journal_changes(state.get("token")):
             change = {k: ({i: (None, v) for i, v in line[k].items()} if k in ("trials", "data")
@@ -274,7 +274,7 @@ class StateStore:
         except FileNotFoundError:
             return []
         except (OSError, UnicodeDecodeError) as e:
-            raise StateError(damaged_journal(self.journal, f"cannot be read ({e})"))
+            raise StateError(damaged_journal(self.journal, f"cannot be read ({e})")) from None
         try:
             header = json.loads(lines[0])
         except (ValueError, IndexError):
@@ -287,7 +287,7 @@ class StateStore:
             try:
                 change = json.loads(line)
             except ValueError:
-                raise StateError(damaged_journal(self.journal, f"is damaged at line {number}"))
+                raise StateError(damaged_journal(self.journal, f"is damaged at line {number}")) from None
             changes.append(change)
         self._journal_lines = len(changes)
         return changes
@@ -302,7 +302,8 @@ class StateStore:
                 assembled["generation_strategy"], experiment=experiment, **decode)
         except Exception as e:  # Ax's decoder raises many kinds for a file it cannot read
             problem = " ".join(f"{type(e).__name__}: {e}".split())[:200]
-            raise StateError(damaged(self.path, f"cannot be read by this version of Ax ({problem})"))
+            raise StateError(damaged(
+                self.path, f"cannot be read by this version of Ax ({problem})")) from None
         generation_strategy.experiment = experiment  # the public setter Orchestrator also uses
         return experiment, generation_strategy
 
@@ -347,7 +348,7 @@ def read_json(path):
     try:
         text = path.read_text()
     except UnicodeDecodeError:
-        raise StateError(damaged(path, "is not JSON (binary data)"))
+        raise StateError(damaged(path, "is not JSON (binary data)")) from None
     if not text.strip():
         raise StateError(damaged(path, "is empty"))
     try:
@@ -357,7 +358,7 @@ def read_json(path):
         truncated = text.lstrip().startswith("{") and (
             e.msg.startswith("Unterminated string") or e.pos >= len(text.rstrip()) - 1)
         problem = "is truncated" if truncated else "is not JSON"
-        raise StateError(damaged(path, f"{problem} ({e.msg} at character {e.pos})"))
+        raise StateError(damaged(path, f"{problem} ({e.msg} at character {e.pos})")) from None
 
 
 def damaged(path, problem):
