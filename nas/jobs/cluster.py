@@ -11,6 +11,7 @@ and the jobs' mounts are checked against TorchX's own parsers; a bad one is an
 `OptionError` with one line.
 """
 
+from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -109,7 +110,7 @@ def load_scheduler(name: str) -> Any:
             signal.signal(sig, handler)
 
 
-def parse_scheduler_cfg(scheduler: str, text: str | dict[str, Any]) -> dict[str, Any]:
+def parse_scheduler_cfg(scheduler: str, text: str | Mapping[str, Any]) -> dict[str, Any]:
     """`k=v,k=v` (or a dict of such texts or values) -> run options of `scheduler`, typed;
     unknown keys and bad values rejected.
 
@@ -124,7 +125,7 @@ def parse_scheduler_cfg(scheduler: str, text: str | dict[str, Any]) -> dict[str,
     help_of = {key: " ".join(opt.help.split()) for key, opt in opts}  # one line
     valid = ", ".join(f"{key} ({type_of[key]}{', required' if opt.is_required else ''})"
                       for key, opt in opts) or "none"
-    if isinstance(text, dict):
+    if isinstance(text, Mapping):
         raw = {key: value if isinstance(value, str) else str(value).lower()
                if isinstance(value, bool) else str(value) for key, value in text.items()}
     else:
