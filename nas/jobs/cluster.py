@@ -11,7 +11,7 @@ and the jobs' mounts are checked against TorchX's own parsers; a bad one is an
 `OptionError` with one line.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -34,7 +34,7 @@ TORCHX_EXTRAS = {"kubernetes": "kubernetes", "kubernetes_mcad": "kubernetes",
                  "aws_batch": "aws_batch", "gcp_batch": "gcp_batch", "ray": "ray"}
 
 
-def install_hint(scheduler, error):
+def install_hint(scheduler: str, error: BaseException | None) -> str:
     """What to install when `scheduler` fails for want of its client package."""
     if scheduler in TORCHX_EXTRAS:
         return f"pip install 'torchx[{TORCHX_EXTRAS[scheduler]}]'"
@@ -43,17 +43,17 @@ def install_hint(scheduler, error):
     return "see the TorchX docs of this scheduler"
 
 
-def mount_tokens(mount_flags):
+def mount_tokens(mount_flags: Iterable[str]) -> list[str]:
     """`--mount type=volume,src=x,dst=/y` flags -> the token list TorchX's parse_mounts takes."""
     return [token for flag in mount_flags for token in flag.split(",") if token]
 
 
-def _under(path, folder):
+def _under(path: PurePosixPath, folder: str | PurePosixPath) -> bool:
     folder = PurePosixPath(folder)
     return path == folder or folder in path.parents
 
 
-def shared_path_problems(scheduler, log_dir, mounts, image):
+def shared_path_problems(scheduler: str, log_dir: str, mounts: Iterable[str], image: str | None) -> list[str]:
     """Why jobs on `scheduler` would not see the absolute `log_dir` as the driver does."""
     path = PurePosixPath(log_dir)
     problems = []
