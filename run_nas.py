@@ -15,17 +15,24 @@ again resumes a search (README, "Interrupted runs"); while it runs, its page is 
 current, and `--report` writes it from the saved state in another process.
 """
 
+from __future__ import annotations
+
 import atexit
 import gc
 import sys
 import time
 import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from nas.cli import fail, parse_args, warn
+from nas.cli import Command, fail, parse_args, warn
 from nas.errors import NasError
 
+if TYPE_CHECKING:
+    from nas.cli.console import ConsoleHandler
 
-def main(argv=None):
+
+def main(argv: Sequence[str] | None = None) -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit's, at import
     try:
         command = parse_args(argv)  # bad flags and bad config files end here, exit 2
@@ -34,7 +41,7 @@ def main(argv=None):
         fail(e.for_command_line(), e.exit_status)
 
 
-def run(command):
+def run(command: Command) -> None:
     from nas.cli import console
 
     handler = console.attach()
@@ -50,7 +57,7 @@ def run(command):
         console.detach(handler)
 
 
-def search(command, handler):
+def search(command: Command, handler: ConsoleHandler) -> None:
     """The search, to its end or a stop; the summary; the exit status."""
     from nas.api import SearchInterrupted
     from nas.cli.console import print_failed_reasons, print_summary
@@ -80,7 +87,7 @@ def search(command, handler):
              f"saved in {state_file}: run the same command again to resume", status)
 
 
-def report(command):
+def report(command: Command) -> None:
     """--report: every results file from the search saved in LOG_DIR, finished, stopped or
     running under another driver now (no lock, no state written, no job launched)."""
     import nas
@@ -95,7 +102,7 @@ def report(command):
         print(f"  {what:18s} {path}")
 
 
-def dry_run(command):
+def dry_run(command: Command) -> None:
     """Print the first trials' TorchX requests; launch and write nothing."""
     from nas.cli.console import print_dry_run
     from nas.messages import for_command_line
@@ -115,7 +122,7 @@ def dry_run(command):
     print_dry_run(dry)
 
 
-def check(command):
+def check(command: Command) -> None:
     """--check: one trial of the config, its metrics' tags looked up in its log
     (nas/jobs/check.py); exit status 1 on any problem."""
     from nas.cli.console import print_check

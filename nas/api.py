@@ -37,12 +37,20 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas.config import SearchConfig, load_config
 from nas.errors import NasError
 from nas.jobs.cluster import OptionError, check_mounts, parse_scheduler_cfg
 from nas.messages import log, option, quiet_libraries
+
+if TYPE_CHECKING:
+    from ax.core.experiment import Experiment
+
+    from nas.jobs.check import CheckResult
+    from nas.report.summary import RunSummary, SearchStatus
+    from nas.runner import NasRunner
+    from nas.state.lifecycle import Stop
 
 STRATEGIES = ("botorch", "sobol")
 
@@ -58,7 +66,7 @@ class SearchInterrupted(KeyboardInterrupt):
     cancelled and its state saved; `result` is the SearchResult as it stopped. Running the
     same search again resumes it."""
 
-    def __init__(self, result: SearchResult):
+    def __init__(self, result: SearchResult) -> None:
         super().__init__(result.stopped_because)
         self.result = result
 
@@ -118,9 +126,9 @@ class SearchResult:
     `nas.load` at any moment. `state`: "finished", "stopped" or "running" (under another
     driver now); `stopped_because`: why it stopped (None otherwise)."""
 
-    def __init__(self, experiment: Any, config: SearchConfig, results_dir: Path,
-                 run_info: dict[str, Any], status: Any = None,
-                 files: dict[str, Path] | None = None, summary: Any = None):
+    def __init__(self, experiment: Experiment, config: SearchConfig, results_dir: Path,
+                 run_info: dict[str, Any], status: SearchStatus | None = None,
+                 files: dict[str, Path] | None = None, summary: RunSummary | None = None) -> None:
         from nas.report.summary import search_status, summarize
 
         self.experiment = experiment
@@ -179,7 +187,7 @@ class Search:
     log dir), `check` runs one trial and reports its metrics, `dry_run` shows what would
     be submitted."""
 
-    def __init__(self, config: SearchConfig, options: SearchOptions):
+    def __init__(self, config: SearchConfig, options: SearchOptions) -> None:
         self.config, self.options = config, options
 
     @classmethod
@@ -256,7 +264,7 @@ class Search:
         check_writable("results_dir", self.options.results_dir)
         check_writable("log_dir", self.options.log_dir)
 
-    def make_runner(self, trials_dir: Path | None = None) -> Any:
+    def make_runner(self, trials_dir: Path | None = None) -> NasRunner:
         """The trials' script, scheduler and resources (nas/runner.py); the trials log
         under `trials_dir` (default LOG_DIR/trials)."""
         from nas.jobs.prepare import cache_dir
@@ -268,7 +276,7 @@ class Search:
 
     # --- running ---------------------------------------------------------------------
 
-    def run(self, progress: Callable[[Any], None] | None = None) -> SearchResult:
+    def run(self, progress: Callable[[Experiment], None] | None = None) -> SearchResult:
         """Run the search to its end (or resume the one saved in the log dir), owning the
         log dir meanwhile; write the results files; the result. `progress(experiment)` is
         called after every poll. SearchInterrupted if interrupted; SearchFailed if the
@@ -296,7 +304,8 @@ class Search:
             raise SearchInterrupted(result)
         return result
 
-    def _run_owned(self, start: float, progress: Callable[[Any], None] | None) -> Any:
+    def _run_owned(self, start: float,
+                   progress: Callable[[Experiment], None] | None) -> tuple[SearchResult, Stop | None]:
         """The search, its log dir owned: (its result, the lifecycle's Stop or None)."""
         from nas.generation import make_generation_strategy
         from nas.jobs.prepare import run_prepare
@@ -337,7 +346,7 @@ class Search:
         def info() -> dict[str, Any]:
             return self.run_info(start, code_at_start)
 
-        def live_page(experiment: Any) -> None:
+        def live_page(experiment: Experiment) -> None:
             now = info()
             write_results(experiment, o.results_dir, config, run_info=now, models=False,
                           status=search_status(experiment, now, driver=now["driver"]))
@@ -375,7 +384,7 @@ class Search:
 
     # --- one trial, or none -------------------------------------------------------------
 
-    def check(self) -> Any:
+    def check(self) -> CheckResult:
         """One trial of the config (its first configuration at this seed) as a real job on
         the scheduler, cold, logging into LOG_DIR/check/0; then whether it logged each
         metric's tag: a nas.jobs.check.CheckResult (`ok`, `metrics`, `job_failure`, ...).
@@ -409,7 +418,8 @@ class Search:
             trials = first_trials(runner, self.config, o.trials, o.max_pending, o.seed)
             run_options, shown = requests(runner, trials)
         return DryRun(o.scheduler, run_options,
-                      [DryRunTrial(t.index, dict(t.arm.parameters), info) for t, info in shown],
+                      [DryRunTrial(t.index, dict(t.arm.parameters), info)  # type: ignore[union-attr]
+                       for t, info in shown],  # each trial has its generator run's one arm
                       notes, warnings)
 
 
@@ -471,7 +481,7 @@ class generation_threads:
     """torch's thread count set for the driver's model fits (`setter`) inside the block,
     and put back after: a notebook's torch is left as it was."""
 
-    def __init__(self, setter: Callable[[], None]):
+    def __init__(self, setter: Callable[[], None]) -> None:
         self.setter = setter
 
     def __enter__(self) -> None:

@@ -76,7 +76,8 @@ def trial_argv(args: list[str], parameter_args: str, parameters: dict, omit: tup
     argument naming a parameter that `parameters` lacks, inactive in this trial, is left
     out), then each parameter neither named in them nor in `omit`, as `parameter_args`
     writes it (split into words at spaces)."""
-    argv, named = [], set()
+    argv: list[str] = []
+    named: set[str] = set()
     for arg in args:
         fields = [f for _, f, _, _ in Formatter().parse(arg) if f]
         named.update(f for f in fields if f not in placeholders)

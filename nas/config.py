@@ -25,9 +25,10 @@ import hashlib
 import json
 import string
 import tomllib
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from nas.errors import NasError
 from nas.hierarchy import always_active, condition, dependents, plain, tree_problem
@@ -128,6 +129,7 @@ class SearchConfig:
     def fingerprint(self) -> str:
         """What makes two configs the same search: the trial command, the parameters and
         fixes, the metrics and the optimization (not the budget or the seed)."""
+        same: dict[str, Any]
         same = {"script": str(self.script), "args": self.args, "parameter_args": self.parameter_args,
                 "parameters": [dataclasses.asdict(p) for p in self.parameters],
                 "objective": self.objective, "outcome_constraints": self.outcome_constraints,
@@ -158,7 +160,7 @@ def load_config(path: str | Path | dict[str, Any],
         path = Path(path).expanduser().resolve()
         reader = _Reader(path)
         raw = reader.toml()
-    path = reader.path
+    file = reader.path
     fixed = {name: value if isinstance(value, str) else plain(value)
              for name, value in (fixed or {}).items()}
     reader.keys(raw, TOP_KEYS, "the top level")
@@ -241,19 +243,19 @@ def load_config(path: str | Path | dict[str, Any],
                         f"{', '.join(ranges) or 'none'}")
         contour = tuple(contour)
 
-    name = raw.get("name", path.stem if path else "search")
+    name = raw.get("name", file.stem if file else "search")
     if not isinstance(name, str) or not name.strip():
         reader.fail(f"name must be a non-empty string, got {name!r}")
 
     return SearchConfig(
-        path=path, folder=reader.folder, name=name, script=script, args=args, parameter_args=parameter_args,
+        path=file, folder=reader.folder, name=name, script=script, args=args, parameter_args=parameter_args,
         last_step=last_step, prepare=prepare, prepare_creates=creates, trials=trials,
         max_pending=max_pending or DEFAULT_MAX_PENDING, seed=seed,
         parameters=tuple(parameters), objective=objective,
         outcome_constraints=tuple(outcome_constraints), metrics=metrics, contour=contour,
         fixed={p.name: p.values[0] for p in parameters if p.name in (fixed or {})},
         parameter_constraints=tuple(constraints), omit=omit,
-        raw=None if path else _plain_data(raw),
+        raw=None if file else _plain_data(raw),
     )
 
 
@@ -274,15 +276,16 @@ def one_line(error: BaseException) -> str:
 class _Reader:
     """Checks of one file; every failure is a ConfigError naming the file."""
 
-    def __init__(self, path):
+    def __init__(self, path: Path | None) -> None:
         self.path = path  # None: a dict
         self.folder = path.parent if path else Path.cwd()
         self.source = str(path) if path else DICT_SOURCE
 
-    def fail(self, problem, prefix=True):
+    def fail(self, problem: str, prefix: bool = True) -> NoReturn:
         raise ConfigError(f"{self.source}: {problem}" if prefix else f"{problem} ({self.source})")
 
-    def toml(self):
+    def toml(self) -> dict[str, Any]:
+        assert self.path is not None  # a file's reader
         try:
             with open(self.path, "rb") as f:
                 return tomllib.load(f)
@@ -293,20 +296,21 @@ class _Reader:
         except tomllib.TOMLDecodeError as e:
             self.fail(f"not valid TOML: {e}")  # tomllib's message names line and column
 
-    def table(self, raw, name):
+    def table(self, raw: Mapping[str, Any], name: str) -> dict[str, Any]:
         value = raw.get(name, {})
         if not isinstance(value, dict):
             self.fail(f"{name} must be a table ([{name}]), got {value!r}")
         return value
 
-    def keys(self, table, valid, where):
+    def keys(self, table: Iterable[str], valid: Sequence[str], where: str) -> None:
         for key in table:
             if key not in valid:
                 close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
                 hint = f"did you mean {close[0]!r}?" if close else f"valid: {', '.join(valid)}"
                 self.fail(f"unknown key {key!r} in {where}; {hint}")
 
-    def strings(self, table, key, where, default=None):
+    def strings(self, table: Mapping[str, Any], key: str, where: str,
+                default: list[str] | None = None) -> list[str]:
         value = table.get(key, default)
         if value is None:
             self.fail(f"[{where}] needs {key}")
@@ -314,7 +318,7 @@ class _Reader:
             self.fail(f"[{where}] {key} must be a list of strings, got {value!r}")
         return value
 
-    def whole(self, table, key, where, minimum):
+    def whole(self, table: Mapping[str, Any], key: str, where: str, minimum: int | None) -> int | None:
         value = table.get(key)
         if value is None:
             return None
@@ -323,7 +327,7 @@ class _Reader:
             self.fail(f"[{where}] {key} must be {wanted}, got {value!r}")
         return value
 
-    def placeholders(self, text, valid, where):
+    def placeholders(self, text: str, valid: Collection[str], where: str) -> None:
         try:
             fields = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
         except ValueError as e:  # a lone { or }
@@ -333,7 +337,7 @@ class _Reader:
                 self.fail(f"{where} {text!r}: unknown placeholder {{{name}}}; "
                           f"valid: {', '.join('{' + v + '}' for v in valid)}")
 
-    def script(self, trial):
+    def script(self, trial: Mapping[str, Any]) -> Path:
         script = trial.get("script")
         if not isinstance(script, str) or not script:
             self.fail("[trial] needs script, the training script a trial runs "
@@ -343,7 +347,7 @@ class _Reader:
             self.fail(f"[trial] script {script!r} not found: no file {resolved}")
         return resolved
 
-    def parameter(self, name, entry):
+    def parameter(self, name: str, entry: Any) -> Any:
         """Ax's parameter config of one [parameters] entry, checked by Ax itself."""
         from ax.api.configs import ChoiceParameterConfig, DerivedParameterConfig, RangeParameterConfig
         from ax.api.utils.instantiation.from_config import parameter_from_config
@@ -385,7 +389,7 @@ class _Reader:
             self.fail(f"{where}: {one_line(e)}")
         return config
 
-    def dependents(self, where, entry):
+    def dependents(self, where: str, entry: Mapping[str, Any]) -> dict[Any, list[str]]:
         """A choice's dependent_parameters table, its keys (TOML's strings: "true", "2",
         "relu") as the parameter's values."""
         table = entry["dependent_parameters"]
@@ -397,7 +401,7 @@ class _Reader:
                       f"lists of parameter names, e.g. {example}; got {table!r}")
         if not isinstance(values, list):
             self.fail(f"{where}: values must be a list, got {values!r}")
-        converted = {}
+        converted: dict[Any, list[str]] = {}
         for key, names in table.items():
             try:
                 value = _typed(key, kind)
@@ -412,7 +416,7 @@ class _Reader:
             converted[value] = names
         return converted
 
-    def structure(self, parameters):
+    def structure(self, parameters: Sequence[Any]) -> None:
         """The dependents name parameters and form a tree (Ax 1.3.1 takes no other)."""
         names = [p.name for p in parameters]
         derived = [p.name for p in parameters if hasattr(p, "expression_str")]
@@ -437,7 +441,7 @@ class _Reader:
                       "Ax 1.3.1 cannot generate trials for that (its Cast transform has no "
                       "placeholder value for a derived parameter); compute it in the script")
 
-    def fix(self, parameters, fixed):
+    def fix(self, parameters: Sequence[Any], fixed: Mapping[str, str]) -> list[Any]:
         """The parameters with --fix applied: each fixed one a one-value choice; under a
         fixed parent, the dependents of its other values dropped (no trial can have them).
         A fixed parameter that no trial can have then is refused."""
@@ -450,7 +454,7 @@ class _Reader:
                           f"({by_name[name].expression_str}); fix what it is derived from",
                           prefix=False)
         pinned = {name: self.fixed_value(text, by_name[name]) for name, text in fixed.items()}
-        dropped = {}  # name -> why no trial can have it
+        dropped: dict[str, str] = {}  # name -> why no trial can have it
         for name, value in pinned.items():
             for other, names in dependents(by_name[name]).items():
                 if other != value:
@@ -467,14 +471,14 @@ class _Reader:
                 continue
             if parameter.name in pinned:
                 value = pinned[parameter.name]
-                below = dependents(parameter).get(value)
+                switched = dependents(parameter).get(value)
                 parameter = ChoiceParameterConfig(
                     name=parameter.name, values=[value], parameter_type=parameter.parameter_type,
-                    dependent_parameters={value: below} if below else None)
+                    dependent_parameters={value: switched} if switched else None)
             out.append(parameter)
         return out
 
-    def constraints(self, texts, parameters, fixed):
+    def constraints(self, texts: Any, parameters: Sequence[Any], fixed: Mapping[str, str]) -> list[str]:
         """The top-level parameter_constraints: Ax's strings, each on range parameters
         every trial has (Sobol fails on a constraint naming a parameter a trial lacks, and
         does not keep one on a choice parameter)."""
@@ -514,7 +518,7 @@ class _Reader:
                               "log-scale parameters (its models keep constraints linear)")
         return list(texts)
 
-    def ax_space(self, parameters, constraints):
+    def ax_space(self, parameters: Sequence[Any], constraints: Sequence[str]) -> None:
         """Ax builds the space, as the experiment will: what it refuses, refused now."""
         from nas.search_space import build_search_space
 
@@ -523,7 +527,7 @@ class _Reader:
         except Exception as e:
             self.fail(f"Ax refuses the search space: {one_line(e)}")
 
-    def fixed_value(self, text, config):
+    def fixed_value(self, text: str, config: Any) -> Any:
         """--fix's value text as a value the parameter `config` takes: of its type, within
         its bounds or one of its choices; else ConfigError naming what the space allows (a
         value outside it would start a search whose every trial may fail)."""
@@ -548,7 +552,7 @@ class _Reader:
             self.fail(f"{option('fix')} {config.name}={text}: {config.name} takes {allowed}", prefix=False)
         return value
 
-    def optimization(self, table):
+    def optimization(self, table: Mapping[str, Any]) -> tuple[str, list[str], dict[str, bool | None]]:
         """(objective, constraints, {metric: lower_is_better or None}), parsed by Ax."""
         from ax.api.utils.instantiation.from_string import optimization_config_from_string
         from ax.core.optimization_config import MultiObjectiveOptimizationConfig
@@ -579,7 +583,7 @@ class _Reader:
             if constraint.relative:
                 self.fail(f"[optimization] outcome constraint {str(constraint)!r} is relative to "
                           "a baseline, which this tool does not run; give an absolute bound")
-        directions = {}
+        directions: dict[str, bool | None] = {}
         for name, weight in zip(config.objective.metric_names,
                                 [w for _, w in config.objective.metric_weights]):
             directions[name] = weight < 0
@@ -588,7 +592,8 @@ class _Reader:
                 directions.setdefault(name, None)
         return objective, constraints, directions
 
-    def metrics(self, table, directions):
+    def metrics(self, table: Mapping[str, Any],
+                directions: Mapping[str, bool | None]) -> dict[str, MetricSpec]:
         """{name: MetricSpec}, objectives first; [metrics] may name only these."""
         for name, entry in table.items():
             if name not in directions:
@@ -612,7 +617,7 @@ class _Reader:
                 for name, lower in directions.items()}
 
 
-def _typed(text: str, parameter_type: str) -> Any:
+def _typed(text: str, parameter_type: str | None) -> Any:
     """A --fix value text as the parameter type's value; ValueError/KeyError if it is not."""
     if parameter_type == "int":
         return int(text)

@@ -24,11 +24,17 @@ What is specific to a search with learning curves:
   strategy runs only when some trial logged a new step since its last run.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
+from ax.core.base_trial import BaseTrial
+from ax.core.experiment import Experiment
 from ax.core.trial_status import TrialStatus
 from ax.early_stopping.strategies import (
     PercentileEarlyStoppingStrategy,
     ThresholdEarlyStoppingStrategy,
 )
+from ax.generation_strategy.generation_node import GenerationNode
 
 from nas.ax_compat import generation_node_name
 from nas.errors import NasError
@@ -44,7 +50,7 @@ class EarlyStoppingSpecError(NasError, ValueError):
     """Options of early stopping that cannot be used."""
 
 
-def parse_spec(text):
+def parse_spec(text: str | None) -> dict[str, float]:
     """`--early-stopping [key=value,...]` -> options dict; keys: OPTIONS."""
     options = dict(DEFAULTS)
     for item in filter(None, (part.strip() for part in (text or "").split(","))):
@@ -66,7 +72,7 @@ def parse_spec(text):
     return options
 
 
-def describe(options, metric):
+def describe(options: Mapping[str, float], metric: str) -> str:
     """One line for the console: what stops a trial."""
     when = f"from step {options['min_step']}, after {options['min_curves']} completed trials"
     if "threshold" in options:
@@ -80,7 +86,11 @@ class _UnfinishedOnly:
     part of an initial design, and decide only when some curve gained a step since the
     last decision. `metric`: the first objective; `last_step`: the config's."""
 
-    def should_stop_trials_early(self, trial_indices, experiment, current_node=None):
+    metric: str
+    last_step: str | int | None
+
+    def should_stop_trials_early(self, trial_indices: set[int], experiment: Experiment,
+                                 current_node: GenerationNode | None = None) -> dict[int, str | None]:
         last = last_steps(experiment, self.metric)
         seen = (last, frozenset(experiment.trial_indices_by_status[TrialStatus.COMPLETED]))
         if seen == getattr(self, "_last_seen", None):
@@ -91,10 +101,11 @@ class _UnfinishedOnly:
                       and stoppable(experiment.trials[i], current_node)}
         if not unfinished:
             return {}
-        return super().should_stop_trials_early(unfinished, experiment, current_node)
+        return super().should_stop_trials_early(  # type: ignore[misc]  # the strategy's, after this mixin
+            unfinished, experiment, current_node)
 
 
-def stoppable(trial, current_node):
+def stoppable(trial: BaseTrial, current_node: GenerationNode | None) -> bool:
     """False for a trial of the initial design (Sobol before BoTorch): the generation
     strategy moves on only once enough of those trials COMPLETED, and a stopped one never
     does; stopping them stalls the search (Ax raises DataRequiredError with nothing
@@ -116,11 +127,13 @@ class ThresholdStopping(_UnfinishedOnly, ThresholdEarlyStoppingStrategy):
     pass
 
 
-def make_strategy(experiment, options, last_step=None):
+def make_strategy(experiment: Experiment, options: Mapping[str, float],
+                  last_step: str | int | None = None) -> PercentileStopping | ThresholdStopping:
     """Ax's strategy for these options, on the first objective of `experiment`."""
     metric = first_objective(experiment)
-    common = dict(metric_signatures=[experiment.metrics[metric].signature],
+    common: dict[str, Any] = dict(metric_signatures=[experiment.metrics[metric].signature],
                   min_progression=options["min_step"], min_curves=options["min_curves"])
+    strategy: PercentileStopping | ThresholdStopping
     if "threshold" in options:
         strategy = ThresholdStopping(metric_threshold=options["threshold"], **common)
     else:

@@ -11,10 +11,14 @@ the BoTorch node's settings this project measured.
 - "ax": Ax's defaults, as the tutorial has them.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ax.adapter.registry import Generators
+from ax.core.experiment import Experiment
 from ax.generation_strategy.dispatch_utils import choose_generation_strategy_legacy
+from ax.generation_strategy.generation_strategy import GenerationStrategy
 from ax.utils.common.constants import Keys
 
 from nas.trial_data import MODEL_DATA
@@ -40,7 +44,7 @@ GENERATIONS = {
 DEFAULT_GENERATION = "fast"
 
 
-def set_generation_threads(threads=GENERATION_THREADS):
+def set_generation_threads(threads: int = GENERATION_THREADS) -> None:
     """torch's global thread count in this process: a step of its own in run_nas.py,
     since it changes every later torch call of the driver."""
     import torch
@@ -48,8 +52,10 @@ def set_generation_threads(threads=GENERATION_THREADS):
     torch.set_num_threads(threads)
 
 
-def make_generation_strategy(experiment, total_trials, max_pending, seed=None, strategy="botorch",
-                             generation=DEFAULT_GENERATION, acqf_options=None):
+def make_generation_strategy(experiment: Experiment, total_trials: int, max_pending: int,
+                             seed: int | None = None, strategy: str = "botorch",
+                             generation: str = DEFAULT_GENERATION,
+                             acqf_options: Mapping[str, Any] | None = None) -> GenerationStrategy:
     """Ax's choice for this problem: Sobol to start, then BoTorch (or Sobol only), its
     BoTorch node set as `generation` (a name of GENERATIONS) says. `acqf_options` (e.g.
     {"num_restarts": 10, "raw_samples": 512}, for benchmarks) replace those of the
@@ -89,12 +95,12 @@ def make_generation_strategy(experiment, total_trials, max_pending, seed=None, s
     return gs
 
 
-def acqf_gen_kwargs(acqf_options):
+def acqf_gen_kwargs(acqf_options: Mapping[str, Any]) -> dict[str, Any]:
     """Gen kwargs of a BoTorch generator that set its acquisition optimizer's options."""
     return {"model_gen_options": {Keys.OPTIMIZER_KWARGS: dict(acqf_options)}}
 
 
-def strategy_of(generation_strategy):
+def strategy_of(generation_strategy: GenerationStrategy) -> str:
     """"sobol" if every node of the strategy is Sobol (quasi-random), else "botorch"."""
     keys = {spec.generator_key for node in generation_strategy.nodes_by_name.values()
             for spec in node.generator_specs}

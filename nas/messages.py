@@ -15,6 +15,7 @@ log records, and as the flag by the command line (`for_command_line`).
 
 import logging
 import re
+from typing import Any
 
 # option: (as nas.Search.from_config / nas.load take it, as run_nas.py takes it)
 OPTIONS = {
@@ -101,7 +102,7 @@ class quiet_libraries:
         warnings.filterwarnings("ignore", message="Optimization failed", category=RuntimeWarning)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self._warnings.__exit__(*exc)
         for name, level in self._levels.items():
             logging.getLogger(name).setLevel(level)

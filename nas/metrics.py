@@ -30,7 +30,10 @@ strategy fits only COMPLETED trials' curve metrics (nas/trial_data.py, `MODEL_DA
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from ax.core.base_trial import BaseTrial
+from ax.core.metric import Metric
 from ax.metrics.tensorboard import RUN_METADATA_KEY
 from tensorboard.backend.event_processing import plugin_event_accumulator as accumulator
 
@@ -39,7 +42,7 @@ from nas.config import SearchConfig
 
 EVENT_PREFIX = "events.out.tfevents."
 TOP_RUN = "."  # the run of the event files directly in the trial's log dir
-_LOGS = {}  # log dir -> TrialLog: one reader per trial for the driver's lifetime
+_LOGS: dict[str, "TrialLog"] = {}  # log dir -> TrialLog: one reader per trial for the driver's lifetime
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class Run:
     name: str
     started: float
     ended: float
-    tags: dict
+    tags: dict[str, float]
 
 
 class TrialLog:
@@ -59,13 +62,14 @@ class TrialLog:
     `reloads` counts the reads that parsed events (a test checks that an unchanged
     log costs none)."""
 
-    def __init__(self, log_dir):
+    def __init__(self, log_dir: str | Path) -> None:
         self.log_dir = Path(log_dir)
         self.reloads = 0
-        self._acc = {}  # run name -> its event accumulator
-        self._files = {}  # run name -> {file name: (size, mtime_ns)} at the last read
+        self._acc: dict[str, Any] = {}  # run name -> its event accumulator
+        # run name -> {file name: (size, mtime_ns)} at the last read
+        self._files: dict[str, dict[str, tuple[int, int]]] = {}
 
-    def _stat(self):
+    def _stat(self) -> dict[str, dict[str, tuple[int, int]]]:
         """{run name: {event file name: (size, mtime_ns)}} of every folder under the dir."""
         runs = {}
         for folder, _, names in os.walk(self.log_dir):
@@ -82,7 +86,7 @@ class TrialLog:
                 runs[os.path.relpath(folder, self.log_dir)] = files
         return runs
 
-    def accumulators(self):
+    def accumulators(self) -> dict[str, Any]:
         """{run name: event accumulator} of every run, each reloaded if its event files
         changed since the last read."""
         runs = self._stat()
@@ -104,7 +108,7 @@ class TrialLog:
             del self._acc[gone], self._files[gone]
         return {name: self._acc[name] for name in sorted(runs)}
 
-    def runs(self):
+    def runs(self) -> list[Run]:
         """Every run with scalars, as `Run`s, in the order they started."""
         found = []
         for name, acc in self.accumulators().items():
@@ -119,7 +123,7 @@ class TrialLog:
             found.append(Run(name, started, max(started, *tags.values()), tags))
         return sorted(found, key=lambda run: (run.started, run.name))
 
-    def superseded(self, runs=None):
+    def superseded(self, runs: list[Run] | None = None) -> dict[str, str]:
         """{run name: the later run it was superseded by}: runs that ended before another
         one logging some of the same tags began, earlier attempts of the trial."""
         runs = self.runs() if runs is None else runs
@@ -131,12 +135,12 @@ class TrialLog:
                 later[run.name] = after[-1].name
         return later
 
-    def sources(self):
+    def sources(self) -> dict[str, str]:
         """{tag: the run its values are read from}: of the runs not superseded, the one
         that logged the tag last."""
         runs = self.runs()
         ignored = self.superseded(runs)
-        source = {}
+        source: dict[str, tuple[str, float]] = {}
         for run in runs:
             if run.name in ignored:
                 continue
@@ -145,13 +149,13 @@ class TrialLog:
                     source[tag] = (run.name, last)
         return {tag: name for tag, (name, _) in source.items()}
 
-    def curves(self):
+    def curves(self) -> dict[str, list[tuple[int, float]]]:
         """{tag: [(step, value), ...]} of every scalar logged so far, each from its run."""
         accs = self.accumulators()
         return {tag: [(e.step, _value(e)) for e in accs[run].Tensors(tag)]
                 for tag, run in self.sources().items()}
 
-    def describe(self):
+    def describe(self) -> str:
         """Where the log dir's scalar tags are, one line: each run with its tags, the
         superseded ones marked; "no TensorBoard event file" if there is none."""
         try:
@@ -169,7 +173,7 @@ class TrialLog:
         return "; ".join(parts)
 
     @staticmethod
-    def _tags(acc, plugin):
+    def _tags(acc: Any, plugin: str) -> Any:
         try:
             return acc.PluginTagToContent(plugin)
         except KeyError:  # nothing of this plugin logged (yet)
@@ -177,25 +181,25 @@ class TrialLog:
 
     # the two methods of an EventMultiplexer that Ax's TensorboardMetric calls: each tag
     # under its one source run, so that Ax never averages two runs' values
-    def PluginRunToTagToContent(self, plugin):  # noqa: N802 (tensorboard's name)
+    def PluginRunToTagToContent(self, plugin: str) -> dict[str, dict[str, Any]]:  # noqa: N802 (tensorboard's name)
         accs = self.accumulators()
-        by_run = {}
+        by_run: dict[str, dict[str, Any]] = {}
         for tag, run in self.sources().items():
             content = self._tags(accs[run], plugin)
             if tag in content:
                 by_run.setdefault(run, {})[tag] = content[tag]
         return by_run
 
-    def Tensors(self, run, tag):  # noqa: N802
+    def Tensors(self, run: str, tag: str) -> Any:  # noqa: N802
         return self.accumulators()[run].Tensors(tag)
 
 
-def _value(event):
+def _value(event: Any) -> float:
     proto = event.tensor_proto
     return proto.double_val[0] if proto.double_val else proto.float_val[0]
 
 
-def trial_log(log_dir):
+def trial_log(log_dir: str | Path) -> TrialLog:
     """The one `TrialLog` of this log dir."""
     key = str(Path(log_dir).resolve())
     if key not in _LOGS:
@@ -207,14 +211,14 @@ class NasMetric(LogMetric):
     """A `TensorboardMetric` over one trial's log dir (the tutorial's MyTensorboardMetric),
     read when the trial completed."""
 
-    def __init__(self, name, tag, lower_is_better):
+    def __init__(self, name: str, tag: str, lower_is_better: bool | None) -> None:
         super().__init__(name=name, tag=tag, lower_is_better=lower_is_better)
 
     @classmethod
-    def is_available_while_running(cls):
+    def is_available_while_running(cls) -> bool:
         return False
 
-    def event_reader(self, trial):
+    def event_reader(self, trial: BaseTrial) -> TrialLog:
         log = trial_log(trial.run_metadata[RUN_METADATA_KEY])
         log.accumulators()  # no event file yet: an error Ax reports, not an empty curve
         return log
@@ -224,11 +228,11 @@ class CurveMetric(NasMetric):
     """A learning curve: read while the trial runs, one row per logged step."""
 
     @classmethod
-    def is_available_while_running(cls):
+    def is_available_while_running(cls) -> bool:
         return True
 
 
-def make_metrics(config: SearchConfig, curves_while_running: bool = False) -> list[NasMetric]:
+def make_metrics(config: SearchConfig, curves_while_running: bool = False) -> list[Metric]:
     """The config's metrics, objectives first. `curves_while_running` (--early-stopping
     only): the first objective is a `CurveMetric`. Ax's Orchestrator fetches such a metric
     for every running trial on every poll (4 a second) and attaches the rows to the
@@ -240,7 +244,7 @@ def make_metrics(config: SearchConfig, curves_while_running: bool = False) -> li
             for spec in config.metrics.values()]
 
 
-def read_final_scalars(log_dir):
+def read_final_scalars(log_dir: str | Path) -> dict[str, float]:
     """{tag: last value} of the scalars in a trial's log dir; {} if it has none."""
     try:
         curves = trial_log(log_dir).curves()
@@ -249,7 +253,7 @@ def read_final_scalars(log_dir):
     return {tag: points[-1][1] for tag, points in curves.items() if points}
 
 
-def read_curves(log_dir):
+def read_curves(log_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
     """{tag: [(step, value), ...]} of a trial's log dir; {} if it has no log."""
     try:
         return trial_log(log_dir).curves()

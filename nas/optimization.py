@@ -5,6 +5,8 @@ A constraint on an objective becomes its threshold: the hypervolume's reference 
 that only configurations within every threshold count (nas/report/hypervolume.py).
 """
 
+from typing import cast
+
 from ax.api.utils.instantiation.from_string import optimization_config_from_string
 from ax.core.optimization_config import MultiObjectiveOptimizationConfig
 
@@ -14,4 +16,5 @@ from nas.config import SearchConfig
 def make_optimization_config(config: SearchConfig) -> MultiObjectiveOptimizationConfig:
     """Ax's optimization config of `config` (nas/config.py checked that it has several
     objectives and absolute bounds)."""
-    return optimization_config_from_string(config.objective, list(config.outcome_constraints))
+    return cast(MultiObjectiveOptimizationConfig,
+                optimization_config_from_string(config.objective, list(config.outcome_constraints)))

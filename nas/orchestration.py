@@ -7,10 +7,13 @@ that the state can be saved and progress shown after every change.
 """
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from ax.core import Experiment
 from ax.core.base_trial import TrialStatus
+from ax.core.runner import Runner
+from ax.generation_strategy.generation_strategy import GenerationStrategy
 from ax.orchestration.orchestrator import Orchestrator
 from ax.orchestration.orchestrator_options import OrchestratorOptions
 
@@ -28,7 +31,8 @@ CONFIG_PROPERTY = "search_config"  # in the experiment's properties: which confi
 RUN_PROPERTY = "run_info"  # and what the results record of the driver's run (run_nas.py)
 
 
-def make_experiment(config: SearchConfig, runner=None, early_stopping: bool = False) -> Experiment:
+def make_experiment(config: SearchConfig, runner: Runner | None = None,
+                    early_stopping: bool = False) -> Experiment:
     """The config's experiment. `early_stopping`: the first objective is read while the
     trials run (nas/metrics.py). Its properties record which config made it (a resume
     with another config is refused: `check_same_search`)."""
@@ -67,8 +71,9 @@ def saved_run_info(experiment: Experiment) -> dict:
     return dict(experiment_properties(experiment).get(RUN_PROPERTY) or {})
 
 
-def make_orchestrator(experiment, generation_strategy, max_pending, early_stopping=None,
-                      last_step=None):
+def make_orchestrator(experiment: Experiment, generation_strategy: GenerationStrategy,
+                      max_pending: int, early_stopping: Mapping[str, float] | None = None,
+                      last_step: str | int | None = None) -> Orchestrator:
     """`run_search` sets the trial budget: what the saved state still needs.
     `early_stopping`: options of nas.early_stopping.parse_spec, or None (off); `last_step`:
     the config's (a parameter or a number: the last step a trial logs)."""
@@ -79,7 +84,7 @@ def make_orchestrator(experiment, generation_strategy, max_pending, early_stoppi
                              f"{option('fresh')}")
     options = OrchestratorOptions(
         max_pending_trials=max_pending,
-        init_seconds_between_polls=POLL_SECONDS,
+        init_seconds_between_polls=POLL_SECONDS,  # type: ignore[arg-type]  # Ax says int; sleeps a float
         # Ax sleeps this long after each launch before it generates the next candidate,
         # even with a slot free; local capacity needs no such pause
         min_seconds_before_poll=0,
@@ -99,11 +104,12 @@ class SearchMismatch(NasError):
     """A saved search and this command's options do not go together; the message says how."""
 
 
-def reads_curves_while_running(experiment):
+def reads_curves_while_running(experiment: Experiment) -> bool:
     return any(m.is_available_while_running() for m in experiment.metrics.values())
 
 
-def run_search(orchestrator, total_trials, on_change=None):
+def run_search(orchestrator: Orchestrator, total_trials: int,
+               on_change: Callable[[Orchestrator], None] | None = None) -> None:
     """Run until `total_trials` trials ran (abandoned ones replaced) and all finished.
 
     Works the same on a new experiment and on one loaded from a saved state.
@@ -122,11 +128,11 @@ def run_search(orchestrator, total_trials, on_change=None):
             on_change(orchestrator)
 
 
-def _count(experiment, status):
+def _count(experiment: Experiment, status: TrialStatus) -> int:
     return sum(t.status == status for t in experiment.trials.values())
 
 
-def trials_still_to_run(experiment, total_trials):
+def trials_still_to_run(experiment: Experiment, total_trials: int) -> int:
     """Trials to launch so that `total_trials` ran; abandoned ones are replaced."""
     counted = [t for t in experiment.trials.values()
                if t.status != TrialStatus.ABANDONED and t.status != TrialStatus.CANDIDATE]

@@ -17,21 +17,26 @@ scheduler's `TorchXJobs` object (nas/jobs/schedulers.py).
 import copy
 import math
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
-from ax.core.base_trial import TrialStatus
+from ax.core.base_trial import BaseTrial, TrialStatus
 from ax.metrics.tensorboard import RUN_METADATA_KEY
 from ax.runners.torchx import TORCHX_APP_HANDLE, TORCHX_RUNNER, TorchXRunner
 
 from nas.ax_compat import set_torchx_runner, torchx_runner
 from nas.component import trainer
-from nas.jobs.schedulers import jobs_for
+from nas.config import SearchConfig
+from nas.jobs.schedulers import JobState, jobs_for
 from nas.metrics import read_final_scalars, trial_log
 
 FAILURE_FILE = "failure_reason.txt"
 
 
-def make_runner(config, scheduler, trials_dir, data_dir, cache_dir, resources=None, cfg=None):
+def make_runner(config: SearchConfig, scheduler: str, trials_dir: str | Path, data_dir: str | Path,
+                cache_dir: str | Path, resources: Mapping[str, Any] | None = None,
+                cfg: Mapping[str, Any] | None = None) -> "NasRunner":
     """The runner of `config`'s trials on `scheduler`: its script and fixed arguments, the
     dirs its placeholders stand for, and the jobs' `resources` (image, cpu, threads, memMB,
     gpu, mounts: None keeps the component's default); paths absolute, as remote jobs need
@@ -54,7 +59,8 @@ class NasRunner(TorchXRunner):
     `job_settings`: the component's (nas/component.py, SETTINGS); the scheduler's own are
     added here once (its interpreter, launcher)."""
 
-    def __init__(self, scheduler, log_dir, job_settings=None, cfg=None):
+    def __init__(self, scheduler: str, log_dir: str | Path, job_settings: Mapping[str, Any] | None = None,
+                 cfg: Mapping[str, Any] | None = None) -> None:
         self.scheduler = scheduler
         self.log_dir = str(log_dir)
         self.jobs = jobs_for(scheduler)
@@ -67,18 +73,18 @@ class NasRunner(TorchXRunner):
             orchestrator=scheduler,
             cfg=self.cfg,
         )
-        self._reasons = {}
+        self._reasons: dict[int, str] = {}
 
-    def open_scheduler(self):
+    def open_scheduler(self) -> None:
         """Create the TorchX scheduler now rather than at the first launch (the local one
         installs signal handlers when created; the driver then puts its own back).
         TorchX has no public call for that alone: asking its run options creates it."""
         torchx_runner(self).scheduler_run_opts(self.scheduler)
 
-    def trial_log_dir(self, trial_index):
+    def trial_log_dir(self, trial_index: int) -> str:
         return os.path.join(self.log_dir, str(trial_index))
 
-    def run(self, trial):
+    def run(self, trial: BaseTrial) -> dict[str, Any]:
         """Ax submits; we keep what a restarted driver needs: the handle and the log dir
         (on Slurm the handle holds the job id, by which a restarted driver re-attaches)."""
         submission = self.jobs.submission(torchx_runner(self), self.trial_log_dir(trial.index))
@@ -89,7 +95,7 @@ class NasRunner(TorchXRunner):
         metadata[RUN_METADATA_KEY] = self.trial_log_dir(trial.index)
         return metadata
 
-    def dryrun(self, trial):
+    def dryrun(self, trial: BaseTrial) -> Any:
         """TorchX's AppDryRunInfo of the trial: the request `run` would submit; nothing runs.
 
         Ax builds the trial's AppDef inside `TorchXRunner.run` and has no hook to get it
@@ -98,21 +104,21 @@ class NasRunner(TorchXRunner):
                                           dry=True)
         return TorchXRunner.run(self._submitting_through(submission), trial)[TORCHX_APP_HANDLE]
 
-    def _submitting_through(self, submission):
+    def _submitting_through(self, submission: Any) -> "NasRunner":
         """A copy of this runner that submits through `submission`, an object with the
         torchx runner's `run` (nas/ax_compat.py)."""
         other = copy.copy(self)
         set_torchx_runner(other, submission)
         return other
 
-    def poll_trial_status(self, trials):
-        trials = {t.index: t for t in trials}
-        by_status = {}
-        for index, job in self.jobs.job_states(torchx_runner(self), trials.values()).items():
-            by_status.setdefault(self._status(trials[index], job), set()).add(index)
+    def poll_trial_status(self, trials: Iterable[BaseTrial]) -> dict[TrialStatus, set[int]]:
+        by_index = {t.index: t for t in trials}
+        by_status: dict[TrialStatus, set[int]] = {}
+        for index, job in self.jobs.job_states(torchx_runner(self), by_index.values()).items():
+            by_status.setdefault(self._status(by_index[index], job), set()).add(index)
         return by_status
 
-    def _status(self, trial, job):
+    def _status(self, trial: BaseTrial, job: JobState) -> TrialStatus:
         index = trial.index
         if job.status == TrialStatus.COMPLETED:
             return self._check_metrics(trial)
@@ -126,7 +132,7 @@ class NasRunner(TorchXRunner):
             self._reasons[index] = job.reason
         return job.status
 
-    def poll_exception(self, trial):
+    def poll_exception(self, trial: BaseTrial) -> str:
         """The reason Ax records on a failed trial; also kept in the trial's log dir."""
         reason = self._reasons.get(trial.index, "unknown")
         log_dir = Path(trial.run_metadata.get(RUN_METADATA_KEY, ""))
@@ -134,12 +140,12 @@ class NasRunner(TorchXRunner):
             (log_dir / FAILURE_FILE).write_text(reason + "\n")
         return reason
 
-    def stop(self, trial, reason=None):
+    def stop(self, trial: BaseTrial, reason: str | None = None) -> dict[str, Any]:
         """Cancel the trial's job, as its scheduler does it (nas/jobs/schedulers.py)."""
         self.jobs.cancel(torchx_runner(self), trial)
         return {"reason": reason} if reason else {}
 
-    def _check_metrics(self, trial):
+    def _check_metrics(self, trial: BaseTrial) -> TrialStatus:
         """A job that exited 0 but logged no finite value of some metric's tag has failed."""
         log_dir = trial.run_metadata[RUN_METADATA_KEY]
         problem = missing_metrics(log_dir, trial.experiment.metrics.values())
@@ -149,7 +155,7 @@ class NasRunner(TorchXRunner):
         return TrialStatus.COMPLETED
 
 
-def missing_metrics(log_dir, metrics):
+def missing_metrics(log_dir: str | Path, metrics: Iterable[Any]) -> str | None:
     """Why the TensorBoard log in `log_dir` lacks a finite value of some metric's tag
     (naming the tags it does hold), or None."""
     try:

@@ -15,6 +15,8 @@ from ax.api.utils.instantiation.from_config import parameter_from_config
 from ax.core import SearchSpace
 from ax.core.parameter_constraint import ParameterConstraint, validate_constraint_parameters
 
+from nas.config import SearchConfig
+
 
 def build_search_space(parameters: Sequence[Any], constraints: Sequence[str] = ()) -> SearchSpace:
     """Ax's search space of Ax parameter configs, in their order, and constraint strings;
@@ -27,6 +29,6 @@ def build_search_space(parameters: Sequence[Any], constraints: Sequence[str] = (
     return SearchSpace(parameters=built, parameter_constraints=parsed)
 
 
-def make_search_space(config: Any) -> SearchSpace:
+def make_search_space(config: SearchConfig) -> SearchSpace:
     """Ax's search space of a nas.config.SearchConfig."""
     return build_search_space(config.parameters, config.parameter_constraints)

@@ -13,14 +13,24 @@ dataset Ax builds it from): a fit started from another outcome's hyperparameters
 accuracy's for a deterministic parameter count) took longer than one from scratch.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ax.generators.torch.botorch_modular.surrogate import SurrogateSpec
 from ax.generators.torch.botorch_modular.utils import ModelConfig, fit_botorch_model
 from ax.storage.botorch_modular_registry import register_model
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
-from botorch.utils.types import DEFAULT
+from botorch.models.transforms.input import InputTransform
+from botorch.models.transforms.outcome import OutcomeTransform
+from botorch.utils.datasets import SupervisedDataset
+from botorch.utils.types import DEFAULT, _DefaultType
+from gpytorch.likelihoods import Likelihood
+from gpytorch.means import Mean
+from gpytorch.mlls import MarginalLogLikelihood
+from gpytorch.module import Module
+from torch import Tensor
 
 REFIT_GROWTH = 2.0  # a fit from the initial values once the observations grew this much
 
@@ -30,16 +40,19 @@ class WarmStartGP(SingleTaskGP):
     SingleTaskGP's, spelled out: Ax reads a model class's argument names to decide which
     parts (outcome transform, likelihood, ...) it passes."""
 
-    def __init__(self, train_X, train_Y, train_Yvar=None, likelihood=None, covar_module=None,
-                 mean_module=None, outcome_transform=DEFAULT, input_transform=None,
-                 outcomes=()):
+    def __init__(self, train_X: Tensor, train_Y: Tensor, train_Yvar: Tensor | None = None,
+                 likelihood: Likelihood | None = None, covar_module: Module | None = None,
+                 mean_module: Mean | None = None,
+                 outcome_transform: OutcomeTransform | _DefaultType | None = DEFAULT,
+                 input_transform: InputTransform | None = None,
+                 outcomes: Iterable[str] = ()) -> None:
         super().__init__(train_X, train_Y, train_Yvar=train_Yvar, likelihood=likelihood,
                          covar_module=covar_module, mean_module=mean_module,
                          outcome_transform=outcome_transform, input_transform=input_transform)
         self.outcomes = tuple(outcomes)
 
     @classmethod
-    def construct_inputs(cls, training_data, **kwargs):
+    def construct_inputs(cls, training_data: SupervisedDataset, **kwargs: Any) -> dict[str, Any]:
         """SingleTaskGP's inputs, and the names of the outcomes Ax fits this model to."""
         return {**super().construct_inputs(training_data, **kwargs),
                 "outcomes": tuple(training_data.outcome_names)}
@@ -47,25 +60,27 @@ class WarmStartGP(SingleTaskGP):
 
 @dataclass
 class _LastFit:
-    hyperparameters: dict  # name -> tensor, of the fitted model's parameters
+    hyperparameters: dict[str, Tensor]  # name -> tensor, of the fitted model's parameters
     observations_at_scratch_fit: int
 
 
-_last_fits = {}  # (outcome names, input dims) -> _LastFit: one model per outcome
+# (outcome names, input dims) -> _LastFit: one model per outcome
+_last_fits: dict[tuple[tuple[str, ...], int], _LastFit] = {}
 
 
-def _key(model):
+def _key(model: WarmStartGP) -> tuple[tuple[str, ...], int]:
     return model.outcomes, model.train_inputs[0].shape[-1]
 
 
 @fit_botorch_model.register(WarmStartGP)
-def fit_warm(model, mll_class, mll_options=None):
+def fit_warm(model: WarmStartGP, mll_class: type[MarginalLogLikelihood],
+             mll_options: dict[str, Any] | None = None) -> None:
     """Fit `model`, warm-started from the last fit of its outcomes' model."""
     mll = mll_class(likelihood=model.likelihood, model=model, **(mll_options or {}))
     observations = model.train_inputs[0].shape[-2]
     last = _last_fits.get(_key(model))
     warm = last is not None and observations < REFIT_GROWTH * last.observations_at_scratch_fit
-    if warm:
+    if warm and last is not None:
         params = dict(model.named_parameters())
         for name, value in last.hyperparameters.items():
             if name in params and params[name].shape == value.shape:
@@ -73,7 +88,7 @@ def fit_warm(model, mll_class, mll_options=None):
     fit_gpytorch_mll(mll)
     _last_fits[_key(model)] = _LastFit(
         {name: p.detach().clone() for name, p in model.named_parameters()},
-        last.observations_at_scratch_fit if warm else observations)
+        last.observations_at_scratch_fit if warm and last is not None else observations)
 
 
 def warm_surrogate_spec() -> SurrogateSpec:

@@ -10,8 +10,9 @@ only, each by its last step.
 """
 
 import math
+from typing import Any
 
-from ax.core import Data
+from ax.core import Data, Experiment
 from ax.core.data_utils import DataLoaderConfig
 from ax.core.trial_status import TrialStatus
 
@@ -23,7 +24,7 @@ from nas.ax_compat import data_rows
 MODEL_DATA = DataLoaderConfig(fit_only_completed_map_metrics=True)
 
 
-def completed_results(experiment):
+def completed_results(experiment: Experiment) -> Data:
     """Each COMPLETED trial's final values (last step), without the step column: data for
     a model of finished configurations only (the report's)."""
     df = experiment.lookup_data().df
@@ -31,7 +32,7 @@ def completed_results(experiment):
     return Data(df=df[df["trial_index"].isin(done)].drop(columns=["step"], errors="ignore"))
 
 
-def planned_steps(trial, last_step):
+def planned_steps(trial: Any, last_step: str | int | None) -> float:
     """The last step `trial` logs: the value of the config's `last_step` parameter, or the
     number itself; infinite without one (the trial may be stopped at any step)."""
     if last_step is None:
@@ -41,15 +42,17 @@ def planned_steps(trial, last_step):
     return last_step
 
 
-def first_objective(experiment):
-    return experiment.optimization_config.objective.metric_names[0]
+def first_objective(experiment: Experiment) -> str:
+    config = experiment.optimization_config
+    assert config is not None  # every search's experiment has one (nas/orchestration.py)
+    return config.objective.metric_names[0]
 
 
-def last_steps(experiment, metric=None):
+def last_steps(experiment: Experiment, metric: str | None = None) -> dict[int, int]:
     """{trial index: last step with a value of `metric` (the first objective) in the
     experiment's data}."""
     metric = metric or first_objective(experiment)
-    last = {}
+    last: dict[int, int] = {}
     # the rows, not Data.full_df: this runs on every poll and a DataFrame costs ~ms
     for row in data_rows(experiment.lookup_data()):
         if row.metric_name == metric and row.step is not None:
@@ -57,7 +60,7 @@ def last_steps(experiment, metric=None):
     return last
 
 
-def stopped_steps(experiment):
+def stopped_steps(experiment: Experiment) -> dict[int, int]:
     """{trial index: step reached} of the EARLY_STOPPED trials (0: stopped before its first)."""
     last = last_steps(experiment)
     return {i: last.get(i, 0) for i, t in experiment.trials.items()

@@ -214,6 +214,17 @@ def test_run_options_are_typed_as_the_scheduler_declares():
     assert parse_scheduler_cfg("local_cwd", "") == {}
 
 
+def test_run_options_from_any_mapping():
+    """A mapping of run options that is not a dict (nas.Search.from_config takes any
+    Mapping) is read as a dict is, not as "k=v,k=v" text."""
+    from types import MappingProxyType
+
+    from nas.jobs.cluster import parse_scheduler_cfg
+
+    options = MappingProxyType({"partition": "cpu", "time": "1:00:00"})
+    assert parse_scheduler_cfg("slurm", options) == {"partition": "cpu", "time": "1:00:00"}
+
+
 @pytest.mark.parametrize("scheduler, log_dir, mounts, image, problems", [
     ("local_cwd", "/tmp/logs", [], None, []),
     ("slurm", "/home/me/nas/logs", [], None, []),

@@ -10,11 +10,13 @@ max_pending, seed) come from the config file; flags override them.
 import argparse
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
-from nas.api import Search
-from nas.config import DEFAULT_CONFIG, parse_fix
+from nas.api import Search, SearchOptions
+from nas.config import DEFAULT_CONFIG, SearchConfig, parse_fix
 from nas.errors import NasError
 
 DEFAULTS = dict(scheduler="local_cwd")
@@ -25,24 +27,24 @@ class UsageError(NasError):
 
 
 class OneLineParser(argparse.ArgumentParser):
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see --help)")
 
 
-def fail(message, status=2):
+def fail(message: str, status: int = 2) -> NoReturn:
     """Print `message` as the program's one error line and exit with `status`."""
     print(f"{Path(sys.argv[0]).name}: error: {message}", file=sys.stderr)
     sys.exit(status)
 
 
-def warn(message):
+def warn(message: str) -> None:
     """Print `message` as one of the program's warning lines."""
     print(f"{Path(sys.argv[0]).name}: warning: {message}", file=sys.stderr)
 
 
-def int_at_least(minimum, wording):
+def int_at_least(minimum: int, wording: str) -> Callable[[str], int]:
     """An argparse type: a whole number >= minimum."""
-    def parse(text):
+    def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
@@ -57,7 +59,7 @@ positive_int = int_at_least(1, "a positive whole number")
 non_negative_int = int_at_least(0, "a whole number >= 0")
 
 
-def make_parser():
+def make_parser() -> OneLineParser:
     p = OneLineParser(
         prog="run_nas.py",
         description="Multi-objective search with Ax, BoTorch and TorchX over the training "
@@ -139,15 +141,15 @@ class Command:
     search: Search
 
     @property
-    def options(self):
+    def options(self) -> SearchOptions:
         return self.search.options
 
     @property
-    def config(self):
+    def config(self) -> SearchConfig:
         return self.search.config
 
 
-def parse_args(argv=None) -> Command:
+def parse_args(argv: Sequence[str] | None = None) -> Command:
     """The command the flags ask for, its search built by `nas.Search.from_config` with
     the flags as keywords. Raises UsageError or the library's NasError."""
     args = make_parser().parse_args(argv)

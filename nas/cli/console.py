@@ -2,12 +2,22 @@
 options named as the flags), the end-of-run summary, the failed trials' reasons, and
 what --check and --dry-run found. Renders what the library returned; computes nothing."""
 
+from __future__ import annotations
+
 import logging
 import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from nas.messages import log
 from nas.report.hypervolume import format_hv
 from nas.report.text import failure_line, status_line
+
+if TYPE_CHECKING:
+    from nas.api import DryRun
+    from nas.jobs.check import CheckResult
+    from nas.report.summary import RunSummary
 
 
 class ConsoleHandler(logging.Handler):
@@ -15,18 +25,18 @@ class ConsoleHandler(logging.Handler):
     record as run_nas.py words it. `before` is called before each line (the progress
     line on a terminal ends first)."""
 
-    def __init__(self, before=None):
+    def __init__(self, before: Callable[[], None] | None = None) -> None:
         super().__init__(logging.INFO)
         self.before = before
 
-    def emit(self, record):
+    def emit(self, record: logging.LogRecord) -> None:
         if self.before:
             self.before()
         stream = sys.stderr if record.levelno >= logging.WARNING else sys.stdout
         print(getattr(record, "command_line", record.getMessage()), file=stream, flush=True)
 
 
-def attach(before=None):
+def attach(before: Callable[[], None] | None = None) -> ConsoleHandler:
     """Print the `nas` logger's records on the console; the handler (to `detach`)."""
     handler = ConsoleHandler(before)
     log.addHandler(handler)
@@ -35,12 +45,13 @@ def attach(before=None):
     return handler
 
 
-def detach(handler):
+def detach(handler: logging.Handler) -> None:
     log.removeHandler(handler)
     log.propagate = True
 
 
-def print_summary(summary, total, seconds, files, stream=None):
+def print_summary(summary: RunSummary, total: int, seconds: float, files: Mapping[str, Path],
+                  stream: TextIO | None = None) -> None:
     """The end of a run: counts, hypervolume, Pareto-optimal configurations, files."""
     out = stream or sys.stdout
     print(f"\nDone in {seconds:.0f}s: {status_line(summary.counts, total)}", file=out)
@@ -58,13 +69,13 @@ def print_summary(summary, total, seconds, files, stream=None):
         print(f"  {what:18s} {path}", file=out)
 
 
-def print_failed_reasons(summary, stream=None):
+def print_failed_reasons(summary: RunSummary, stream: TextIO | None = None) -> None:
     """Each failed or abandoned trial's reason (stderr: the run stopped)."""
     for row in summary.failed.itertuples():
         print(failure_line(row.trial_index, row.status, row.reason), file=stream or sys.stderr)
 
 
-def print_check(result, stream=None):
+def print_check(result: CheckResult, stream: TextIO | None = None) -> None:
     """What --check found (a nas.api.CheckResult), a line per metric."""
     out = stream or sys.stdout
     params = ", ".join(f"{k}={v}" for k, v in result.parameters.items())
@@ -81,7 +92,7 @@ def print_check(result, stream=None):
           f"{result.log_dir}", file=out, flush=True)
 
 
-def print_dry_run(dry, stream=None):
+def print_dry_run(dry: DryRun, stream: TextIO | None = None) -> None:
     """What --dry-run found (a nas.api.DryRun): each trial's TorchX request."""
     out = stream or sys.stdout
     for trial in dry.trials:

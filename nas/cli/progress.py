@@ -12,16 +12,23 @@ process so far), counted from `experiment` as given to Progress (a resumed searc
 earlier trials don't count); it stays "?" until a trial finished.
 """
 
+from __future__ import annotations
+
 import sys
 import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, TextIO
 
 from nas.report.hypervolume import current_hypervolume, format_hv, goal_of
 from nas.report.summary import finished, trial_counts
 from nas.report.text import counts_text, failure_line, stopped_line
 from nas.trial_data import planned_steps, stopped_steps
 
+if TYPE_CHECKING:
+    from ax.core.experiment import Experiment
 
-def format_duration(seconds):
+
+def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return "?"
     seconds = int(round(seconds))
@@ -31,8 +38,10 @@ def format_duration(seconds):
 
 
 class Progress:
-    def __init__(self, total, start=None, experiment=None, stream=None, tty=None,
-                 clock=time.time, best=None, last_step=None):
+    def __init__(self, total: int, start: float | None = None, experiment: Experiment | None = None,
+                 stream: TextIO | None = None, tty: bool | None = None,
+                 clock: Callable[[], float] = time.time, best: Mapping[str, float | None] | None = None,
+                 last_step: str | int | None = None) -> None:
         """`best`: {objective: its best possible value}, for the share of the largest
         hypervolume; `last_step`: a trial's last step (both the config's)."""
         self.total = total
@@ -41,18 +50,19 @@ class Progress:
         self.start = clock() if start is None else start
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty() if tty is None else tty
-        self._began = None  # (time, finished trials) when the search began: the ETA's base
+        # (time, finished trials) when the search began: the ETA's base
+        self._began: tuple[float, int] | None = None
         if experiment is not None:
             c = trial_counts(experiment)
             self._began = (clock(), finished(c))
-        self._reported = set()
-        self._hv_key = None
+        self._reported: set[int] = set()
+        self._hv_key: frozenset[int] | None = None
         self._hv = 0.0
-        self._max_hv = None
-        self._last_counts = None
+        self._max_hv: float | None = None
+        self._last_counts: str | None = None
         self._width = 0  # of the line now on screen (tty)
 
-    def hypervolume(self, experiment):
+    def hypervolume(self, experiment: Experiment) -> float:
         """Recomputed only when the set of completed trials changed."""
         key = frozenset(i for i, t in experiment.trials.items() if t.status.name == "COMPLETED")
         if key != self._hv_key:
@@ -61,7 +71,7 @@ class Progress:
             self._max_hv = goal.max_hv
         return self._hv
 
-    def eta(self, finished, now):
+    def eta(self, finished: int, now: float) -> float | None:
         if self._began is None:
             self._began = (now, finished)
             return None
@@ -74,7 +84,7 @@ class Progress:
             return None
         return remaining * (now - t0) / done
 
-    def line(self, experiment):
+    def line(self, experiment: Experiment) -> tuple[str, str]:
         """(the progress line, its counts part: a new log line when that changes)."""
         now = self.clock()
         c = trial_counts(experiment)
@@ -85,7 +95,7 @@ class Progress:
                 f" | elapsed {format_duration(now - self.start)} | ETA {format_duration(eta)}")
         return text, shown
 
-    def update(self, experiment):
+    def update(self, experiment: Experiment) -> None:
         stopped = None
         for t in experiment.trials.values():
             if (t.status.is_failed or t.status.is_abandoned) and t.index not in self._reported:
@@ -103,19 +113,19 @@ class Progress:
             self._print(f"[{format_duration(self.clock() - self.start):>8s}] {text}")
         self._last_counts = counts
 
-    def close(self):
+    def close(self) -> None:
         """End the line on screen (tty), so that later output starts on a new line."""
         if self.tty and self._width:
             self.stream.write("\n")
             self.stream.flush()
             self._width = 0
 
-    def _draw(self, text):
+    def _draw(self, text: str) -> None:
         self.stream.write("\r" + text.ljust(self._width))
         self.stream.flush()
         self._width = len(text)
 
-    def _print(self, text):
+    def _print(self, text: str) -> None:
         if self.tty and self._width:  # clear the progress line, print, the line comes back next update
             self.stream.write("\r" + " " * self._width + "\r")
             self._width = 0

@@ -11,12 +11,14 @@ job its exit status and stderr tail. Nothing of the search is touched: no saved 
 no lock (the [prepare] command may fill LOG_DIR/cache, as a search's first run would).
 """
 
+from __future__ import annotations
+
 import math
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ax.core.base_trial import TrialStatus
 from ax.metrics.tensorboard import RUN_METADATA_KEY
@@ -26,6 +28,9 @@ from nas.generation import make_generation_strategy
 from nas.messages import log, option
 from nas.metrics import read_final_scalars, trial_log
 from nas.orchestration import make_experiment
+
+if TYPE_CHECKING:
+    from nas.runner import NasRunner
 
 POLL_SECONDS = 0.5
 
@@ -55,12 +60,13 @@ class CheckResult:
         return self.job_failure is None and all(m.problem is None for m in self.metrics)
 
 
-def check_config(config: SearchConfig, runner: Any, seed: int | None = None) -> CheckResult:
+def check_config(config: SearchConfig, runner: NasRunner, seed: int | None = None) -> CheckResult:
     """Run the check: one trial, then its metrics looked up in its log."""
     shutil.rmtree(runner.log_dir, ignore_errors=True)
     experiment = make_experiment(config, runner)
     strategy = make_generation_strategy(experiment, total_trials=2, max_pending=1, seed=seed)
     trial = experiment.new_trial(generator_run=strategy.gen_single_trial(experiment))
+    assert trial.arm is not None  # the generator run's one arm
     params = ", ".join(f"{k}={v}" for k, v in trial.arm.parameters.items())
     log.info(f"{option('check')}: one trial of {config.name} ({config.source}): {params}")
     runner.open_scheduler()

@@ -11,6 +11,7 @@ and the jobs' mounts are checked against TorchX's own parsers; a bad one is an
 `OptionError` with one line.
 """
 
+from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -33,7 +34,7 @@ TORCHX_EXTRAS = {"kubernetes": "kubernetes", "kubernetes_mcad": "kubernetes",
                  "aws_batch": "aws_batch", "gcp_batch": "gcp_batch", "ray": "ray"}
 
 
-def install_hint(scheduler, error):
+def install_hint(scheduler: str, error: BaseException | None) -> str:
     """What to install when `scheduler` fails for want of its client package."""
     if scheduler in TORCHX_EXTRAS:
         return f"pip install 'torchx[{TORCHX_EXTRAS[scheduler]}]'"
@@ -42,17 +43,17 @@ def install_hint(scheduler, error):
     return "see the TorchX docs of this scheduler"
 
 
-def mount_tokens(mount_flags):
+def mount_tokens(mount_flags: Iterable[str]) -> list[str]:
     """`--mount type=volume,src=x,dst=/y` flags -> the token list TorchX's parse_mounts takes."""
     return [token for flag in mount_flags for token in flag.split(",") if token]
 
 
-def _under(path, folder):
+def _under(path: PurePosixPath, folder: str | PurePosixPath) -> bool:
     folder = PurePosixPath(folder)
     return path == folder or folder in path.parents
 
 
-def shared_path_problems(scheduler, log_dir, mounts, image):
+def shared_path_problems(scheduler: str, log_dir: str, mounts: Iterable[str], image: str | None) -> list[str]:
     """Why jobs on `scheduler` would not see the absolute `log_dir` as the driver does."""
     path = PurePosixPath(log_dir)
     problems = []
@@ -109,7 +110,7 @@ def load_scheduler(name: str) -> Any:
             signal.signal(sig, handler)
 
 
-def parse_scheduler_cfg(scheduler: str, text: str | dict[str, Any]) -> dict[str, Any]:
+def parse_scheduler_cfg(scheduler: str, text: str | Mapping[str, Any]) -> dict[str, Any]:
     """`k=v,k=v` (or a dict of such texts or values) -> run options of `scheduler`, typed;
     unknown keys and bad values rejected.
 
@@ -124,7 +125,7 @@ def parse_scheduler_cfg(scheduler: str, text: str | dict[str, Any]) -> dict[str,
     help_of = {key: " ".join(opt.help.split()) for key, opt in opts}  # one line
     valid = ", ".join(f"{key} ({type_of[key]}{', required' if opt.is_required else ''})"
                       for key, opt in opts) or "none"
-    if isinstance(text, dict):
+    if isinstance(text, Mapping):
         raw = {key: value if isinstance(value, str) else str(value).lower()
                if isinstance(value, bool) else str(value) for key, value in text.items()}
     else:

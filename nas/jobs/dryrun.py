@@ -6,17 +6,26 @@ of `run`): the sbatch script for slurm, the Volcano job for kubernetes. The tria
 candidates in memory: no job is submitted, no file written, no cluster contacted.
 """
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from torchx.schedulers import get_scheduler_factories
 
 from nas.generation import make_generation_strategy
 from nas.orchestration import make_experiment
 
+if TYPE_CHECKING:
+    from ax.core.trial import Trial
+
+    from nas.config import SearchConfig
+    from nas.runner import NasRunner
+
 MAX_SHOWN = 4
 
 
-def first_trials(runner, config, total_trials, max_pending, seed=None):
+def first_trials(runner: NasRunner, config: SearchConfig, total_trials: int, max_pending: int,
+                 seed: int | None = None) -> list[Trial]:
     """The first trials a new search of `config` launches (up to MAX_SHOWN), generated
     but not run."""
     experiment = make_experiment(config, runner)
@@ -29,7 +38,7 @@ def first_trials(runner, config, total_trials, max_pending, seed=None):
     return trials
 
 
-def requests(runner: Any, trials: list) -> tuple[dict[str, Any], list]:
+def requests(runner: NasRunner, trials: list[Trial]) -> tuple[dict[str, Any], list[tuple[Trial, Any]]]:
     """(the scheduler's run options as TorchX resolves them, [(trial, its TorchX
     AppDryRunInfo)]): what `run` would submit for each trial."""
     scheduler = runner.scheduler

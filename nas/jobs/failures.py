@@ -1,18 +1,26 @@
 """Why a trial's job failed, in one line: how it ended (exit code or signal) and the last
 lines of its stderr, as far as TorchX can tell for its scheduler."""
 
+from __future__ import annotations
+
 import collections
 import json
 import signal
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torchx.schedulers.api import Stream
 from torchx.specs import NONE
 
+if TYPE_CHECKING:
+    from torchx.runner import Runner
+    from torchx.specs import AppStatus
+
 STDERR_TAIL_LINES = 5
 
 
-def failure_reason(torchx_runner, handle, status):
+def failure_reason(torchx_runner: Runner, handle: str, status: AppStatus) -> str:
     """`status`: the job's terminal TorchX AppStatus."""
     reason = exit_description(status) or f"job {status.state.name.lower()}"
     if status.msg and status.msg != NONE:  # NONE: TorchX's "no message"
@@ -21,7 +29,7 @@ def failure_reason(torchx_runner, handle, status):
     return f"{reason}: {' | '.join(tail)}" if tail else reason
 
 
-def exit_description(status):
+def exit_description(status: AppStatus) -> str | None:
     """'exit code N' or 'killed by SIGNAME' for a local job, else None.
 
     TorchX has no public API for a job's exit code: its local scheduler keeps the replicas'
@@ -39,7 +47,7 @@ def exit_description(status):
     return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
 
 
-def stderr_tail(torchx_runner, handle):
+def stderr_tail(torchx_runner: Runner, handle: str) -> list[str]:
     """The last non-blank lines of the first replica's stderr (TorchX's `log_lines`)."""
     app = torchx_runner.describe(handle)
     if app is None:
@@ -51,10 +59,10 @@ def stderr_tail(torchx_runner, handle):
         return []
 
 
-def last_lines(chunks, lines=STDERR_TAIL_LINES):
+def last_lines(chunks: Iterable[str], lines: int = STDERR_TAIL_LINES) -> list[str]:
     """The last `lines` non-blank lines, stripped, of text given in chunks (lines of a
     file, or TorchX's log chunks)."""
-    tail = collections.deque(maxlen=lines)
+    tail: collections.deque[str] = collections.deque(maxlen=lines)
     for chunk in chunks:
         tail.extend(line.strip() for line in chunk.splitlines() if line.strip())
     return list(tail)

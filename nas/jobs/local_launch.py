@@ -28,7 +28,7 @@ PID_FILE = "job.pid"  # in the trial's log dir
 MESSAGE_BYTES = 1 << 20
 
 
-def write_pid(path):
+def write_pid(path: str) -> None:
     """This process's pid, replaced atomically: a reader never sees half of it."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp"
@@ -37,7 +37,7 @@ def write_pid(path):
     os.replace(tmp, path)
 
 
-def run_in_server(address_file, script, argv):
+def run_in_server(address_file: str, script: str, argv: list[str]) -> None:
     """Train in a child of the warm-start server; exit with its status. Returns only if no
     server takes the job, and then the caller starts it cold."""
     try:
@@ -64,7 +64,7 @@ def run_in_server(address_file, script, argv):
     os._exit(code)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pid-file", required=True)
     p.add_argument("--warm-start", help="file holding the warm-start server's socket path")

@@ -12,6 +12,7 @@ made.
 
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from nas.config import SearchConfig
@@ -25,28 +26,28 @@ class PrepareFailed(NasError):
     """The [prepare] command failed; the message has its own last lines."""
 
 
-def cache_dir(log_dir) -> Path:
+def cache_dir(log_dir: str | Path) -> Path:
     return Path(log_dir) / CACHE_DIR
 
 
-def _fill(words, data_dir, log_dir):
+def _fill(words: Iterable[str], data_dir: str | Path, log_dir: str | Path) -> list[str]:
     values = {"python": sys.executable, "data_dir": str(Path(data_dir).resolve()),
               "cache_dir": str(cache_dir(log_dir).resolve())}
     return [word.format(**values) for word in words]
 
 
-def prepare_command(config: SearchConfig, data_dir, log_dir) -> list[str] | None:
+def prepare_command(config: SearchConfig, data_dir: str | Path, log_dir: str | Path) -> list[str] | None:
     """The [prepare] command with its placeholders filled in, or None."""
     return None if config.prepare is None else _fill(config.prepare, data_dir, log_dir)
 
 
-def is_prepared(config: SearchConfig, data_dir, log_dir) -> bool:
+def is_prepared(config: SearchConfig, data_dir: str | Path, log_dir: str | Path) -> bool:
     """Whether every file [prepare] creates exists (False if it names none)."""
     creates = _fill(config.prepare_creates, data_dir, log_dir)
     return bool(creates) and all((config.folder / f).exists() for f in creates)
 
 
-def run_prepare(config: SearchConfig, data_dir, log_dir) -> None:
+def run_prepare(config: SearchConfig, data_dir: str | Path, log_dir: str | Path) -> None:
     """Run the [prepare] command to its end, unless what it creates is there;
     PrepareFailed with its last stderr line if it fails."""
     command = prepare_command(config, data_dir, log_dir)

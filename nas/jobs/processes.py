@@ -6,14 +6,20 @@ to `<trial log dir>/job.pid`; the pid counts only while /proc shows a live proce
 command line holds that log dir (pids are reused).
 """
 
+from __future__ import annotations
+
 import os
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nas.jobs.local_launch import PID_FILE  # the launcher writes it
 
+if TYPE_CHECKING:
+    from ax.core.experiment import Experiment
 
-def job_pid(log_dir):
+
+def job_pid(log_dir: str | Path) -> int | None:
     """The pid of the training job still running for this log dir, else None."""
     log_dir = str(log_dir)
     try:
@@ -25,7 +31,7 @@ def job_pid(log_dir):
     return pid if f"\0{log_dir}\0" in f"\0{cmdline}" and is_running(pid) else None
 
 
-def is_running(pid):
+def is_running(pid: int) -> bool:
     """Whether `pid` is a live process (a zombie, ended but not reaped, is not)."""
     try:
         os.kill(pid, 0)
@@ -39,7 +45,7 @@ def is_running(pid):
         return True
 
 
-def kill_job(log_dir):
+def kill_job(log_dir: str | Path) -> int | None:
     """SIGKILL the local job still running for this log dir (no grace: early stopping);
     its pid, or None."""
     pid = job_pid(log_dir)
@@ -48,7 +54,7 @@ def kill_job(log_dir):
     return pid
 
 
-def _signal_group(pid, sig):
+def _signal_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)
     except OSError:  # not a group leader (or gone)
@@ -58,14 +64,14 @@ def _signal_group(pid, sig):
             pass
 
 
-def stop_untracked_jobs(trials_dir, experiment):
+def stop_untracked_jobs(trials_dir: str | Path, experiment: Experiment) -> list[int]:
     """Before resuming: stop jobs the saved state does not know as running, and move
     their log dirs aside, so no trial index gets two jobs or mixed logs. Returns the pids
     stopped."""
     trials_dir = Path(trials_dir)
     if not trials_dir.is_dir():
         return []
-    stopped = []
+    stopped: list[int] = []
     for log_dir in sorted(trials_dir.iterdir()):
         if not log_dir.name.isdigit():
             continue
@@ -79,6 +85,6 @@ def stop_untracked_jobs(trials_dir, experiment):
     return stopped
 
 
-def _killed(log_dir):
+def _killed(log_dir: Path) -> list[int]:
     pid = kill_job(log_dir)
     return [] if pid is None else [pid]

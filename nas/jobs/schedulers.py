@@ -10,10 +10,13 @@ lifecycle (nas/state/lifecycle.py) ask, never the scheduler's name:
 """
 
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from ax.core.base_trial import TrialStatus
+from ax.core.base_trial import BaseTrial, TrialStatus
+from ax.core.experiment import Experiment
 from ax.runners.torchx import APP_STATE_TO_TRIAL_STATUS, TORCHX_APP_HANDLE
 from torchx.specs import AppState
 
@@ -46,30 +49,30 @@ class TorchXJobs:
     warm_start = False  # whether a warm-start server can start its jobs
     on_driver_filesystem = False  # jobs see the driver's files (interpreter, script) at its paths
 
-    def __init__(self, scheduler):
+    def __init__(self, scheduler: str) -> None:
         self.scheduler = scheduler
 
-    def problem(self):
+    def problem(self) -> str | None:
         """Why jobs cannot be submitted from here now, or None."""
         return None
 
-    def component_settings(self, trials_dir):
+    def component_settings(self, trials_dir: str | Path) -> dict[str, str]:
         """Job settings of the trial component (nas/component.py) for this scheduler."""
         return {"python": sys.executable} if self.on_driver_filesystem else {}
 
-    def torchx_cfg(self, cfg, trials_dir):
+    def torchx_cfg(self, cfg: Mapping[str, Any], trials_dir: str | Path) -> dict[str, Any]:
         return dict(cfg)
 
-    def submission(self, torchx_runner, trial_dir, dry=False):
+    def submission(self, torchx_runner: Any, trial_dir: str | Path, dry: bool = False) -> Any:
         """What Ax's TorchXRunner.run submits through: the torchx runner, or (dry) an
         object whose `run` returns TorchX's dryrun of the request instead."""
         return _DryRun(torchx_runner) if dry else torchx_runner
 
-    def job_states(self, torchx_runner, trials):
+    def job_states(self, torchx_runner: Any, trials: Iterable[BaseTrial]) -> dict[int, JobState]:
         """{trial index: JobState}."""
         return {t.index: self._state(torchx_runner, t) for t in trials}
 
-    def _state(self, torchx_runner, trial):
+    def _state(self, torchx_runner: Any, trial: BaseTrial) -> JobState:
         handle = trial.run_metadata[TORCHX_APP_HANDLE]
         status = torchx_runner.status(handle)
         if status is None:
@@ -80,15 +83,15 @@ class TorchXJobs:
         reason = failure_reason(torchx_runner, handle, status) if state.is_terminal else None
         return JobState(state, reason)
 
-    def _unknown_to_torchx(self, trial):
+    def _unknown_to_torchx(self, trial: BaseTrial) -> JobState:
         return JobState(None, "TorchX no longer knows the job")
 
-    def cancel(self, torchx_runner, trial):
+    def cancel(self, torchx_runner: Any, trial: BaseTrial) -> None:
         handle = trial.run_metadata[TORCHX_APP_HANDLE]
         if torchx_runner.status(handle) is not None:
             torchx_runner.cancel(handle)
 
-    def take_over(self, trials_dir, experiment):
+    def take_over(self, trials_dir: str | Path, experiment: Experiment) -> list[str]:
         """Before a resumed search goes on: stop the jobs of this search the saved state
         does not record (launched in the instant before the driver died); one line each."""
         return []
@@ -100,22 +103,22 @@ class LocalJobs(TorchXJobs):
     warm_start = True
     on_driver_filesystem = True
 
-    def component_settings(self, trials_dir):
+    def component_settings(self, trials_dir: str | Path) -> dict[str, str]:
         # the launcher writes job.pid, then uses the warm-start server if one serves
         return {**super().component_settings(trials_dir), "launcher": str(LAUNCHER),
                 "warm_start": str(address_file(trials_dir))}
 
-    def torchx_cfg(self, cfg, trials_dir):
+    def torchx_cfg(self, cfg: Mapping[str, Any], trials_dir: str | Path) -> dict[str, Any]:
         # the jobs' stdout/stderr land next to the logs
         return {"log_dir": str(Path(trials_dir) / "torchx"), **cfg}
 
-    def _unknown_to_torchx(self, trial):
+    def _unknown_to_torchx(self, trial: BaseTrial) -> JobState:
         """A job an earlier driver process started: still running, or ended meanwhile."""
         if job_pid(trial.run_metadata[LOG_DIR_KEY]) is not None:
             return JobState(TrialStatus.RUNNING)
         return JobState(None, "job ended while the driver was down")
 
-    def cancel(self, torchx_runner, trial):
+    def cancel(self, torchx_runner: Any, trial: BaseTrial) -> None:
         """SIGKILL by pid first: TorchX's local cancel sends SIGTERM and waits up to 10 s
         for the job to end, which would hold the driver up at every early-stopped trial
         (a job needs no clean-up: its log is flushed as it goes); and a job of an earlier
@@ -123,7 +126,7 @@ class LocalJobs(TorchXJobs):
         kill_job(trial.run_metadata.get(LOG_DIR_KEY, ""))
         super().cancel(torchx_runner, trial)
 
-    def take_over(self, trials_dir, experiment):
+    def take_over(self, trials_dir: str | Path, experiment: Experiment) -> list[str]:
         return [f"stopped job {pid}: launched just before the driver died, never recorded"
                 for pid in stop_untracked_jobs(trials_dir, experiment)]
 
@@ -133,14 +136,14 @@ class SlurmJobs(TorchXJobs):
 
     on_driver_filesystem = True
 
-    def problem(self):
+    def problem(self) -> str | None:
         return slurm.cluster_problem()
 
-    def submission(self, torchx_runner, trial_dir, dry=False):
+    def submission(self, torchx_runner: Any, trial_dir: str | Path, dry: bool = False) -> Any:
         # the job works and writes its Slurm output in its trial's log dir
         return slurm.Submission(torchx_runner, trial_dir, dry=dry)
 
-    def job_states(self, torchx_runner, trials):
+    def job_states(self, torchx_runner: Any, trials: Iterable[BaseTrial]) -> dict[int, JobState]:
         """One squeue for all (without accounting). A job Slurm has forgotten (ended beyond
         MinJobAge, no accounting) is None: its logs decide."""
         trials = list(trials)
@@ -161,11 +164,11 @@ class SlurmJobs(TorchXJobs):
                 out[trial.index] = JobState(TrialStatus.RUNNING)
         return out
 
-    def cancel(self, torchx_runner, trial):
+    def cancel(self, torchx_runner: Any, trial: BaseTrial) -> None:
         """scancel: TorchX's cancel asks sacct first, which fails without accounting."""
         slurm.cancel(trial.run_metadata[TORCHX_APP_HANDLE])
 
-    def take_over(self, trials_dir, experiment):
+    def take_over(self, trials_dir: str | Path, experiment: Experiment) -> list[str]:
         if problem := self.problem():  # no sbatch, slurmctld down
             raise SchedulerUnavailable(problem)
         return [f"cancelled Slurm job {job}: submitted just before the driver died, never recorded"
@@ -187,8 +190,8 @@ def jobs_for(scheduler: str) -> TorchXJobs:
 class _DryRun:
     """Stands in for the torchx runner: "submits" by dry-running."""
 
-    def __init__(self, torchx_runner):
+    def __init__(self, torchx_runner: Any) -> None:
         self._torchx_runner = torchx_runner
 
-    def run(self, app, scheduler, cfg=None):
+    def run(self, app: Any, scheduler: str, cfg: Mapping[str, Any] | None = None) -> Any:
         return self._torchx_runner.dryrun(app, scheduler, cfg)

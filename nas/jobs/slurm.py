@@ -20,12 +20,16 @@ What TorchX 0.7 does not cover, and how this module adds it:
   `cancel` runs `scancel` itself (a no-op on a finished job).
 """
 
+from __future__ import annotations
+
 import json
 import shutil
 import signal
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from torchx.schedulers.slurm_scheduler import SLURM_STATES
 from torchx.specs import AppState, is_terminal, parse_app_handle
@@ -33,15 +37,18 @@ from torchx.specs import AppState, is_terminal, parse_app_handle
 from nas.jobs.failures import last_lines
 from nas.messages import log, option
 
+if TYPE_CHECKING:
+    from ax.core.experiment import Experiment
+
 SBATCH_OUTPUT = "slurm-%j.out"  # the batch script's own output (TorchX's `set -x` lines)
 ROLE_ERR = "slurm-{job_id}-*-0.err"  # the job's stderr: TorchX names srun's file by role
 START_HINT = ("start the local single-node cluster with `scripts/slurm-local up` (as root; "
               "see docs/cluster.md)")
 NO_ANSWER = "NO_ANSWER"  # squeue failed this time: the job is taken as still running
-_accounting = {}  # "on": whether sacct works, asked once (it is the cluster's setting)
+_accounting: dict[str, bool] = {}  # "on": whether sacct works, asked once (it is the cluster's setting)
 
 
-def cluster_problem():
+def cluster_problem() -> str | None:
     """Why jobs cannot be submitted to Slurm from here (one line with the way out), or None."""
     if shutil.which("sbatch") is None:
         return f"{option('scheduler')} slurm: sbatch is not installed here (no Slurm client); {START_HINT}"
@@ -56,7 +63,7 @@ def cluster_problem():
     return None
 
 
-def job_id(handle):
+def job_id(handle: str) -> str:
     """The Slurm job id in a TorchX app handle (slurm://session/<id>)."""
     return parse_app_handle(handle).app_id
 
@@ -66,12 +73,12 @@ class Submission:
     TorchX does, the job working (and writing its Slurm output) in the trial's log dir.
     A `job_dir` the user set in the run options is left to TorchX."""
 
-    def __init__(self, torchx_runner, trial_dir, dry=False):
+    def __init__(self, torchx_runner: Any, trial_dir: str | Path, dry: bool = False) -> None:
         self._torchx_runner = torchx_runner
         self.trial_dir = Path(trial_dir)
         self.dry = dry
 
-    def run(self, app, scheduler, cfg=None):
+    def run(self, app: Any, scheduler: str, cfg: Mapping[str, Any] | None = None) -> Any:
         info = self._torchx_runner.dryrun(app, scheduler, cfg)
         if not (cfg or {}).get("job_dir"):
             info.request.cmd += [f"--chdir={self.trial_dir}",
@@ -87,25 +94,25 @@ class JobState:
     """A job's state as Slurm names it (RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT,
     ...) and, from squeue, its exit code or the signal that ended it."""
     slurm_state: str
-    exit_code: int = None
-    signal: int = None
+    exit_code: int | None = None
+    signal: int | None = None
 
     @property
-    def app_state(self):
+    def app_state(self) -> AppState:
         return SLURM_STATES.get(self.slurm_state, AppState.UNKNOWN)
 
     @property
-    def ended(self):
+    def ended(self) -> bool:
         return self.slurm_state in SLURM_STATES and is_terminal(self.app_state)
 
     @property
-    def failed(self):
+    def failed(self) -> bool:
         return self.ended and self.app_state != AppState.SUCCEEDED
 
 
-def job_states(torchx_runner, handles):
+def job_states(torchx_runner: Any, handles: Sequence[str]) -> dict[str, JobState | None]:
     """{handle: JobState, or None when Slurm no longer knows the job}."""
-    states = {}
+    states: dict[str, JobState | None] = {}
     for handle in handles if accounting_on() else []:
         try:
             status = torchx_runner.status(handle)  # TorchX: sacct
@@ -114,7 +121,7 @@ def job_states(torchx_runner, handles):
         if status is not None and status.msg in SLURM_STATES:
             states[handle] = JobState(status.msg)
     # squeue for the rest, and for failed jobs' exit codes (sacct's, via TorchX, has none)
-    ask = [h for h in handles if h not in states or states[h].failed]
+    ask = [h for h in handles if h not in states or states[h].failed]  # type: ignore[union-attr]  # JobStates so far
     if ask:
         queue = squeue()
         for handle in ask:
@@ -124,7 +131,7 @@ def job_states(torchx_runner, handles):
     return states
 
 
-def accounting_on():
+def accounting_on() -> bool:
     """Whether sacct answers here (asked once, quietly: TorchX would print sacct's error)."""
     if "on" not in _accounting:
         try:
@@ -139,14 +146,14 @@ def accounting_on():
     return _accounting["on"]
 
 
-def squeue():
+def squeue() -> dict[str, JobState] | None:
     """{job id: JobState} of the jobs slurmctld knows (pending, running, and ended within
     MinJobAge); None if it did not answer."""
     jobs = _squeue_jobs()
     return None if jobs is None else {str(job["job_id"]): _job_state(job) for job in jobs}
 
 
-def _squeue_jobs():
+def _squeue_jobs() -> list[dict[str, Any]] | None:
     """squeue's records of all jobs (`squeue --json` ignores --jobs in Slurm 22.05)."""
     try:
         out = subprocess.run(["squeue", "--json"], capture_output=True, text=True,
@@ -156,7 +163,7 @@ def _squeue_jobs():
         return None
 
 
-def _job_state(job):
+def _job_state(job: Mapping[str, Any]) -> JobState:
     raw = job.get("exit_code")
     code = sig = None
     if isinstance(raw, int):  # a wait status: exit code in the high byte, signal low
@@ -164,7 +171,7 @@ def _job_state(job):
     return JobState(str(job.get("job_state", "UNKNOWN")), code, sig or None)
 
 
-def queued_jobs_under(folder):
+def queued_jobs_under(folder: str | Path) -> dict[str, Path]:
     """{job id: working dir} of the jobs not yet ended that work under `folder`: this
     search's trial jobs, as each works in its trial's log dir."""
     folder = Path(folder)
@@ -174,7 +181,7 @@ def queued_jobs_under(folder):
             and not _job_state(job).ended}
 
 
-def cancel_untracked(trials_dir, experiment):
+def cancel_untracked(trials_dir: str | Path, experiment: Experiment) -> list[str]:
     """Before resuming: scancel this search's jobs the saved state does not record as
     running (submitted in the instant before the driver died); their ids."""
     from ax.runners.torchx import TORCHX_APP_HANDLE
@@ -187,12 +194,12 @@ def cancel_untracked(trials_dir, experiment):
     return stray
 
 
-def cancel(handle):
+def cancel(handle: str) -> None:
     """scancel the trial's job; nothing happens to a job that already ended."""
     subprocess.run(["scancel", job_id(handle)], capture_output=True, timeout=60)
 
 
-def failure_reason(handle, state, trial_dir):
+def failure_reason(handle: str, state: JobState | None, trial_dir: str | Path) -> str:
     """'Slurm job 12 FAILED, exit code 1: <stderr tail>' (CANCELLED, TIMEOUT, ...)."""
     reason = f"Slurm job {job_id(handle)} " + (state.slurm_state if state else "no longer known to Slurm")
     if state and state.signal:
@@ -207,7 +214,7 @@ def failure_reason(handle, state, trial_dir):
     return f"{reason}: {' | '.join(tail)}" if tail else reason
 
 
-def stderr_tail(path):
+def stderr_tail(path: str | Path) -> list[str]:
     """The last non-blank lines of the job's stderr file (TorchX's log_lines looks for
     it in the driver's cwd; it is in the trial's log dir)."""
     try:

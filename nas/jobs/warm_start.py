@@ -29,7 +29,10 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import Any, NoReturn
 
 from nas.files import atomic_write_text
 from nas.jobs.local_launch import MESSAGE_BYTES
@@ -41,12 +44,12 @@ READY_SECONDS = 10  # how long the driver waits for a new server to listen
 JOB_SIGNALS = {signal.SIGTERM, signal.SIGINT}  # what cancels a job: a forked child takes their defaults
 
 
-def address_file(log_dir):
+def address_file(log_dir: str | Path) -> Path:
     """Where a server for trials logging under `log_dir` publishes its socket."""
     return Path(log_dir) / ADDRESS_FILE
 
 
-def why_not_warm(script):
+def why_not_warm(script: str | Path) -> str | None:
     """Why `script`'s jobs cannot fork from a server that imported it, or None: it needs a
     top-level `def main(...)` (its `if __name__ == "__main__":` block does not run there)."""
     try:
@@ -64,7 +67,7 @@ class WarmServer:
     """The server process, started by the driver for the trials logging under `log_dir`;
     stops by itself once the driver is gone and its last child has finished."""
 
-    def __init__(self, log_dir, script):
+    def __init__(self, log_dir: str | Path, script: str | Path) -> None:
         self.dir = tempfile.mkdtemp(prefix="nas-warm-")  # a short path: sockets allow 107 bytes
         self.socket = os.path.join(self.dir, "socket")
         self.address_file = address_file(log_dir)
@@ -80,13 +83,13 @@ class WarmServer:
         while not self._published() and self.process.poll() is None and time.time() < end:
             time.sleep(0.01)
 
-    def _published(self):
+    def _published(self) -> bool:
         try:
             return self.address_file.read_text() == self.socket
         except OSError:
             return False
 
-    def stop(self):
+    def stop(self) -> None:
         """Stop accepting; children still running finish (the driver cancels them first)."""
         _unpublish(self.address_file, self.socket)  # jobs launched from now on start cold
         if self.process.poll() is None:
@@ -100,8 +103,9 @@ class WarmServer:
 
 # --- the server -----------------------------------------------------------------------
 
-def serve(path, driver, address, script):
+def serve(path: str, driver: int, address: str | Path, script: str | Path) -> None:
     """Listen first, so that jobs started during the imports queue instead of cold-starting."""
+    listener: socket.socket | None
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(path)
     listener.listen(64)
@@ -119,8 +123,10 @@ def serve(path, driver, address, script):
 
     # what the imports put into the environment (e.g. Lightning's NVML flag) stays set
     import_env = {k: v for k, v in os.environ.items() if env_before.get(k) != v}
+    stopping: list[int]
     stopping = []  # until here SIGTERM kills at once (WarmServer.stop removes the socket)
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+    children: dict[int, tuple[socket.socket, int]]
     children = {}  # child pid -> (connection to its job, pidfd: readable once the child ended)
     while True:
         if stopping or os.getppid() != driver:
@@ -132,7 +138,7 @@ def serve(path, driver, address, script):
                 Path(path).parent.rmdir()
             if not children:
                 return
-        waiting = [listener] if listener else []
+        waiting: list[socket.socket | int] = [listener] if listener else []
         for conn, pidfd in children.values():
             waiting += [conn, pidfd]
         ready, _, _ = select.select(waiting, [], [], POLL_SECONDS)
@@ -152,20 +158,22 @@ def serve(path, driver, address, script):
                 del children[pid]
 
 
-def import_script(script):
+def import_script(script: str | Path) -> ModuleType:
     """The training script as a module (not as __main__, so that its main block does not
     run), with its folder first on sys.path, as when it runs as a script."""
     folder = str(Path(script).parent)
     sys.path.insert(0, folder)
     name = f"nas_trial_script_{Path(script).stem}"
     spec = importlib.util.spec_from_file_location(name, script)
+    assert spec is not None and spec.loader is not None  # a file's spec, with its loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-def fork_child(listener, children, job_module, import_env):
+def fork_child(listener: socket.socket, children: dict[int, tuple[socket.socket, int]],
+               job_module: ModuleType, import_env: Mapping[str, str]) -> None:
     conn, _ = listener.accept()
     try:
         message, fds, _, _ = socket.recv_fds(conn, MESSAGE_BYTES, 3)
@@ -173,6 +181,7 @@ def fork_child(listener, children, job_module, import_env):
     except (OSError, ValueError):
         conn.close()
         return
+    assert job_module.__file__ is not None  # import_script's: a file's module
     if request["script"] != os.path.realpath(job_module.__file__):
         for fd in fds:  # another training script: it starts cold
             os.close(fd)
@@ -203,7 +212,8 @@ def fork_child(listener, children, job_module, import_env):
         _kill(pid)
 
 
-def train_in_child(request, fds, job_module, import_env):
+def train_in_child(request: Mapping[str, Any], fds: Sequence[int], job_module: ModuleType,
+                   import_env: Mapping[str, str]) -> NoReturn:
     """Become the job: its stdio, cwd, environment, argv; fresh random states; train."""
     code = 1
     try:
@@ -216,6 +226,7 @@ def train_in_child(request, fds, job_module, import_env):
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update({**request["env"], **import_env})
+        assert job_module.__file__ is not None  # import_script's: a file's module
         sys.argv = [job_module.__file__, *request["argv"]]
         reseed()
         if "OMP_NUM_THREADS" in os.environ and "torch" in sys.modules:
@@ -238,7 +249,7 @@ def train_in_child(request, fds, job_module, import_env):
         os._exit(code)
 
 
-def takes_argv(function):
+def takes_argv(function: Callable[..., Any]) -> bool:
     """Whether `function` can be called with one positional argument."""
     try:
         inspect.signature(function).bind(None)
@@ -247,7 +258,7 @@ def takes_argv(function):
         return False
 
 
-def reseed():
+def reseed() -> None:
     """Fresh seeds, as a new process draws them; a forked one inherits the server's
     (numpy's and torch's, if the script imported them)."""
     random.seed()
@@ -257,7 +268,7 @@ def reseed():
         sys.modules["torch"].seed()
 
 
-def _unpublish(address, path):
+def _unpublish(address: str | Path, path: str) -> None:
     """Remove the address file, unless a newer server has replaced it."""
     try:
         if Path(address).read_text() == path:
@@ -266,7 +277,7 @@ def _unpublish(address, path):
         pass
 
 
-def _kill(pid):
+def _kill(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:

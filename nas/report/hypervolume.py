@@ -16,11 +16,15 @@ parallel trials differs from their index order; failed trials add nothing.
 
 import math
 import operator
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, cast
 
 import pandas as pd
 import torch
 from ax.core.base_trial import TrialStatus
+from ax.core.experiment import Experiment
+from ax.core.optimization_config import MultiObjectiveOptimizationConfig
 from ax.core.outcome_constraint import ComparisonOp
 from botorch.utils.multi_objective.hypervolume import Hypervolume
 from botorch.utils.multi_objective.pareto import is_non_dominated
@@ -36,7 +40,7 @@ class Objective:
     best: float | None = None  # the best value it can take (config [metrics] best)
 
     @property
-    def sign(self):
+    def sign(self) -> float:
         return -1.0 if self.minimize else 1.0
 
 
@@ -50,17 +54,17 @@ class Goal:
     constraints: tuple = ()
 
     @property
-    def names(self):
+    def names(self) -> list[str]:
         return [o.name for o in self.objectives]
 
     @property
-    def max_hv(self):
+    def max_hv(self) -> float | None:
         """The largest possible hypervolume, if every objective declares its best value."""
         if any(o.best is None for o in self.objectives) or None in self.reference:
             return None
         return math.prod(abs(o.best - r) for o, r in zip(self.objectives, self.reference))
 
-    def feasible(self, point):
+    def feasible(self, point: Mapping[str, float]) -> bool:
         """Within the reference box and every outcome constraint ({metric: value})."""
         if None in self.reference:
             return False
@@ -68,11 +72,11 @@ class Goal:
                      for o, r in zip(self.objectives, self.reference))
         return inside and all(op(point.get(m, math.nan), bound) for m, op, bound in self.constraints)
 
-    def dominates(self, a, b):
+    def dominates(self, a: Mapping[str, float], b: Mapping[str, float]) -> bool:
         """`a` is at least as good as `b` in every objective ({metric: value} each)."""
         return all(o.sign * a[o.name] >= o.sign * b[o.name] for o in self.objectives)
 
-    def hypervolume(self, points):
+    def hypervolume(self, points: Iterable[Mapping[str, float]]) -> float:
         """Hypervolume of `points` ({metric: value} each); infeasible ones add 0."""
         kept = [p for p in points if self.feasible(p)]
         if not kept:
@@ -83,7 +87,7 @@ class Goal:
                            dtype=torch.double)
         return float(Hypervolume(ref_point=ref).compute(y[is_non_dominated(y)]))
 
-    def describe(self):
+    def describe(self) -> str:
         """`val_acc 0.94 (maximized), num_params 80,000 (minimized)` and where it came from."""
         parts = [f"{o.name} {format_value(r)} ({'minimized' if o.minimize else 'maximized'})"
                  for o, r in zip(self.objectives, self.reference)]
@@ -95,7 +99,7 @@ class Goal:
         return f"{text}: the objective thresholds"
 
 
-def format_value(value):
+def format_value(value: float | None) -> str:
     if value is None:
         return "n/a"
     if abs(value) >= 1000:
@@ -106,18 +110,19 @@ def format_value(value):
 OPS = {ComparisonOp.GEQ: operator.ge, ComparisonOp.LEQ: operator.le}
 
 
-def objectives_of(experiment, best=None):
+def objectives_of(experiment: Experiment, best: Mapping[str, float | None] | None = None) -> list[Objective]:
     """The experiment's objectives in order, with their thresholds; `best`: {name: value}."""
-    config = experiment.optimization_config
+    config = cast(MultiObjectiveOptimizationConfig, experiment.optimization_config)
     thresholds = {t.metric_names[0]: t.bound for t in config.objective_thresholds}
     weights = [w for _, w in config.objective.metric_weights]
     return [Objective(name, weight < 0, thresholds.get(name), (best or {}).get(name))
             for name, weight in zip(config.objective.metric_names, weights)]
 
 
-def goal_of(experiment, best=None):
+def goal_of(experiment: Experiment, best: Mapping[str, float | None] | None = None) -> Goal:
     """The Goal of `experiment`: its thresholds, Ax's inferred values where it has none."""
     objectives = objectives_of(experiment, best)
+    assert experiment.optimization_config is not None  # a search's experiment has one
     constraints = tuple((c.metric_names[0], OPS[c.op], c.bound)
                         for c in experiment.optimization_config.outcome_constraints
                         if len(c.metric_names) == 1)
@@ -128,7 +133,7 @@ def goal_of(experiment, best=None):
     return Goal(tuple(objectives), reference, missing, constraints)
 
 
-def infer_reference(experiment):
+def infer_reference(experiment: Experiment) -> dict[str, float]:
     """{objective: Ax's inferred reference value}; {} before Ax can infer one (no
     completed trial yet)."""
     from ax.service.utils.best_point import infer_reference_point_from_experiment
@@ -140,7 +145,7 @@ def infer_reference(experiment):
     return {t.metric_names[0]: float(t.bound) for t in thresholds}
 
 
-def observed(experiment, names):
+def observed(experiment: Experiment, names: Iterable[str]) -> dict[int, dict[str, float]]:
     """{trial_index: {metric: value}} of the COMPLETED trials with every metric in `names`
     observed (its last step)."""
     df = completed_results(experiment).df
@@ -153,13 +158,14 @@ def observed(experiment, names):
     return {int(i): {k: float(v) for k, v in r.items() if pd.notna(v)} for i, r in wide.iterrows()}
 
 
-def hypervolume_trace(experiment, goal):
+def hypervolume_trace(experiment: Experiment, goal: Goal) -> pd.DataFrame:
     """One row per completed trial, in completion order: the hypervolume after it."""
     points = observed(experiment, goal.names)
     completed = [t for t in experiment.trials.values()
                  if t.status == TrialStatus.COMPLETED and t.index in points]
     completed.sort(key=lambda t: (t.time_completed is None, t.time_completed or 0, t.index))
     max_hv = goal.max_hv
+    front: list[dict[str, float]]
     rows, front, hv = [], [], 0.0  # front: the feasible non-dominated points so far
     for n, trial in enumerate(completed, start=1):
         point = points[trial.index]
@@ -178,20 +184,20 @@ def hypervolume_trace(experiment, goal):
     return pd.DataFrame(rows, columns=columns)
 
 
-def current_hypervolume(experiment, goal=None):
+def current_hypervolume(experiment: Experiment, goal: Goal | None = None) -> float:
     """The hypervolume of every completed trial so far (0 before the first feasible one)."""
     goal = goal or goal_of(experiment)
     return goal.hypervolume(list(observed(experiment, goal.names).values()))
 
 
-def format_hv(hv, max_hv=None):
+def format_hv(hv: float | None, max_hv: float | None = None) -> str:
     if hv is None or math.isnan(hv):
         return "n/a"
     text = f"{hv:,.0f}" if abs(hv) >= 100 else f"{hv:.4g}"
     return f"{text} ({hv / max_hv:.1%})" if max_hv else text
 
 
-def hypervolume_figure(trace, goal):
+def hypervolume_figure(trace: pd.DataFrame, goal: Goal) -> Any:
     """The hypervolume after each completed trial (a step line), with the trial's point."""
     import plotly.graph_objects as go
 

@@ -16,12 +16,20 @@ Each plot sits in a `<div class="plot" data-plot="NAME">` (the browser test chec
 every one of them rendered).
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
 import pandas as pd
 
 from nas.report.hypervolume import format_hv, format_value
 from nas.report.markup import figure_html, text
 from nas.report.provenance import describe
 from nas.report.text import duration, status_text
+
+if TYPE_CHECKING:
+    from nas.report.summary import RunSummary, SearchStatus
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
@@ -48,12 +56,12 @@ MODELS_AT_THE_END = ('<p class="note">Made when the search ends: the model fits 
                      '--results-dir / --log-dir / --config) makes them now.</p>')
 
 
-def kv_table(rows):
+def kv_table(rows: Iterable[tuple[str, str]]) -> str:
     body = "".join(f"<tr><th>{text(str(k))}</th><td>{v}</td></tr>" for k, v in rows)
     return f'<table class="kv">{body}</table>'
 
 
-def df_table(df, scroll=False, **kwargs):
+def df_table(df: pd.DataFrame, scroll: bool = False, **kwargs: Any) -> str:
     # large whole numbers (a parameter count, say) with thousands separators, not 1.322e+04
     whole = [c for c in df.columns if df[c].dtype.kind == "f" and df[c].notna().any()
              and (df[c].dropna() % 1 == 0).all() and df[c].abs().max() >= 1000]
@@ -63,7 +71,7 @@ def df_table(df, scroll=False, **kwargs):
     return f'<div class="scroll">{table}</div>' if scroll else table
 
 
-def plot_div(name, fig, user_strings=()):
+def plot_div(name: str, fig: Any, user_strings: Iterable[Any] = ()) -> str:
     if fig is None:
         return '<p class="note">Not available: fewer than two completed trials to fit a model on.</p>'
     inner = figure_html(fig, user_strings, full_html=False, include_plotlyjs=False,
@@ -71,13 +79,13 @@ def plot_div(name, fig, user_strings=()):
     return f'<div class="plot" data-plot="{name}">{inner}</div>'
 
 
-def status_html(status, generated):
+def status_html(status: SearchStatus, generated: str) -> str:
     """The line atop the page (nas.report.text.status_text), coloured by its state."""
     return (f'<p class="status" id="status" data-state="{status.state}">'
             f'{text(status_text(status, generated))}</p>')
 
 
-def failed_html(df):
+def failed_html(df: pd.DataFrame) -> str:
     if df.empty:
         return "<p>None: no trial failed or was abandoned.</p>"
     rows = "".join(
@@ -86,7 +94,7 @@ def failed_html(df):
     return f"<table><tr><th>trial</th><th>status</th><th>reason</th></tr>{rows}</table>"
 
 
-def diagnostics_html(diagnostics):
+def diagnostics_html(diagnostics: Mapping[str, Mapping[str, float]] | None) -> str:
     if not diagnostics:
         return '<p class="note">Not available: fewer than two completed trials to fit a model on.</p>'
     df = pd.DataFrame(diagnostics).T  # rows: diagnostic, columns: metric
@@ -94,7 +102,7 @@ def diagnostics_html(diagnostics):
     return df_table(df.reset_index())
 
 
-def pareto_html(summary):
+def pareto_html(summary: RunSummary) -> str:
     front = summary.pareto_optimal
     if not len(front):
         return '<p class="note">No completed trial yet.</p>'
@@ -105,7 +113,7 @@ def pareto_html(summary):
     return df_table(front)
 
 
-def structures_html(summary):
+def structures_html(summary: RunSummary) -> str:
     """Which structures won: completed and Pareto-optimal trials of each (conditional
     spaces only)."""
     if summary.by_structure is None or not len(summary.by_structure):
@@ -114,7 +122,8 @@ def structures_html(summary):
             + df_table(summary.by_structure))
 
 
-def page(summary, figures, diagnostics, models=True):
+def page(summary: RunSummary, figures: Mapping[str, Any],
+         diagnostics: Mapping[str, Mapping[str, float]] | None, models: bool = True) -> str:
     """The page's HTML, from a nas.report.summary.RunSummary, the figures
     nas/report/writer.py made and the CV diagnostics (None: no model). `models`: False
     when the model fits were left for the end (the page kept current while it runs)."""
@@ -122,7 +131,7 @@ def page(summary, figures, diagnostics, models=True):
     name = text(summary.name)
     user_strings = summary.user_strings
 
-    def plot(key, fig):
+    def plot(key: str, fig: Any) -> str:
         return plot_div(key, fig, user_strings)
 
     generated = summary.provenance["generated"].replace("T", " ")

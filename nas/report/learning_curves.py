@@ -7,26 +7,29 @@ red and end at the step they reached; completed trials solid, by trial index. A 
 whose first objective is logged once per trial shows one point per trial.
 """
 
+from typing import Any
+
 import plotly.graph_objects as go
 from ax.core.base_trial import TrialStatus
+from ax.core.experiment import Experiment
 
 from nas.trial_data import first_objective, planned_steps
 
 
-def curves(experiment, metric):
+def curves(experiment: Experiment, metric: str) -> dict[int, list[tuple[int, float]]]:
     """{trial index: [(step, value), ...]} of every trial with a curve of `metric`."""
     df = experiment.lookup_data().full_df
     if df.empty or "step" not in df:
         return {}
     df = df[(df["metric_name"] == metric) & df["step"].notna()].sort_values(
         ["trial_index", "step"], kind="stable")
-    by_trial = {}
+    by_trial: dict[int, list[tuple[int, float]]] = {}
     for index, step, value in zip(df["trial_index"], df["step"], df["mean"]):
         by_trial.setdefault(int(index), []).append((int(step), value))
     return by_trial
 
 
-def learning_curves_figure(experiment, last_step=None):
+def learning_curves_figure(experiment: Experiment, last_step: str | int | None = None) -> Any:
     """None if no trial has logged the first objective yet. `last_step`: the config's (a
     parameter or number): a trial's planned last step, shown in its label."""
     metric = first_objective(experiment)
@@ -56,5 +59,5 @@ def learning_curves_figure(experiment, last_step=None):
     return fig
 
 
-def max_step(by_trial):
+def max_step(by_trial: dict[int, list[tuple[int, float]]]) -> int:
     return max((points[-1][0] for points in by_trial.values() if points), default=0)

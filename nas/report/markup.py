@@ -45,7 +45,7 @@ class FigureText:
     """Escapes the user strings in a figure's strings, then what plotly would read as
     markup and the report did not put there."""
 
-    def __init__(self, user_strings: Iterable[Any]):
+    def __init__(self, user_strings: Iterable[Any]) -> None:
         special = sorted({str(s) for s in user_strings if SPECIAL.search(str(s))},
                          key=len, reverse=True)  # the longest first: one inside another
         self._known = re.compile("|".join(map(re.escape, special))) if special else None

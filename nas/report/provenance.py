@@ -12,8 +12,10 @@ import datetime as dt
 import json
 import platform
 import subprocess
+from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from nas.report import markup
 
@@ -23,12 +25,12 @@ OUTPUT_DIRS = ["results"]  # generated files: changes there do not make the code
 MANIFEST = "provenance.json"  # beside CSV files, which cannot hold it themselves
 
 
-def _git(repo, *args):
+def _git(repo: str | Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
                           check=True, timeout=30).stdout
 
 
-def git_state(repo=ROOT):
+def git_state(repo: str | Path = ROOT) -> dict[str, Any]:
     """{"commit": sha, "dirty": bool, "changed": [paths]} of `repo`; None values and a
     `note` if it is not a git checkout."""
     try:
@@ -43,7 +45,7 @@ def git_state(repo=ROOT):
     return {"commit": commit, "dirty": bool(changed), "changed": changed[:20]}
 
 
-def versions(packages=PACKAGES):
+def versions(packages: Iterable[str] = PACKAGES) -> dict[str, str]:
     """Python's and the main libraries' versions."""
     out = {"python": platform.python_version()}
     for name in packages:
@@ -54,7 +56,7 @@ def versions(packages=PACKAGES):
     return out
 
 
-def provenance(repo=ROOT, at_start=None):
+def provenance(repo: str | Path = ROOT, at_start: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The record embedded in (or written beside) every generated results file.
     `at_start`: git_state() when the run began; if the checkout changed while it ran (a
     search runs for minutes, and cold jobs load the training script at launch), the
@@ -65,11 +67,11 @@ def provenance(repo=ROOT, at_start=None):
     return record
 
 
-def _code(state):
+def _code(state: Mapping[str, Any]) -> tuple[Any, Any, Any]:
     return state.get("commit"), state.get("dirty"), state.get("changed")
 
 
-def describe(record):
+def describe(record: Mapping[str, Any]) -> str:
     """One line: `commit 1a2b3c4 (uncommitted changes)`, and the commit at the run's start
     if the checkout changed during it."""
     if record.get("commit") is None:
@@ -80,7 +82,7 @@ def describe(record):
     return text
 
 
-def add_to_html(text, record):
+def add_to_html(text: str, record: Mapping[str, Any]) -> str:
     """`text` (a full HTML page) with the record as a <meta name="provenance"> in its head."""
     meta = f'<meta name="provenance" content="{markup.text(json.dumps(record))}">'
     head = text.find("<head>")
@@ -92,7 +94,8 @@ def add_to_html(text, record):
 
 
 
-def write_manifest(folder, files, record, write):
+def write_manifest(folder: str | Path, files: Iterable[str | Path], record: Mapping[str, Any],
+                   write: Callable[[Path, str], None]) -> Path:
     """`folder`/provenance.json: every file written (relative names) with the record.
     `write(path, text)`: the caller's atomic writer."""
     folder = Path(folder)

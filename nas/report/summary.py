@@ -13,13 +13,18 @@ The Pareto set and the hypervolume are over COMPLETED trials: an early-stopped t
 value is partly trained, not the result of its configuration.
 """
 
+from __future__ import annotations
+
 import datetime as dt
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
 from ax.core.base_trial import TrialStatus
+from ax.core.experiment import Experiment
 from ax.service.utils.report_utils import exp_to_df
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
@@ -28,8 +33,11 @@ from nas.report.hypervolume import Goal, goal_of, hypervolume_trace
 from nas.report.provenance import provenance, versions
 from nas.trial_data import stopped_steps
 
+if TYPE_CHECKING:
+    from nas.config import SearchConfig
 
-def trial_counts(experiment):
+
+def trial_counts(experiment: Experiment) -> dict[str, int]:
     """{status name: number of trials} for every TrialStatus, zeros included."""
     counts = {status.name: 0 for status in TrialStatus}
     for trial in experiment.trials.values():
@@ -37,7 +45,7 @@ def trial_counts(experiment):
     return counts
 
 
-def finished(counts):
+def finished(counts: Mapping[str, int]) -> int:
     """Trials that ended and count toward the budget: completed, stopped early, failed."""
     return counts["COMPLETED"] + counts["EARLY_STOPPED"] + counts["FAILED"]
 
@@ -57,7 +65,7 @@ class SearchStatus:
     driver: dict | None = None
     saved_at: str | None = None
 
-    def to_json(self):
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -65,7 +73,9 @@ NO_RECORD_OF_END = ("its driver is gone without recording how it ended (killed, 
                     "machine went down)")
 
 
-def search_status(experiment, run_info, driver=None, saved_at=None, now=None):
+def search_status(experiment: Experiment, run_info: Mapping[str, Any] | None,
+                  driver: dict[str, Any] | None = None, saved_at: str | None = None,
+                  now: dt.datetime | None = None) -> SearchStatus:
     """The SearchStatus of `experiment`. `driver`: the driver that runs it now ({pid, ...};
     None: none does); else the end its driver recorded in `run_info` ("ended": "finished"
     or why it stopped; nas/state/lifecycle.py saves it with the state)."""
@@ -83,7 +93,7 @@ def search_status(experiment, run_info, driver=None, saved_at=None, now=None):
                         running, why, driver, saved_at)
 
 
-def results_table(experiment):
+def results_table(experiment: Experiment) -> pd.DataFrame:
     """The tutorial's `exp_to_df`, plus the failure reason of failed trials and the step
     an early-stopped trial reached (its first objective's value is the one at that step).
     Every metric of the search has a column, also before any trial reported it."""
@@ -100,7 +110,7 @@ def results_table(experiment):
     return df
 
 
-def pareto_front(table, goal):
+def pareto_front(table: pd.DataFrame, goal: Goal) -> pd.DataFrame:
     """The rows of `table` (exp_to_df's columns) of the Pareto-optimal COMPLETED trials,
     by BoTorch's `is_non_dominated` (minimized objectives negated: it maximizes), sorted
     by the last objective, then by trial index. Equal points are all kept."""
@@ -114,7 +124,7 @@ def pareto_front(table, goal):
         [names[-1], "trial_index"])
 
 
-def search_wall_time(experiment):
+def search_wall_time(experiment: Experiment) -> float | None:
     """First trial started to last trial ended (seconds), over every run of the driver."""
     starts = [t.time_run_started for t in experiment.trials.values() if t.time_run_started]
     ends = [t.time_completed for t in experiment.trials.values() if t.time_completed]
@@ -123,17 +133,18 @@ def search_wall_time(experiment):
     return (max(ends) - min(starts)).total_seconds()
 
 
-def trial_structures(experiment):
+def trial_structures(experiment: Experiment) -> dict[int, str]:
     """{trial index: its structure ("layer_2=true, layer_3=false": nas/hierarchy.py)} in a
     conditional space, {} in a flat one."""
     parameters = list(experiment.search_space.parameters.values())
     if not any(dependents(p) for p in parameters):
         return {}
-    return {t.index: structure(t.arm.parameters, parameters)
-            for t in experiment.trials.values() if t.arm is not None}
+    return {t.index: structure(t.arm.parameters, parameters)  # type: ignore[attr-defined]  # Trials
+            for t in experiment.trials.values() if t.arm is not None}  # type: ignore[attr-defined]
 
 
-def structures_table(table, front, structures, goal):
+def structures_table(table: pd.DataFrame, front: pd.DataFrame, structures: Mapping[int, str],
+                     goal: Goal) -> pd.DataFrame:
     """One row per structure: trials completed with it, how many of them are
     Pareto-optimal, and the best value of the first objective among them."""
     if not structures or "trial_status" not in table.columns:
@@ -152,7 +163,7 @@ def structures_table(table, front, structures, goal):
     return pd.DataFrame(rows)
 
 
-def failed_trials(experiment):
+def failed_trials(experiment: Experiment) -> pd.DataFrame:
     """trial_index, status, reason of every failed or abandoned trial."""
     rows = [{"trial_index": t.index, "status": t.status.name, "reason": t.status_reason or ""}
             for t in experiment.trials.values() if t.status.is_failed or t.status.is_abandoned]
@@ -170,7 +181,7 @@ class RunSummary:
     trace: pd.DataFrame  # hypervolume after each completed trial
     stopped: dict  # {trial index: step reached} of the early-stopped trials
     failed: pd.DataFrame  # failed_trials
-    search_wall_seconds: float  # None before a trial ended
+    search_wall_seconds: float | None  # None before a trial ended
     run_info: dict  # from the driver: strategy, seed, driver_seconds, code_at_start, config
     versions: dict
     provenance: dict  # nas/report/provenance.py
@@ -180,25 +191,25 @@ class RunSummary:
     by_structure: pd.DataFrame | None = None  # structures_table
 
     @property
-    def total(self):
+    def total(self) -> int:
         return sum(self.counts.values())
 
     @property
-    def objectives(self):
+    def objectives(self) -> list[str]:
         return self.goal.names
 
     @property
-    def hypervolume(self):
+    def hypervolume(self) -> float:
         return float(self.trace["hypervolume"].iloc[-1]) if len(self.trace) else 0.0
 
     @property
-    def pareto_optimal(self):
+    def pareto_optimal(self) -> pd.DataFrame:
         """Index, parameters and objectives of the Pareto-optimal trials."""
         columns = ["trial_index", *self.parameters, *self.objectives]
         return self.front[[c for c in columns if c in self.front]]
 
     @property
-    def best_within_thresholds(self):
+    def best_within_thresholds(self) -> dict[str, Any] | None:
         """The Pareto-optimal trial best in the first objective among those within the
         other objectives' reference values and every outcome constraint (a dict of
         pareto_optimal's columns and the metric it is best in), or None."""
@@ -220,7 +231,7 @@ class RunSummary:
         return {"metric": first.name, **record}
 
     @property
-    def user_strings(self):
+    def user_strings(self) -> set[str]:
         """Every string of the search that came from its config, trials or logs: the name,
         the table's headers and text cells (parameter names and values, metric names,
         failure reasons), the metrics' tags and the config's path; what the pages escape
@@ -235,7 +246,7 @@ class RunSummary:
         texts.update(self.tags)
         return texts
 
-    def to_json(self):
+    def to_json(self) -> dict[str, Any]:
         """run_summary.json."""
         return {
             "name": self.name,
@@ -262,7 +273,8 @@ class RunSummary:
         }
 
 
-def summarize(experiment, run_info=None, config=None, status=None):
+def summarize(experiment: Experiment, run_info: Mapping[str, Any] | None = None,
+              config: SearchConfig | None = None, status: SearchStatus | None = None) -> RunSummary:
     """Every fact of the run, once. From `config` (the search's): the best value each
     objective can take, if it declares them (the hypervolume's maximum). `status`: a
     SearchStatus (default: as `run_info` records its driver's end, no driver running)."""

@@ -2,9 +2,18 @@
 durations, and the line that says where the search stands (atop index.html, and on the
 console). Renders what nas/report/summary.py computed; computes nothing, prints nothing."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ax.core.base_trial import BaseTrial
+
+    from nas.report.summary import SearchStatus
 
 
-def counts_text(counts, total=None, abandoned_always=True):
+def counts_text(counts: Mapping[str, int], total: int | None = None, abandoned_always: bool = True) -> str:
     """`2 completed, 1 stopped early, 0 failed, 1 running, 0 abandoned` from
     nas.report.summary.trial_counts; `2/48 completed, ...` with `total`."""
     parts = [f"{counts['COMPLETED']}{f'/{total}' if total else ''} completed"]
@@ -16,7 +25,7 @@ def counts_text(counts, total=None, abandoned_always=True):
     return ", ".join(parts)
 
 
-def duration(seconds):
+def duration(seconds: float | None) -> str:
     if seconds is None:
         return "n/a"
     m, s = divmod(int(round(seconds)), 60)
@@ -24,11 +33,11 @@ def duration(seconds):
     return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
 
 
-def when(iso):
+def when(iso: str | None) -> str:
     return iso.replace("T", " ") if iso else "?"
 
 
-def status_text(status, generated):
+def status_text(status: SearchStatus, generated: str) -> str:
     """Where the search stands (a nas.report.summary.SearchStatus) and when the files were
     written (`generated`, ISO), e.g. `Running under the driver pid 4242 (started ...): 5 of
     48 trials done; running: trial 5 for 1m 20s. Written 2026-11-30 12:05:02; reload ...`."""
@@ -56,16 +65,16 @@ def status_text(status, generated):
     return text + ("; reload for the latest." if status.state == "running" else ".")
 
 
-def status_line(counts, total):
+def status_line(counts: Mapping[str, int], total: int | None) -> str:
     """The counts of a search with `total` trials, e.g. on resume."""
     return f"{counts_text(counts)} (of {total})"
 
 
-def failure_line(index, status, reason):
+def failure_line(index: int, status: str, reason: str | None) -> str:
     return f"  trial {index} {status}: {reason}"
 
 
-def stopped_line(trial, step, planned=None):
+def stopped_line(trial: BaseTrial, step: int, planned: float | None = None) -> str:
     """`planned`: the trial's last step, if the config says (its `last_step`)."""
     why = (trial.status_reason or "").split("\n")[0]  # Ax's reason: first line
     of = f" of {planned}" if planned is not None else ""

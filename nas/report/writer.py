@@ -14,17 +14,23 @@ feature importances).
 import itertools
 import json
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
-from ax.adapter.cross_validation import compute_diagnostics, cross_validate
+from ax.adapter.base import Adapter
+from ax.adapter.cross_validation import CVResult, compute_diagnostics, cross_validate
 from ax.adapter.registry import Generators
+from ax.core.experiment import Experiment
 from ax.core.parameter import RangeParameter
 from ax.plot.contour import plot_contour_plotly
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from nas.ax_compat import cv_dropdown_figure
+from nas.config import SearchConfig
 from nas.files import atomic_write_text
 from nas.hierarchy import always_active
 from nas.report.hypervolume import format_value, hypervolume_figure
@@ -32,13 +38,13 @@ from nas.report.index_page import page
 from nas.report.learning_curves import learning_curves_figure
 from nas.report.markup import figure_html, text
 from nas.report.provenance import add_to_html, write_manifest
-from nas.report.summary import summarize
+from nas.report.summary import RunSummary, SearchStatus, summarize
 from nas.trial_data import completed_results
 
 PLOTLY_JS = "plotly.min.js"
 
 
-def pareto_figure(summary):
+def pareto_figure(summary: RunSummary) -> Any:
     """The observed trials in objective space, coloured by trial index, with the Pareto
     frontier and the thresholds: one panel for two objectives (the second on the x axis),
     one panel per pair for three or more (the Pareto-optimal points over all objectives
@@ -57,7 +63,8 @@ def pareto_figure(summary):
              for values in zip(*(done[c] for c in shown))]
     # in a conditional space, one colour per structure (which layers a trial has)
     groups = ([(label, (done["trial_index"].map(summary.structures) == label).to_numpy())
-               for label in sorted(set(summary.structures.get(i) for i in done["trial_index"]))]
+               for label in sorted(set(summary.structures.get(i)  # type: ignore[type-var]  # each has one
+                                       for i in done["trial_index"]))]
               if summary.structures else [(None, slice(None))])
     for k, (x, y) in enumerate(pairs):
         row, col = k // cols + 1, k % cols + 1
@@ -99,15 +106,15 @@ STRUCTURE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e3
                      "#7f7f7f", "#bcbd22", "#17becf")
 
 
-def _missing(value):
+def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
-def _mask(rows, n):
+def _mask(rows: Any, n: int) -> Any:
     return [True] * n if isinstance(rows, slice) else rows
 
 
-def fit_report_model(experiment):
+def fit_report_model(experiment: Experiment) -> Adapter:
     """A BoTorch model of every metric on every completed trial (by its last step; not
     early-stopped or running trials' partly trained values)."""
     return Generators.BOTORCH_MODULAR(experiment=experiment, data=completed_results(experiment))
@@ -118,32 +125,35 @@ class ResultsWriter:
     (JSON: a "provenance" key; HTML: a <meta name="provenance">); CSV files get it from
     provenance.json beside them, which lists every file written."""
 
-    def __init__(self, out, record, user_strings=()):
+    def __init__(self, out: str | Path, record: dict[str, Any], user_strings: Iterable[Any] = ()) -> None:
+        self.files: dict[str, Path]
         self.out, self.record, self.files = Path(out), record, {}
         self.user_strings = user_strings  # escaped wherever a figure holds them
 
-    def text(self, what, name, text):
+    def text(self, what: str, name: str, text: str) -> None:
         self.files[what] = self.out / name
         atomic_write_text(self.files[what], text)
 
-    def html(self, what, name, text):
+    def html(self, what: str, name: str, text: str) -> None:
         self.text(what, name, add_to_html(text, self.record))
 
-    def figure(self, what, name, fig):
+    def figure(self, what: str, name: str, fig: Any) -> None:
         # a fixed div id (plotly's default is a random one): the same figure, the same file
         self.html(what, name, figure_html(fig, self.user_strings, include_plotlyjs="directory",
                                           full_html=True, div_id=f"plot-{Path(name).stem}"))
 
-    def json(self, what, name, data):
+    def json(self, what: str, name: str, data: Mapping[str, Any]) -> None:
         self.text(what, name, json.dumps({**data, "provenance": self.record}, indent=2,
                                          default=float))
 
-    def manifest(self):
+    def manifest(self) -> None:
         self.files["provenance"] = write_manifest(self.out, self.files.values(), self.record,
                                                   atomic_write_text)
 
 
-def write_results(experiment, results_dir, config, run_info=None, status=None, models=True):
+def write_results(experiment: Experiment, results_dir: str | Path, config: SearchConfig,
+                  run_info: Mapping[str, Any] | None = None, status: SearchStatus | None = None,
+                  models: bool = True) -> tuple[dict[str, Path], RunSummary]:
     """Write every results file, the one-page report index.html last, then the
     provenance manifest; returns ({description: path}, the RunSummary they render).
     From `config` (the search's): its metrics' best values, its contour pair, its last step.
@@ -156,7 +166,7 @@ def write_results(experiment, results_dir, config, run_info=None, status=None, m
         atomic_write_text(out / PLOTLY_JS, get_plotlyjs())
     summary = summarize(experiment, run_info, config, status)
     write = ResultsWriter(out, summary.provenance, summary.user_strings)
-    figures = {}
+    figures: dict[str, Any] = {}
     df = summary.table
     write.text("table (CSV)", "experiment.csv", df.to_csv(index=False))
     write.html("table (HTML)", "experiment.html", table_html(df, experiment.name))
@@ -178,7 +188,9 @@ def write_results(experiment, results_dir, config, run_info=None, status=None, m
     return write.files, summary
 
 
-def write_model_results(experiment, summary, write, figures, contour=None):
+def write_model_results(experiment: Experiment, summary: RunSummary, write: ResultsWriter,
+                        figures: dict[str, Any],
+                        contour: tuple[str, str] | None = None) -> dict[str, dict[str, float]] | None:
     """CV diagnostics and contour plots of a model fitted on the completed trials;
     the diagnostics, or None with fewer than two completed trials."""
     if summary.counts["COMPLETED"] < 2:
@@ -207,7 +219,7 @@ def write_model_results(experiment, summary, write, figures, contour=None):
     return diagnostics
 
 
-def cv_figure(cv, metrics):
+def cv_figure(cv: list[CVResult], metrics: Sequence[str]) -> Any:
     """Ax's `interact_cross_validation_plotly`, its dropdown in the order of `metrics`
     (nas/ax_compat.py: Ax's order differs by process)."""
     fig = cv_dropdown_figure(cv, metrics)
@@ -216,7 +228,7 @@ def cv_figure(cv, metrics):
     return fig
 
 
-def most_important_pair(model, experiment, metric):
+def most_important_pair(model: Adapter, experiment: Experiment, metric: str) -> tuple[str, ...] | None:
     """The two range parameters that matter most to `metric`'s model (Ax's feature
     importances: the GP's inverse lengthscales), of those every trial has (a contour over
     a layer some trials lack would show values they never had), or None with fewer than
@@ -234,12 +246,12 @@ def most_important_pair(model, experiment, metric):
     return tuple(ranked[:2])
 
 
-def file_name(name):
+def file_name(name: str) -> str:
     """A metric's name as part of a file name (names may hold dots, slashes, ...)."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-def table_html(df, title):
+def table_html(df: pd.DataFrame, title: str) -> str:
     body = df.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0,
                       classes="results")
     return f"""<!doctype html>

@@ -13,11 +13,27 @@ stop ends and how a resume begins. run_nas.py builds the search; this module kee
   cancelled and listed, the state saved, the warm-start server stopped.
 """
 
+from __future__ import annotations
+
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from nas.messages import log, option
+
+if TYPE_CHECKING:
+    from ax.core.experiment import Experiment
+    from ax.core.trial_status import TrialStatus
+    from ax.generation_strategy.generation_strategy import GenerationStrategy
+    from ax.orchestration.orchestrator import Orchestrator
+
+    from nas.config import SearchConfig
+    from nas.jobs.warm_start import WarmServer
+    from nas.runner import NasRunner
+    from nas.state.storage import StateStore
 
 # Ax, TorchX and torch (~5 s of imports) are imported by the functions that use them, so
 # that the lock is taken, and a second driver refused, before they load.
@@ -27,7 +43,8 @@ EXIT_INTERRUPTED = 130
 
 # --- resume --------------------------------------------------------------------------
 
-def load_saved_search(store, strategy, config):
+def load_saved_search(store: StateStore, strategy: str,
+                      config: SearchConfig) -> tuple[Experiment, GenerationStrategy] | None:
     """(experiment, generation_strategy) saved in `store` (a nas.state.storage.StateStore),
     or None for a new search. StateError if the files are unusable; SearchMismatch if the
     search was made with another strategy or another search config."""
@@ -49,13 +66,13 @@ def load_saved_search(store, strategy, config):
     return experiment, generation_strategy
 
 
-def take_over_jobs(orchestrator):
+def take_over_jobs(orchestrator: Orchestrator) -> None:
     """Before a resumed search goes on: stop the jobs the saved state never recorded
     (their trial dirs are moved aside, so no trial index gets two jobs or mixed logs),
     poll the jobs it recorded as running, and say what became of each. Polling first
     lets the trial budget count a trial lost meanwhile as one to replace."""
     experiment = orchestrator.experiment
-    runner = experiment.runner
+    runner = cast("NasRunner", experiment.runner)
     # SchedulerUnavailable if jobs cannot be reached (Slurm's controller down)
     for line in runner.jobs.take_over(runner.log_dir, experiment):
         log.info(f"  {line}")
@@ -88,21 +105,22 @@ class StateSaver:
     statuses changed: a journal line of what changed, so that the cost of a save does not
     grow with the number of trials."""
 
-    def __init__(self, store, run_info=None):
+    def __init__(self, store: StateStore, run_info: Callable[[], dict[str, Any]] | None = None) -> None:
         self.store = store
         self.run_info = run_info  # () -> the driver's run info, saved with the state
-        self.ended = None  # how the search ended ("finished" or why it stopped), once it did
+        self.ended: str | None = None  # how the search ended ("finished" or why it stopped), once it did
         self._recorded = False  # the run info saved (at the first save, and at the last)
-        self._saved = None  # the (index, status) pairs last saved
+        self._saved: list[tuple[int, TrialStatus]] | None = None  # the (index, status) pairs last saved
 
-    def on_change(self, orchestrator):
+    def on_change(self, orchestrator: Orchestrator) -> None:
         experiment = orchestrator.experiment
         fingerprint = [(t.index, t.status) for t in experiment.trials.values()]
         if fingerprint != self._saved:
             self.save(experiment, orchestrator.generation_strategy)
             self._saved = fingerprint
 
-    def save(self, experiment, generation_strategy, snapshot=False):
+    def save(self, experiment: Experiment, generation_strategy: GenerationStrategy,
+             snapshot: bool = False) -> None:
         """`snapshot`: the whole state into a new snapshot (and an empty journal). The run
         info goes in at the first save and once the search ended: between them it would
         change at every save (the driver's seconds) and make each one rewrite the
@@ -122,7 +140,7 @@ class StateSaver:
                              f"({e.strerror or e}); the previous state there is intact") from None
 
 
-def launch_due(orchestrator, total_trials, max_pending):
+def launch_due(orchestrator: Orchestrator, total_trials: int, max_pending: int) -> bool:
     """A slot is free and a trial is still to run: the driver is about to generate and
     launch one, and nothing else should hold it up."""
     from nas.orchestration import trials_still_to_run
@@ -142,14 +160,15 @@ class LivePage:
 
     MAX_AGE_SECONDS = 60
 
-    def __init__(self, write, total_trials, max_pending):
+    def __init__(self, write: Callable[[Experiment], None], total_trials: int, max_pending: int) -> None:
         self.write = write
         self.total_trials, self.max_pending = total_trials, max_pending
-        self._shown = None  # the (index, status) pairs of the ended trials last written
+        # the (index, status) pairs of the ended trials last written
+        self._shown: list[tuple[int, TrialStatus]] | None = None
         self._written = time.monotonic()  # when, or when the driver started
-        self._problem = None
+        self._problem: str | None = None
 
-    def on_change(self, orchestrator):
+    def on_change(self, orchestrator: Orchestrator) -> None:
         experiment = orchestrator.experiment
         ended = [(t.index, t.status) for t in experiment.trials.values() if t.status.is_terminal]
         stale = time.monotonic() - self._written > self.MAX_AGE_SECONDS
@@ -174,14 +193,14 @@ class Interrupted(BaseException):
     `except Exception` on the way (BoTorch's optimizer has some) swallows it."""
 
 
-def _raise_interrupted(signum, frame):
+def _raise_interrupted(signum: int, frame: FrameType | None) -> NoReturn:
     raise Interrupted(signal.Signals(signum).name)
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def install_stop_handlers():
+def install_stop_handlers() -> None:
     """Ctrl-C and `kill` stop the search cleanly. Replaces the handlers TorchX's local
     scheduler installs (when it is created), which raise an ordinary Exception."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -199,8 +218,10 @@ class Stop:
     interrupted: bool = False
 
 
-def run_owned_search(orchestrator, store, total_trials, progress=None, warm_start=True,
-                     run_info=None, live_page=None):
+def run_owned_search(orchestrator: Orchestrator, store: StateStore, total_trials: int,
+                     progress: Callable[[Experiment], None] | None = None, warm_start: bool = True,
+                     run_info: Callable[[], dict[str, Any]] | None = None,
+                     live_page: Callable[[Experiment], None] | None = None) -> Stop | None:
     """Run the search to its end or to a `Stop` (returned; None: it ended), saving it into
     `store`. Whatever ends it, no job is left running, and the state is saved unless
     saving is what failed; the last save records how it ended. `progress`: called with
@@ -209,7 +230,7 @@ def run_owned_search(orchestrator, store, total_trials, progress=None, warm_star
     the write(experiment) that rewrites the results page (LivePage calls it), or None.
     The signal handlers are as they were before, once it returns."""
     experiment = orchestrator.experiment
-    runner = experiment.runner
+    runner = cast("NasRunner", experiment.runner)
     max_pending = orchestrator.options.max_pending_trials
     saver = StateSaver(store, run_info)
     page = LivePage(live_page, total_trials, max_pending) if live_page else None
@@ -224,7 +245,9 @@ def run_owned_search(orchestrator, store, total_trials, progress=None, warm_star
             signal.signal(sig, handler)
 
 
-def _run_and_stop(orchestrator, store, saver, page, total_trials, progress, warm_start):
+def _run_and_stop(orchestrator: Orchestrator, store: StateStore, saver: StateSaver, page: LivePage | None,
+                  total_trials: int, progress: Callable[[Experiment], None] | None,
+                  warm_start: bool) -> Stop | None:
     from ax.exceptions.core import AxError
 
     from nas.orchestration import run_search, trials_still_to_run
@@ -232,9 +255,9 @@ def _run_and_stop(orchestrator, store, saver, page, total_trials, progress, warm
     experiment = orchestrator.experiment
     warm_server = None
     if warm_start and trials_still_to_run(experiment, total_trials):
-        warm_server = start_warm_server(experiment.runner)
+        warm_server = start_warm_server(cast("NasRunner", experiment.runner))
 
-    def on_change(o):
+    def on_change(o: Orchestrator) -> None:
         saver.on_change(o)
         if page:
             page.on_change(o)
@@ -272,7 +295,7 @@ def _run_and_stop(orchestrator, store, saver, page, total_trials, progress, warm
     return stopped
 
 
-def start_warm_server(runner):
+def start_warm_server(runner: NasRunner) -> WarmServer | None:
     """Local jobs fork from a process that has imported the training script and so its
     libraries (nas/jobs/warm_start.py; their launcher finds it through the trials' log
     dir); other schedulers start their jobs as usual. None if not local, or if the script
@@ -288,12 +311,12 @@ def start_warm_server(runner):
     return WarmServer(runner.log_dir, script)
 
 
-def cancel_running_jobs(orchestrator, why):
+def cancel_running_jobs(orchestrator: Orchestrator, why: str) -> None:
     """Stop every running trial's job and mark the trial ABANDONED (replaced on resume)."""
     running = list(orchestrator.running_trials)
     if running:
         log.warning(f"Cancelling the jobs of the running trials {[t.index for t in running]} "
                     "(they are run anew, as new trials, on resume)")
     for trial in running:
-        orchestrator.experiment.runner.stop(trial, reason=why)
+        cast("NasRunner", orchestrator.experiment.runner).stop(trial, reason=why)
         trial.mark_abandoned(reason=f"{why}; job cancelled", unsafe=True)

@@ -28,8 +28,8 @@ class Ownership:
     """The lock on a log dir, held until `release` (or the end of a `with` block, or the
     process): the driver's while it runs a search."""
 
-    def __init__(self, fd: int):
-        self.fd = fd
+    def __init__(self, fd: int) -> None:
+        self.fd: int | None = fd
 
     def release(self) -> None:
         if self.fd is not None:
@@ -39,11 +39,11 @@ class Ownership:
     def __enter__(self) -> "Ownership":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 
-def own_log_dir(log_dir, fresh=False) -> Ownership:
+def own_log_dir(log_dir: str | Path, fresh: bool = False) -> Ownership:
     """Lock `log_dir` for this process, or LogDirInUse naming the driver that holds it.
     `fresh`: move an earlier search (logs and state) aside first, never deleting it."""
     log_dir = Path(log_dir)
@@ -61,7 +61,7 @@ def own_log_dir(log_dir, fresh=False) -> Ownership:
     return Ownership(fd)
 
 
-def _lock(log_dir):
+def _lock(log_dir: Path) -> int:
     path = log_dir / LOCK_FILE
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
@@ -78,7 +78,7 @@ def _lock(log_dir):
     return fd
 
 
-def recorded_holder(log_dir):
+def recorded_holder(log_dir: str | Path) -> int | None:
     """The pid the last driver to lock `log_dir` wrote (it may have ended since), or None;
     read without taking the lock, which a running driver holds (run_nas.py --report)."""
     try:
@@ -88,7 +88,7 @@ def recorded_holder(log_dir):
     return int(text[0]) if text and text[0].isdigit() else None
 
 
-def _holder(path):
+def _holder(path: str | Path) -> str:
     """The pid the holder wrote; it writes it right after locking, so wait a moment."""
     for _ in range(20):
         text = Path(path).read_text().strip()

@@ -31,9 +31,12 @@ generation strategy's "generator_runs"), and put back together before decoding.
 import json
 import os
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ax.core import Data, Experiment
+from ax.core.base_trial import BaseTrial
 from ax.generation_strategy.generation_strategy import GenerationStrategy
 from ax.storage.json_store.decoder import generation_strategy_from_json, object_from_json
 from ax.storage.json_store.encoder import object_to_json
@@ -58,7 +61,7 @@ FORMAT = 2
 
 # our Metric and Runner subclasses, registered with Ax's storage so that they round-trip
 _, _ENCODERS, _DECODERS = register_metrics({NasMetric: None, CurveMetric: None})
-_, _ENCODERS, _DECODERS = register_runners(
+_, _ENCODERS, _DECODERS = register_runners(  # type: ignore[assignment]  # `_`: unused
     {NasRunner: None}, encoder_registry=_ENCODERS, decoder_registry=_DECODERS
 )
 _SPLIT = {Experiment: ("trials", "data_by_trial"),  # the fields saved part by part
@@ -69,44 +72,44 @@ class StateError(NasError):
     """The saved state is damaged or from an incompatible version (one line)."""
 
 
-def previous_copy(path):
+def previous_copy(path: str | Path) -> Path:
     return Path(f"{path}{PREVIOUS_SUFFIX}")
 
 
-def journal_of(path):
+def journal_of(path: str | Path) -> Path:
     return Path(f"{path}{JOURNAL_SUFFIX}")
 
 
-def _encode(value):
+def _encode(value: Any) -> Any:
     return object_to_json(value, encoder_registry=_ENCODERS,
                           class_encoder_registry=CORE_CLASS_ENCODER_REGISTRY)
 
 
-def _fields(obj):
+def _fields(obj: Experiment | GenerationStrategy) -> dict[str, Any]:
     """Ax's JSON of `obj` without the fields saved part by part (_SPLIT)."""
     kind = next(k for k in _SPLIT if isinstance(obj, k))
     fields = _ENCODERS[type(obj)](obj)  # Ax's dict of the object's fields, not yet encoded
     return {k: (None if k in _SPLIT[kind] else _encode(v)) for k, v in fields.items()}
 
 
-def _trial_key(trial):
+def _trial_key(trial: BaseTrial) -> tuple[Any, ...]:
     """Changes whenever the trial's JSON would (its arms are fixed once it exists)."""
     return (trial.status.name, trial.time_run_started, trial.time_completed, trial.time_staged,
             trial.status_reason, str(trial.run_metadata), str(trial.stop_metadata),
             str(trial_properties(trial)), trial.ttl_seconds)
 
 
-def _experiment_key(experiment):
+def _experiment_key(experiment: Experiment) -> tuple[Any, ...]:
     """Changes whenever the experiment's fields other than its trials and data would."""
     return (experiment.name, experiment.description, str(experiment_properties(experiment)),
             id(experiment.search_space), id(experiment.optimization_config),
             tuple(experiment.metrics), id(experiment.runner), experiment.is_test)
 
 
-def _data_by_trial(experiment):
+def _data_by_trial(experiment: Experiment) -> dict[int, tuple[int, list[Any]]]:
     """{trial index: (hash of its data rows, its rows)}. From the rows, not Data.full_df:
     a DataFrame of all the data costs milliseconds, and this runs at every save."""
-    rows = {}
+    rows: dict[int, list[Any]] = {}
     for row in data_rows(experiment.data):
         rows.setdefault(row.trial_index, []).append(row)
     return {i: (hash(tuple((r.metric_name, r.arm_name, r.step, r.mean, r.se) for r in trial_rows)),
@@ -118,22 +121,22 @@ class StateStore:
     """The saved state of one search: load it, save its changes, write a new snapshot.
     Keeps each part as last encoded, so that a new snapshot encodes nothing again."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.journal = journal_of(self.path)
-        self._parts = None  # what the files hold: see _empty_parts
+        self._parts: dict[str, Any] | None = None  # what the files hold: see _empty_parts
         # what the saved parts were made from, to find what changed
-        self._keys = {"trials": {}, "data": {}, "experiment": None}
+        self._keys: dict[str, Any] = {"trials": {}, "data": {}, "experiment": None}
         self._journal_lines = 0
 
     @staticmethod
-    def _empty_parts():
+    def _empty_parts() -> dict[str, Any]:
         return {"experiment": None, "generation_strategy": None, "trials": {}, "data": {},
                 "generator_runs": []}
 
     # --- saving ------------------------------------------------------------------------
 
-    def save(self, experiment, generation_strategy):
+    def save(self, experiment: Experiment, generation_strategy: GenerationStrategy) -> None:
         """Save what changed since the last save (a journal line), or a snapshot if there
         is none yet. Raises OSError (full disk, unwritable folder) with the files as they
         were."""
@@ -145,12 +148,14 @@ class StateStore:
             self._apply(change)
             self._remember(change)
 
-    def write_snapshot(self, experiment=None, generation_strategy=None):
+    def write_snapshot(self, experiment: Experiment | None = None,
+                       generation_strategy: GenerationStrategy | None = None) -> None:
         """Replace the snapshot with the whole state (the saved parts, brought up to date
         with `experiment` if given) and start an empty journal."""
         if experiment is not None:
             if self._parts is None:
                 self._parts = self._empty_parts()
+            assert generation_strategy is not None  # given with the experiment
             change = self._changes(experiment, generation_strategy)
             self._apply(change)
             self._remember(change)
@@ -162,9 +167,10 @@ class StateStore:
         atomic_write_text(self.journal, _header(token))
         self._journal_lines = 0
 
-    def _changes(self, experiment, generation_strategy):
+    def _changes(self, experiment: Experiment, generation_strategy: GenerationStrategy) -> dict[str, Any]:
         """{part: what changed}; trials and data as {index: (key, Ax's JSON)}."""
-        change = {}
+        assert self._parts is not None  # loaded, or a new snapshot's
+        change: dict[str, Any] = {}
         trials = {i: (key, _encode(t)) for i, t in experiment.trials.items()
                   if self._keys["trials"].get(i) != (key := _trial_key(t))}
         if trials:
@@ -185,9 +191,10 @@ class StateStore:
             change["generation_strategy"] = fields
         return change
 
-    def _apply(self, change):
+    def _apply(self, change: Mapping[str, Any]) -> None:
         """Put `change` (of _changes, or a journal line's) into the saved parts."""
         parts = self._parts
+        assert parts is not None  # loaded, or a new snapshot's
         if "experiment" in change:
             parts["experiment"] = change["experiment"][1]
         if "generation_strategy" in change:
@@ -198,14 +205,14 @@ class StateStore:
         for k, run in sorted(change.get("generator_runs", {}).items(), key=lambda kv: int(kv[0])):
             parts["generator_runs"][int(k):int(k) + 1] = [run]
 
-    def _remember(self, change):
+    def _remember(self, change: Mapping[str, Any]) -> None:
         for name in ("trials", "data"):
             for i, (key, _) in change.get(name, {}).items():
                 self._keys[name][int(i)] = key
         if "experiment" in change:
             self._keys["experiment"] = change["experiment"][0]
 
-    def _append(self, change):
+    def _append(self, change: Mapping[str, Any]) -> None:
         line = json.dumps({k: ({i: d for i, (_, d) in v.items()} if k in ("trials", "data")
                                else v[1] if k == "experiment" else v)
                            for k, v in change.items()}) + "\n"
@@ -220,10 +227,11 @@ class StateStore:
                 raise
         self._journal_lines += 1
 
-    def _assembled(self):
+    def _assembled(self) -> dict[str, Any]:
         """The experiment's and generation strategy's JSON, as Ax's encoder writes them
         (the experiment once: the strategy's copy is put back when loading)."""
         parts = self._parts
+        assert parts is not None  # loaded, or a new snapshot's
         experiment = {**parts["experiment"],
                       "trials": {str(i): t for i, t in sorted(parts["trials"].items())},
                       "data_by_trial": {str(i): d for i, d in sorted(parts["data"].items())}}
@@ -232,7 +240,7 @@ class StateStore:
 
     # --- loading -----------------------------------------------------------------------
 
-    def load(self):
+    def load(self) -> tuple[Experiment, GenerationStrategy]:
         """(experiment, generation_strategy) as last saved; StateError if unusable."""
         state = read_json(self.path)
         if not isinstance(state, dict) or not {"experiment", "generation_strategy"} <= state.keys():
@@ -267,7 +275,7 @@ class StateStore:
                       "experiment": _experiment_key(experiment)}
         return experiment, strategy
 
-    def _journal_changes(self, token):
+    def _journal_changes(self, token: str | None) -> list[dict[str, Any]]:
         """The journal's changes, in order; none if it belongs to another snapshot."""
         try:
             lines = self.journal.read_text().split("\n")
@@ -292,7 +300,7 @@ class StateStore:
         self._journal_lines = len(changes)
         return changes
 
-    def _decode(self):
+    def _decode(self) -> tuple[Experiment, GenerationStrategy]:
         decode = dict(decoder_registry=_DECODERS, class_decoder_registry=CORE_CLASS_DECODER_REGISTRY)
         # a copy: Ax's decoder takes the dicts it decodes apart
         assembled = json.loads(json.dumps(self._assembled()))
@@ -308,16 +316,17 @@ class StateStore:
         return experiment, generation_strategy
 
     @property
-    def journal_lines(self):
+    def journal_lines(self) -> int:
         """Saves in the journal since the snapshot."""
         return self._journal_lines
 
 
-def _header(token):
+def _header(token: str) -> str:
     return json.dumps({"format": FORMAT, "snapshot": token}) + "\n"
 
 
-def save_state(path, experiment, generation_strategy):
+def save_state(path: str | Path, experiment: Experiment,
+               generation_strategy: GenerationStrategy) -> StateStore:
     """A snapshot of the whole state at `path`, with an empty journal; what the snapshot
     held becomes the previous copy. Raises OSError with the files as they were."""
     store = StateStore(path)
@@ -325,13 +334,13 @@ def save_state(path, experiment, generation_strategy):
     return store
 
 
-def load_state(path):
+def load_state(path: str | Path) -> tuple[Experiment, GenerationStrategy]:
     """(experiment, generation_strategy) as last saved (snapshot and journal); StateError
     if unusable."""
     return StateStore(path).load()
 
 
-def keep_previous(path):
+def keep_previous(path: Path) -> None:
     """A hard link, renamed over the previous copy: no data copied, and at every instant
     both names hold a complete file."""
     link = path.with_name(f".{path.name}.link-{os.getpid()}")
@@ -344,7 +353,7 @@ def keep_previous(path):
     os.replace(link, previous_copy(path))
 
 
-def read_json(path):
+def read_json(path: Path) -> Any:
     try:
         text = path.read_text()
     except UnicodeDecodeError:
@@ -361,7 +370,7 @@ def read_json(path):
         raise StateError(damaged(path, f"{problem} ({e.msg} at character {e.pos})")) from None
 
 
-def damaged(path, problem):
+def damaged(path: Path, problem: str) -> str:
     """The one line for an unusable state file: what is wrong, and the ways out."""
     prev = previous_copy(path)
     way_out = f"start anew with {option('fresh')} (it moves the logs and this file aside)"
@@ -370,13 +379,13 @@ def damaged(path, problem):
     return f"the saved search {path} {problem}; {way_out}"
 
 
-def damaged_journal(journal, problem):
+def damaged_journal(journal: Path, problem: str) -> str:
     return (f"the saved search's journal {journal} {problem}; to resume from the snapshot the "
             f"driver last started from (losing the changes since), `mv {journal} "
             f"{journal}.damaged`; or start anew with {option('fresh')}")
 
 
-def _parses(path):
+def _parses(path: Path) -> bool:
     try:
         return isinstance(json.loads(path.read_text()), dict)
     except (OSError, ValueError):

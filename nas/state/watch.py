@@ -7,20 +7,29 @@ driver that runs the search is the pid its lock file names, checked to be a live
 `run_nas.py` process (a lock file outlives its driver; the kernel only drops the lock).
 """
 
+from __future__ import annotations
+
 import datetime as dt
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from nas.errors import NasError
 from nas.messages import option
+
+if TYPE_CHECKING:
+    from ax.core.experiment import Experiment
+
+    from nas.config import SearchConfig
 
 
 class NoSavedSearch(NasError):
     """The log dir holds no saved search."""
 
 
-def read_saved_search(log_dir, config):
+def read_saved_search(log_dir: str | Path, config: SearchConfig) -> tuple[Experiment, dict[str, Any], str]:
     """(experiment, the driver's run info, when the state was saved (ISO)) of the search
     saved in `log_dir`. NoSavedSearch, StateError (damaged: the resume's one line) or
     SearchMismatch (saved from another config)."""
@@ -42,7 +51,7 @@ def read_saved_search(log_dir, config):
     try:
         check_same_search(experiment, config)
     except SearchMismatch:
-        def flags(path, fixed):
+        def flags(path: str, fixed: Mapping[str, Any]) -> str:
             return f"{option('config')} {path}" + "".join(
                 f" {option('fix')} {k}={v}" for k, v in fixed.items())
 
@@ -59,7 +68,7 @@ def read_saved_search(log_dir, config):
     return experiment, info, dt.datetime.fromtimestamp(saved).isoformat(timespec="seconds")
 
 
-def recorded_config(log_dir):
+def recorded_config(log_dir: str | Path) -> tuple[dict[str, Any] | Path, dict[str, Any]]:
     """(the config file, or the dict it was declared by, and {parameter: value} fixed) a
     saved search's driver ran with, as its run info records them; NoSavedSearch if there
     is none, or none was recorded."""
@@ -84,7 +93,7 @@ def recorded_config(log_dir):
     return Path(path), dict(ran.get("fixed") or {})
 
 
-def running_driver(log_dir, run_info):
+def running_driver(log_dir: str | Path, run_info: Mapping[str, Any]) -> dict[str, Any] | None:
     """The driver running the search in `log_dir` now, as SearchStatus.driver has it
     ({pid, host, started, checked}), or None. A driver on another host (the saved run
     info says which) cannot be checked from here: until its state records an end, it is
@@ -101,7 +110,7 @@ def running_driver(log_dir, run_info):
     return {**saved, "checked": True} if saved.get("pid") == pid else {"pid": pid, "checked": True}
 
 
-def holds_lock(pid, lock_file):
+def holds_lock(pid: int, lock_file: str | Path) -> bool:
     """Whether process `pid` holds the flock on `lock_file` now: the kernel's table of
     locks (/proc/locks) says, whatever the process is (run_nas.py, a notebook's kernel);
     a pid reused by another process holds no lock. Without /proc/locks: whether `pid` is
@@ -121,7 +130,7 @@ def holds_lock(pid, lock_file):
     return False
 
 
-def _alive(pid):
+def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
