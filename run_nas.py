@@ -77,14 +77,25 @@ def search(command: Command, handler: ConsoleHandler) -> None:
     finally:
         progress.close()
     print_summary(result.summary, options.trials, time.time() - start, result.files)
-    if interrupted or result.state == "stopped":
+    why = for_command_line(result.stopped_because or "")
+    if interrupted or result.exit_status:
         from nas.state.storage import STATE_FILE
 
         print_failed_reasons(result.summary)
         state_file = options.log_dir / STATE_FILE
-        status = 130 if interrupted else result.exit_status or 1
-        fail(f"search stopped ({for_command_line(result.stopped_because or '')}); the state is "
-             f"saved in {state_file}: run the same command again to resume", status)
+        fail(f"search stopped ({why}); the state is saved in {state_file}: run the same "
+             "command again to resume", 130 if interrupted else result.exit_status)
+    if result.state == "stopped":  # its time budget or global stopping: ended as finished
+        print(f"{why[:1].upper()}{why[1:]}; {stop_hint(why)}")
+
+
+def stop_hint(why: str) -> str:
+    """How to go on with a search its time budget or Ax's global stopping ended."""
+    from nas.budget import ENDED_PREFIX
+
+    if why.startswith(ENDED_PREFIX):
+        return "run the same command with a larger --time-budget to go on"
+    return "running the same command again ends it again; --ignore-global-stopping goes on"
 
 
 def report(command: Command) -> None:

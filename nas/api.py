@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nas.budget import TimeBudget
 from nas.config import SearchConfig, load_config
 from nas.errors import NasError
 from nas.jobs.cluster import OptionError, check_mounts, parse_scheduler_cfg
@@ -93,6 +94,12 @@ class SearchOptions:
     warm_start: bool = True
     early_stopping: Mapping[str, float] | None = None
     fresh: bool = False
+    time_budget: float | None = None  # seconds for the whole search (nas/budget.py)
+    time_budget_stop: bool = False  # running trials stopped when it is spent
+    global_stopping: Mapping[str, Any] | None = None  # Ax's ImprovementGlobalStoppingStrategy
+    ignore_global_stopping: bool = False
+    import_from: tuple[Path, ...] = ()  # earlier searches' log dirs (nas/imports.py)
+    import_fix: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def resources(self) -> dict[str, Any]:
@@ -202,7 +209,10 @@ class Search:
                     strategy: str = "botorch", generation: str = "fast",
                     warm_start: bool = True,
                     early_stopping: bool | str | Mapping[str, float] | None = None,
-                    fresh: bool = False) -> Search:
+                    fresh: bool = False, time_budget: str | float | None = None,
+                    time_budget_stop: bool = False, ignore_global_stopping: bool = False,
+                    import_from: str | Path | Iterable[str | Path] = (),
+                    import_fix: Mapping[str, Any] | None = None) -> Search:
         """The search `config` declares (a TOML file's path, or a dict in its shape), with
         run_nas.py's options as keywords: `trials`, `max_pending`, `seed` (default: the
         config's [search]), `fix` ({parameter: value}), the folders (`log_dir` default:
@@ -210,7 +220,13 @@ class Search:
         its run options (a dict or "k=v,k=v"), the jobs' resources and mounts, `strategy`
         ("botorch" or "sobol"), `generation` ("fast" or "ax"), the launcher's
         `warm_start`, `early_stopping` (True, or its options as a dict or "k=v,k=v"),
-        `fresh` (move an earlier search aside). Raises NasError (ConfigError, ...)."""
+        `fresh` (move an earlier search aside); search control: `time_budget` ("4h",
+        "90s", or seconds; default: the config's [search] time_budget) and
+        `time_budget_stop` (stop the running trials when it is spent),
+        `ignore_global_stopping` (the config's [search.global_stopping] not asked),
+        `import_from` (earlier searches' log dirs, whose completed trials this new search
+        starts from) and `import_fix` ({parameter: value} for parameters they lack).
+        Raises NasError (ConfigError, ...)."""
         from nas.generation import GENERATIONS
 
         loaded = load_config(dict(config) if isinstance(config, Mapping) else config,
@@ -230,6 +246,17 @@ class Search:
         mounts = tuple(mounts)
         check_mounts(list(mounts))
         results = Path(results_dir)
+        budget = loaded.time_budget
+        if time_budget is not None:
+            from nas.budget import EXAMPLES, parse_duration
+
+            try:
+                budget = parse_duration(time_budget)
+            except ValueError:
+                raise OptionError(f"{option('time_budget')} {time_budget!r}: expected a "
+                                  f"duration such as {EXAMPLES}") from None
+        if isinstance(import_from, str | Path):
+            import_from = [import_from]
         options = SearchOptions(
             trials=trials, max_pending=max_pending or loaded.max_pending,
             seed=loaded.seed if seed is None else seed,
@@ -238,7 +265,11 @@ class Search:
             scheduler=scheduler, scheduler_cfg=cfg, image=image, cpu=cpu, mem_mb=mem_mb,
             gpu=gpu, mounts=mounts, strategy=strategy, generation=generation,
             warm_start=warm_start, early_stopping=early_stopping_options(early_stopping),
-            fresh=fresh)
+            fresh=fresh, time_budget=budget, time_budget_stop=time_budget_stop,
+            global_stopping=loaded.global_stopping,
+            ignore_global_stopping=ignore_global_stopping,
+            import_from=tuple(Path(d).resolve() for d in import_from),
+            import_fix=dict(import_fix or {}))
         return cls(loaded, options)
 
     # --- checks before anything starts ---------------------------------------------
@@ -327,15 +358,28 @@ class Search:
             experiment, generation_strategy = saved
             counts = status_line(trial_counts(experiment), o.trials)
             log.info(f"Resuming the search saved in {state_file}: {counts}")
+            before = saved_run_info(experiment)
+            check_same_imports(before, o.import_from, state_file)
         else:
+            before = {}
             experiment = make_experiment(config, self.make_runner(),
                                          early_stopping=o.early_stopping is not None)
+            imported = self.import_trials(experiment)
             generation_strategy = make_generation_strategy(
                 experiment, o.trials, o.max_pending, seed=o.seed, strategy=o.strategy,
-                generation=o.generation)
+                generation=o.generation, imported=imported)
         orchestrator = make_orchestrator(experiment, generation_strategy, o.max_pending,
                                          early_stopping=o.early_stopping,
-                                         last_step=config.last_step)
+                                         last_step=config.last_step,
+                                         global_stopping=o.global_stopping)
+        used_before = float(before.get("search_seconds") or 0.0)
+        control = lifecycle.Control(
+            budget=TimeBudget(o.time_budget, used_before, start) if o.time_budget else None,
+            stop_running=o.time_budget_stop, ignore_global_stopping=o.ignore_global_stopping)
+        if before.get("ended", "").startswith(lifecycle.GLOBAL_STOPPING_PREFIX) \
+                and not o.ignore_global_stopping:
+            log.info(f"note: this search was {before['ended']}; it ends again at once unless "
+                     f"global stopping is ignored ({option('ignore_global_stopping')})")
         lifecycle.take_over_jobs(orchestrator)  # jobs an earlier driver left behind
         if o.early_stopping is not None:
             from nas.early_stopping import describe
@@ -344,7 +388,8 @@ class Search:
             log.info(describe(o.early_stopping, first_objective(experiment)))
 
         def info() -> dict[str, Any]:
-            return self.run_info(start, code_at_start)
+            return {**self.run_info(start, code_at_start),
+                    "search_seconds": used_before + time.time() - start}
 
         def live_page(experiment: Experiment) -> None:
             now = info()
@@ -353,7 +398,7 @@ class Search:
 
         stopped = lifecycle.run_owned_search(orchestrator, store, o.trials, progress,
                                              warm_start=o.warm_start, run_info=info,
-                                             live_page=live_page)
+                                             live_page=live_page, control=control)
         if stopped and not stopped.saved:  # the results would not be written either
             raise SearchFailed(f"{stopped.why}; free space or make {o.log_dir} writable, "
                                f"then {option('rerun')} to resume")
@@ -369,6 +414,18 @@ class Search:
         result.exit_status = stopped.status if stopped else 0
         return result, stopped
 
+    def import_trials(self, experiment: Any) -> int:
+        """The completed trials of the earlier searches `import_from` names, added to a new
+        search's `experiment` (nas/imports.py); how many."""
+        from nas.imports import describe, import_trials
+
+        total = 0
+        for log_dir in self.options.import_from:
+            imported, skipped = import_trials(experiment, log_dir, dict(self.options.import_fix))
+            log.info(describe(log_dir, imported, skipped, self.options.trials))
+            total += imported
+        return total
+
     def run_info(self, start: float, code_at_start: Any) -> dict[str, Any]:
         """What the results record of this run of the driver (saved with the state)."""
         from nas.config import as_dict
@@ -378,7 +435,8 @@ class Search:
         return {"strategy": o.strategy, "generation": o.generation, "seed": o.seed,
                 "driver_seconds": time.time() - start,
                 "code_at_start": code_at_start, "config": as_dict(self.config),
-                "config_dict": self.config.raw,
+                "config_dict": self.config.raw, "time_budget": o.time_budget,
+                "imported_from": [str(d) for d in o.import_from],
                 "trials": o.trials,
                 "driver": {"pid": os.getpid(), "host": socket.gethostname(), "started": started}}
 
@@ -447,6 +505,18 @@ def load(log_dir: str | Path,
     status = search_status(experiment, info, driver=driver, saved_at=saved_at if driver else None)
     info = info or {"config": as_dict(loaded)}
     return SearchResult(experiment, loaded, Path(results_dir or log_dir.parent), info, status)
+
+
+def check_same_imports(run_info: Mapping[str, Any], import_from: Iterable[Path],
+                       state_file: Path) -> None:
+    """A resumed search keeps the trials it imported when it began; importing other ones
+    into it is refused (they would not be the search's start)."""
+    wanted = sorted(str(d) for d in import_from)
+    if wanted and wanted != sorted(run_info.get("imported_from") or []):
+        raise OptionError(f"{state_file} holds a search that began importing "
+                          f"{run_info.get('imported_from') or 'nothing'}; imports happen when "
+                          f"a search begins: resume it without {option('import_from')}, or "
+                          f"start anew with {option('fresh')}")
 
 
 def early_stopping_options(spec: bool | str | Mapping[str, float] | None) -> dict[str, float] | None:

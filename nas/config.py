@@ -55,7 +55,7 @@ PREPARE_PLACEHOLDERS = {"python": "the driver's Python interpreter",
 TABLES = {  # table -> its keys; [parameters] and [metrics] hold one entry per name
     "trial": ("script", "args", "parameter_args", "omit", "last_step"),
     "prepare": ("command", "creates"),
-    "search": ("trials", "max_pending", "seed"),
+    "search": ("trials", "max_pending", "seed", "time_budget", "global_stopping"),
     "parameters": None,
     "optimization": ("objective", "outcome_constraints"),
     "metrics": None,
@@ -65,6 +65,13 @@ TOP_KEYS = ("name", "parameter_constraints", *TABLES)
 # the trial component's own arguments (nas/component.py): no parameter may take these names
 RESERVED_NAMES = ("log_path", "trial_idx", "job_settings")
 METRIC_KEYS = ("tag", "best")
+# [search.global_stopping]: Ax's ImprovementGlobalStoppingStrategy's arguments. Ax's own
+# default waits for no trial to run before it stops a search, which with several trials
+# running at once hardly ever happens: false here unless the config says
+GLOBAL_STOPPING_KEYS = ("min_trials", "window_size", "improvement_bar",
+                        "inactive_when_pending_trials")
+GLOBAL_STOPPING_DEFAULTS = {"window_size": 5, "improvement_bar": 0.1,
+                            "inactive_when_pending_trials": False}
 
 
 class ConfigError(NasError):
@@ -106,6 +113,8 @@ class SearchConfig:
     fixed: dict = field(default_factory=dict)  # name -> value pinned on the command line
     parameter_constraints: tuple[str, ...] = ()  # Ax's strings, e.g. "head <= width_1"
     raw: dict | None = None  # the dict it was declared by, None for a file
+    time_budget: float | None = None  # seconds of wall time for the whole search (nas/budget.py)
+    global_stopping: dict | None = None  # Ax's ImprovementGlobalStoppingStrategy's arguments
     omit: tuple[str, ...] = ()  # parameters parameter_args does not pass (structural switches)
 
     @property
@@ -194,6 +203,8 @@ def load_config(path: str | Path | dict[str, Any],
     trials = reader.whole(search, "trials", "search", minimum=1)
     max_pending = reader.whole(search, "max_pending", "search", minimum=1)
     seed = reader.whole(search, "seed", "search", minimum=None)
+    time_budget = reader.duration(search.get("time_budget"))
+    global_stopping = reader.global_stopping(search.get("global_stopping"))
 
     declared = [reader.parameter(name, entry) for name, entry in tables["parameters"].items()]
     if not declared:
@@ -254,7 +265,8 @@ def load_config(path: str | Path | dict[str, Any],
         parameters=tuple(parameters), objective=objective,
         outcome_constraints=tuple(outcome_constraints), metrics=metrics, contour=contour,
         fixed={p.name: p.values[0] for p in parameters if p.name in (fixed or {})},
-        parameter_constraints=tuple(constraints), omit=omit,
+        parameter_constraints=tuple(constraints), omit=omit, time_budget=time_budget,
+        global_stopping=global_stopping,
         raw=None if file else _plain_data(raw),
     )
 
@@ -388,6 +400,40 @@ class _Reader:
         except Exception as e:
             self.fail(f"{where}: {one_line(e)}")
         return config
+
+    def duration(self, value: Any) -> float | None:
+        """[search] time_budget as seconds, or None."""
+        from nas.budget import EXAMPLES, parse_duration
+
+        if value is None:
+            return None
+        try:
+            return parse_duration(value)
+        except ValueError:
+            self.fail(f"[search] time_budget {value!r}: expected a duration such as {EXAMPLES}")
+
+    def global_stopping(self, table: Any) -> dict[str, Any] | None:
+        """[search.global_stopping]: the arguments of Ax's ImprovementGlobalStoppingStrategy
+        (stop once the hypervolume stopped improving), checked; None without one."""
+        if table is None:
+            return None
+        where = "[search.global_stopping]"
+        if not isinstance(table, dict):
+            self.fail(f"{where} must be a table, e.g. {{ min_trials = 20, window_size = 5, "
+                      "improvement_bar = 0.05 }}")
+        self.keys(table, GLOBAL_STOPPING_KEYS, where)
+        if "min_trials" not in table:
+            self.fail(f"{where} needs min_trials: the trials before Ax may stop the search")
+        options = {**GLOBAL_STOPPING_DEFAULTS, **table}
+        for key in ("min_trials", "window_size"):
+            if type(options[key]) is not int or options[key] < 1:
+                self.fail(f"{where} {key} must be a whole number >= 1, got {options[key]!r}")
+        bar = options["improvement_bar"]
+        if isinstance(bar, bool) or not isinstance(bar, int | float) or bar < 0:
+            self.fail(f"{where} improvement_bar must be a number >= 0, got {bar!r}")
+        if not isinstance(options["inactive_when_pending_trials"], bool):
+            self.fail(f"{where} inactive_when_pending_trials must be true or false")
+        return options
 
     def dependents(self, where: str, entry: Mapping[str, Any]) -> dict[Any, list[str]]:
         """A choice's dependent_parameters table, its keys (TOML's strings: "true", "2",

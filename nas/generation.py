@@ -55,11 +55,13 @@ def set_generation_threads(threads: int = GENERATION_THREADS) -> None:
 def make_generation_strategy(experiment: Experiment, total_trials: int, max_pending: int,
                              seed: int | None = None, strategy: str = "botorch",
                              generation: str = DEFAULT_GENERATION,
-                             acqf_options: Mapping[str, Any] | None = None) -> GenerationStrategy:
+                             acqf_options: Mapping[str, Any] | None = None,
+                             imported: int = 0) -> GenerationStrategy:
     """Ax's choice for this problem: Sobol to start, then BoTorch (or Sobol only), its
     BoTorch node set as `generation` (a name of GENERATIONS) says. `acqf_options` (e.g.
     {"num_restarts": 10, "raw_samples": 512}, for benchmarks) replace those of the
-    acquisition optimizer."""
+    acquisition optimizer. `imported`: completed trials an earlier search gave this one
+    (nas/imports.py), which shorten the Sobol phase as Ax's warm start does."""
     gs = choose_generation_strategy_legacy(
         search_space=experiment.search_space,
         optimization_config=experiment.optimization_config,
@@ -72,6 +74,7 @@ def make_generation_strategy(experiment: Experiment, total_trials: int, max_pend
         enforce_sequential_optimization=False,
         random_seed=seed,
         force_random_search=strategy == "sobol",
+        num_completed_initialization_trials=imported,
         experiment=experiment,
     )
     settings = GENERATIONS[generation]

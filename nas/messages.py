@@ -36,6 +36,11 @@ OPTIONS = {
     "report": ("nas.load", "--report"),
     "check": ("Search.check()", "--check"),
     "warm_start_off": ("warm_start=False", "--no-warm-start"),
+    "time_budget": ("time_budget", "--time-budget"),
+    "time_budget_stop": ("time_budget_stop=True", "--time-budget-stop"),
+    "ignore_global_stopping": ("ignore_global_stopping=True", "--ignore-global-stopping"),
+    "import_from": ("import_from", "--import-from"),
+    "import_fix": ("import_fix", "--import-fix"),
     # not an option: how a search is resumed
     "rerun": ("run the same search again", "run the same command again"),
 }

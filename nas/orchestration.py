@@ -9,11 +9,13 @@ that the state can be saved and progress shown after every change.
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from typing import Any
 
 from ax.core import Experiment
 from ax.core.base_trial import TrialStatus
 from ax.core.runner import Runner
 from ax.generation_strategy.generation_strategy import GenerationStrategy
+from ax.global_stopping.strategies.improvement import ImprovementGlobalStoppingStrategy
 from ax.orchestration.orchestrator import Orchestrator
 from ax.orchestration.orchestrator_options import OrchestratorOptions
 
@@ -73,10 +75,13 @@ def saved_run_info(experiment: Experiment) -> dict:
 
 def make_orchestrator(experiment: Experiment, generation_strategy: GenerationStrategy,
                       max_pending: int, early_stopping: Mapping[str, float] | None = None,
-                      last_step: str | int | None = None) -> Orchestrator:
+                      last_step: str | int | None = None,
+                      global_stopping: Mapping[str, Any] | None = None) -> Orchestrator:
     """`run_search` sets the trial budget: what the saved state still needs.
     `early_stopping`: options of nas.early_stopping.parse_spec, or None (off); `last_step`:
-    the config's (a parameter or a number: the last step a trial logs)."""
+    the config's (a parameter or a number: the last step a trial logs); `global_stopping`:
+    the arguments of Ax's ImprovementGlobalStoppingStrategy (the config's
+    [search.global_stopping]: stop once the hypervolume stopped improving), or None."""
     if early_stopping is not None and not reads_curves_while_running(experiment):
         raise SearchMismatch(f"this search was started without {option('early_stopping')}: "
                              "its first objective is read only when a trial ends; resume it "
@@ -95,6 +100,8 @@ def make_orchestrator(experiment: Experiment, generation_strategy: GenerationStr
         logging_level=logging.WARNING,
         early_stopping_strategy=(make_strategy(experiment, early_stopping, last_step)
                                  if early_stopping is not None else None),
+        global_stopping_strategy=(ImprovementGlobalStoppingStrategy(**global_stopping)
+                                  if global_stopping else None),
     )
     return Orchestrator(experiment=experiment, generation_strategy=generation_strategy,
                         options=options)
@@ -109,8 +116,11 @@ def reads_curves_while_running(experiment: Experiment) -> bool:
 
 
 def run_search(orchestrator: Orchestrator, total_trials: int,
-               on_change: Callable[[Orchestrator], None] | None = None) -> None:
-    """Run until `total_trials` trials ran (abandoned ones replaced) and all finished.
+               on_change: Callable[[Orchestrator], None] | None = None,
+               timeout_hours: float | None = None, ignore_global_stopping: bool = False) -> None:
+    """Run until `total_trials` trials ran (abandoned ones replaced) and all finished, or
+    Ax's global stopping strategy stopped the search (unless `ignore_global_stopping`),
+    or `timeout_hours` passed (Ax aborts: the running trials are left running).
 
     Works the same on a new experiment and on one loaded from a saved state.
     `on_change(orchestrator)` is called after every poll, also while waiting.
@@ -123,7 +133,9 @@ def run_search(orchestrator: Orchestrator, total_trials: int,
     )
     if to_run == 0 and not orchestrator.running_trials:
         return
-    for _ in orchestrator.run_trials_and_yield_results(max_trials=to_run, idle_callback=on_change):
+    for _ in orchestrator.run_trials_and_yield_results(
+            max_trials=to_run, idle_callback=on_change, timeout_hours=timeout_hours,
+            ignore_global_stopping_strategy=ignore_global_stopping):
         if on_change:
             on_change(orchestrator)
 

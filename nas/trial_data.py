@@ -55,7 +55,7 @@ def last_steps(experiment: Experiment, metric: str | None = None) -> dict[int, i
     last: dict[int, int] = {}
     # the rows, not Data.full_df: this runs on every poll and a DataFrame costs ~ms
     for row in data_rows(experiment.lookup_data()):
-        if row.metric_name == metric and row.step is not None:
+        if row.metric_name == metric and row.step is not None and row.step == row.step:  # not NaN
             last[row.trial_index] = max(last.get(row.trial_index, 0), int(row.step))
     return last
 

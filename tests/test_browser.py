@@ -19,9 +19,13 @@ import pytest
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 EXPECTED_PLOTS = {  # run -> the plots its page must render
-    "tutorial": {"pareto", "hypervolume", "curves", "cv", "contour_val_acc", "contour_num_params"},
+    "tutorial": {"pareto", "hypervolume", "curves", "cv", "contour_val_acc", "contour_num_params",
+                 "parallel_val_acc", "parallel_num_params", "importance_val_acc",
+                 "importance_num_params"},
     "three_objectives": {"pareto", "hypervolume", "curves", "cv", "contour_accuracy",
-                         "contour_weights", "contour_latency"},
+                         "contour_weights", "contour_latency",
+                         *(f"{kind}_{metric}" for kind in ("parallel", "importance")
+                           for metric in ("accuracy", "weights", "latency"))},
 }
 
 pytestmark = pytest.mark.skipif(
@@ -152,7 +156,8 @@ def test_summary_comes_first_and_sections_in_order(page):
     driver, *_, run = page
     ids = driver.execute_script(
         "return Array.from(document.querySelectorAll('section')).map(s => s.id)")
-    assert ids == ["summary", "pareto", "hypervolume", "curves", "trials", "cv", "contours", "failed"]
+    assert ids == ["summary", "pareto", "hypervolume", "curves", "trials", "cv", "contours",
+                   "matters", "failed"]
     text = driver.find_element("id", "summary").text
     assert "2 completed, 0 failed, 0 running" in text and "final hypervolume" in text
     if run == "tutorial":

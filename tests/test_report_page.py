@@ -9,7 +9,8 @@ import pytest
 from conftest import run_driver
 from test_hypervolume import hypervolume
 
-SECTIONS = ["summary", "pareto", "hypervolume", "curves", "trials", "cv", "contours", "failed"]
+SECTIONS = ["summary", "pareto", "hypervolume", "curves", "trials", "cv", "contours", "matters",
+            "failed"]
 PLOTS = ["pareto", "hypervolume", "curves", "cv", "contour_val_acc", "contour_num_params"]
 
 

@@ -128,6 +128,20 @@ def make_parser() -> OneLineParser:
                    "at the same step (Ax's percentile strategy; options percentile=50, "
                    "min_step=1, min_curves=5, or threshold=V for Ax's threshold strategy; "
                    "see README)")
+    p.add_argument("--time-budget", default=None, metavar="DURATION",
+                   help="wall time for the whole search, over every run of it, e.g. 90s, 30m, "
+                   "1.5h (default: the config's [search] time_budget; none)")
+    p.add_argument("--time-budget-stop", action="store_true",
+                   help="when the time budget is spent, stop the running trials (default: "
+                   "they finish)")
+    p.add_argument("--ignore-global-stopping", action="store_true",
+                   help="go on although the config's [search.global_stopping] would stop "
+                   "the search")
+    p.add_argument("--import-from", action="append", default=[], metavar="LOG_DIR",
+                   help="start a new search from the completed trials of the search saved "
+                   "in LOG_DIR (repeatable; they count toward --trials)")
+    p.add_argument("--import-fix", action="append", default=[], metavar="NAME=VALUE",
+                   help="the value of a parameter the imported trials lack (repeatable)")
     p.add_argument("--fresh", action="store_true",
                    help="start a new search; an earlier one in LOG_DIR is moved aside, not deleted")
     return p
@@ -165,7 +179,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Command:
         scheduler=args.scheduler, scheduler_cfg=args.scheduler_cfg, image=args.image,
         cpu=args.cpu, mem_mb=args.mem_mb, gpu=args.gpu, mounts=args.mount,
         strategy=args.strategy, generation=args.generation, warm_start=args.warm_start,
-        early_stopping=args.early_stopping, fresh=args.fresh)
+        early_stopping=args.early_stopping, fresh=args.fresh, time_budget=args.time_budget,
+        time_budget_stop=args.time_budget_stop,
+        ignore_global_stopping=args.ignore_global_stopping, import_from=args.import_from,
+        import_fix=dict(parse_fix(text) for text in args.import_fix))
     if mode == "report":  # reads the saved search, writes only results files
         from nas.api import check_writable
 

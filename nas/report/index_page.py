@@ -79,6 +79,14 @@ def plot_div(name: str, fig: Any, user_strings: Iterable[Any] = ()) -> str:
     return f'<div class="plot" data-plot="{name}">{inner}</div>'
 
 
+def imported_text(summary: RunSummary) -> str:
+    """"; 3 imported from earlier searches", as the table's imported_from says."""
+    if "imported_from" not in summary.table:
+        return ""
+    n = int((summary.table["imported_from"] != "").sum())
+    return f"; {n} imported from earlier searches (the table's imported_from)"
+
+
 def status_html(status: SearchStatus, generated: str) -> str:
     """The line atop the page (nas.report.text.status_text), coloured by its state."""
     return (f'<p class="status" id="status" data-state="{status.state}">'
@@ -142,7 +150,7 @@ def page(summary: RunSummary, figures: Mapping[str, Any],
         ("trials", ", ".join(f"{summary.counts[s]} {s.lower()}" for s in
                              ("COMPLETED", "EARLY_STOPPED", "FAILED", "RUNNING", "ABANDONED")
                              if s != "EARLY_STOPPED" or summary.counts[s])
-         + f" ({summary.total} in all)"),
+         + f" ({summary.total} in all)" + imported_text(summary)),
         ("objectives", text(", ".join(f"{o.name} ({'minimized' if o.minimize else 'maximized'})"
                                              for o in goal.objectives))),
         ("strategy", text(f"{strategy} (seed {run_info.get('seed')})")),
@@ -160,6 +168,7 @@ def page(summary: RunSummary, figures: Mapping[str, Any],
     table = summary.table  # with the step each early-stopped trial reached
     first = goal.names[0]
     contours = [key for key in figures if key.startswith("contour_")]
+    matters = [key for key in figures if key.startswith(("parallel_", "importance_"))]
     sections = [
         ("summary", "Summary", facts + "<h3>Pareto-optimal configurations (observed)</h3>"
          + pareto_html(summary) + structures_html(summary)),
@@ -178,6 +187,10 @@ def page(summary: RunSummary, figures: Mapping[str, Any],
         ("contours", "Contour plots (model mean and SE of each objective over two parameters)",
          "".join(plot(key, figures[key]) for key in contours) if contours
          else plot_div("contours", None) if models else MODELS_AT_THE_END),
+        ("matters", "What matters (parallel coordinates of the trials, each objective's "
+         "parameter importances)",
+         "".join(plot(key, figures[key]) for key in matters) if matters
+         else plot_div("matters", None) if models else MODELS_AT_THE_END),
         ("failed", "Failed trials", failed_html(summary.failed)),
     ]
     nav = "".join(f'<a href="#{key}">{text(title.split(" (")[0])}</a>'

@@ -29,6 +29,7 @@ from ax.service.utils.report_utils import exp_to_df
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
 from nas.hierarchy import dependents, structure
+from nas.imports import imported_origins
 from nas.report.hypervolume import Goal, goal_of, hypervolume_trace
 from nas.report.provenance import provenance, versions
 from nas.trial_data import stopped_steps
@@ -107,6 +108,9 @@ def results_table(experiment: Experiment) -> pd.DataFrame:
     stopped = stopped_steps(experiment)
     if stopped:
         df["stopped_at_step"] = df["trial_index"].map(stopped).astype("Int64")
+    origins = imported_origins(experiment)
+    if origins:  # trials an earlier search gave this one (nas/imports.py)
+        df["imported_from"] = df["trial_index"].map(origins).fillna("")
     return df
 
 

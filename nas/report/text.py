@@ -54,6 +54,8 @@ def status_text(status: SearchStatus, generated: str) -> str:
         text += f": {done} trials done; running: {running or 'none'}."
     elif status.state == "finished":
         text = f"Finished: {done} trials done."
+    elif status.why and status.why.startswith("stopped by "):  # a budget, global stopping
+        text = f"{status.why[:1].upper()}{status.why[1:]}: {done} trials done."
     else:
         text = (f"Stopped ({status.why}): {done} trials done; running the same command again "
                 "resumes the search.")

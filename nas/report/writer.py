@@ -33,7 +33,9 @@ from nas.ax_compat import cv_dropdown_figure
 from nas.config import SearchConfig
 from nas.files import atomic_write_text
 from nas.hierarchy import always_active
+from nas.messages import log
 from nas.report.hypervolume import format_value, hypervolume_figure
+from nas.report.importance import importances, parallel_coordinates
 from nas.report.index_page import page
 from nas.report.learning_curves import learning_curves_figure
 from nas.report.markup import figure_html, text
@@ -216,6 +218,18 @@ def write_model_results(experiment: Experiment, summary: RunSummary, write: Resu
         key = f"contour_{file_name(objective.name)}"
         figures[key] = fig
         write.figure(f"contour {objective.name}", f"{key}.html", fig)
+    for objective in summary.goal.objectives:  # what matters (nas/report/importance.py)
+        for kind, make in (("parallel", lambda m: parallel_coordinates(experiment, summary, m)),
+                           ("importance", lambda m: importances(experiment, model, m))):
+            try:
+                fig = make(objective.name)
+            except Exception as e:  # an analysis Ax cannot make of this data: said, not fatal
+                log.warning(f"note: no {kind} plot of {objective.name} "
+                            f"({type(e).__name__}: {' '.join(str(e).split())[:200]})")
+                continue
+            key = f"{kind}_{file_name(objective.name)}"
+            figures[key] = fig
+            write.figure(f"{kind} {objective.name}", f"{key}.html", fig)
     return diagnostics
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ax.generation_strategy.generation_strategy import GenerationStrategy
     from ax.orchestration.orchestrator import Orchestrator
 
+    from nas.budget import TimeBudget
     from nas.config import SearchConfig
     from nas.jobs.warm_start import WarmServer
     from nas.runner import NasRunner
@@ -105,9 +106,11 @@ class StateSaver:
     statuses changed: a journal line of what changed, so that the cost of a save does not
     grow with the number of trials."""
 
-    def __init__(self, store: StateStore, run_info: Callable[[], dict[str, Any]] | None = None) -> None:
+    def __init__(self, store: StateStore, run_info: Callable[[], dict[str, Any]] | None = None,
+                 every_save: bool = False) -> None:
         self.store = store
         self.run_info = run_info  # () -> the driver's run info, saved with the state
+        self.every_save = every_save  # the run info at every save, not only first and last
         self.ended: str | None = None  # how the search ended ("finished" or why it stopped), once it did
         self._recorded = False  # the run info saved (at the first save, and at the last)
         self._saved: list[tuple[int, TrialStatus]] | None = None  # the (index, status) pairs last saved
@@ -124,10 +127,11 @@ class StateSaver:
         """`snapshot`: the whole state into a new snapshot (and an empty journal). The run
         info goes in at the first save and once the search ended: between them it would
         change at every save (the driver's seconds) and make each one rewrite the
-        experiment's fields."""
+        experiment's fields; with `every_save` (a time budget, whose time used a resume
+        counts on from) at every save."""
         from nas.orchestration import record_run_info
 
-        if self.run_info and (not self._recorded or self.ended):
+        if self.run_info and (not self._recorded or self.ended or self.every_save):
             record_run_info(experiment, {**self.run_info(), "ended": self.ended})
             self._recorded = True
         try:
@@ -211,35 +215,58 @@ def install_stop_handlers() -> None:
 class Stop:
     """Why the search stopped before its end, the driver's exit status, and whether the
     state could be saved (if not, the previous one is on disk). `interrupted`: by Ctrl-C
-    or SIGTERM (a notebook's interrupt raises KeyboardInterrupt once all is saved)."""
+    or SIGTERM (a notebook's interrupt raises KeyboardInterrupt once all is saved). A
+    search stopped by its time budget or by Ax's global stopping ends as a finished one
+    does: status 0."""
     status: int
     why: str
     saved: bool = True
     interrupted: bool = False
 
 
+@dataclass
+class Control:
+    """What may end a search before its trial budget: its time budget (nas/budget.py;
+    `stop_running`: its running trials stopped when it is spent, else they finish), and
+    Ax's global stopping strategy (the orchestrator's; `ignore_global_stopping`: not
+    asked)."""
+    budget: TimeBudget | None = None
+    stop_running: bool = False
+    ignore_global_stopping: bool = False
+
+
+class BudgetSpent(BaseException):
+    """The time budget is spent and the running trials are to be stopped. A
+    BaseException, as SaveFailed, so that Ax's orchestrator does not go on past it: Ax's
+    own timeout is checked only when a trial ends, too late for trials of hours."""
+
+
 def run_owned_search(orchestrator: Orchestrator, store: StateStore, total_trials: int,
                      progress: Callable[[Experiment], None] | None = None, warm_start: bool = True,
                      run_info: Callable[[], dict[str, Any]] | None = None,
-                     live_page: Callable[[Experiment], None] | None = None) -> Stop | None:
+                     live_page: Callable[[Experiment], None] | None = None,
+                     control: Control | None = None) -> Stop | None:
     """Run the search to its end or to a `Stop` (returned; None: it ended), saving it into
     `store`. Whatever ends it, no job is left running, and the state is saved unless
     saving is what failed; the last save records how it ended. `progress`: called with
     the experiment after every poll, or None; `run_info`: () -> the driver's run info,
     saved with the state (nas.orchestration.saved_run_info reads it back); `live_page`:
-    the write(experiment) that rewrites the results page (LivePage calls it), or None.
+    the write(experiment) that rewrites the results page (LivePage calls it), or None;
+    `control`: a Control (time budget, global stopping), or None.
     The signal handlers are as they were before, once it returns."""
     experiment = orchestrator.experiment
     runner = cast("NasRunner", experiment.runner)
     max_pending = orchestrator.options.max_pending_trials
-    saver = StateSaver(store, run_info)
+    control = control or Control()
+    # with a time budget the time used is saved with every save: a resume counts on from it
+    saver = StateSaver(store, run_info, every_save=control.budget is not None)
     page = LivePage(live_page, total_trials, max_pending) if live_page else None
     before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
     try:
         runner.open_scheduler()
         install_stop_handlers()
         return _run_and_stop(orchestrator, store, saver, page, total_trials, progress,
-                             warm_start)
+                             warm_start, control)
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
@@ -247,17 +274,37 @@ def run_owned_search(orchestrator: Orchestrator, store: StateStore, total_trials
 
 def _run_and_stop(orchestrator: Orchestrator, store: StateStore, saver: StateSaver, page: LivePage | None,
                   total_trials: int, progress: Callable[[Experiment], None] | None,
-                  warm_start: bool) -> Stop | None:
+                  warm_start: bool, control: Control) -> Stop | None:
     from ax.exceptions.core import AxError
 
     from nas.orchestration import run_search, trials_still_to_run
 
     experiment = orchestrator.experiment
+    budget = control.budget
     warm_server = None
     if warm_start and trials_still_to_run(experiment, total_trials):
         warm_server = start_warm_server(cast("NasRunner", experiment.runner))
+    budget_said: list[bool] = []
+
+    def at_budget(o: Orchestrator) -> None:
+        """Once the budget is spent: no new trial starts (Ax's total_trials lowered to
+        the trials there are), said once; with stop_running, the loop ends at once."""
+        if budget is None or budget_said or not budget.spent():
+            return
+        budget_said.append(True)
+        running = len(o.running_trials)
+        done = trials_done(o.experiment)
+        if not control.stop_running:
+            launched = len(o.experiment.trials) - _candidates(o.experiment)
+            o.options = replace(o.options, total_trials=launched)
+        what = ("they are stopped" if control.stop_running else "they finish") if running else ""
+        log.info(f"{budget.ended(done, total_trials)}: no new trial starts"
+                 + (f"; {running} running trial{'s' * (running != 1)}: {what}" if running else ""))
+        if control.stop_running:
+            raise BudgetSpent()
 
     def on_change(o: Orchestrator) -> None:
+        at_budget(o)
         saver.on_change(o)
         if page:
             page.on_change(o)
@@ -271,8 +318,17 @@ def _run_and_stop(orchestrator: Orchestrator, store: StateStore, saver: StateSav
         # journal left by an earlier driver goes into a new snapshot
         saver.save(experiment, orchestrator.generation_strategy,
                    snapshot=store.journal_lines > 0)
-        run_search(orchestrator, total_trials, on_change=on_change)
+        at_budget(orchestrator)  # a resumed search may have spent it already
+        # spent before the loop: it launches nothing (and waits for re-attached jobs)
+        launches = (total_trials - trials_still_to_run(experiment, total_trials)
+                    if budget_said else total_trials)
+        run_search(orchestrator, launches, on_change=on_change,
+                   ignore_global_stopping=control.ignore_global_stopping)
         ran_to_end = True
+        stopped = ended_early(orchestrator, total_trials, control)
+    except BudgetSpent:
+        stopped = ended_early(orchestrator, total_trials, control)
+        cancel_running_jobs(orchestrator, "time budget spent")
     except (KeyboardInterrupt, Interrupted) as e:
         stopped = Stop(EXIT_INTERRUPTED, f"interrupted ({str(e) or 'SIGINT'})", interrupted=True)
     except SaveFailed as e:
@@ -285,7 +341,7 @@ def _run_and_stop(orchestrator: Orchestrator, store: StateStore, saver: StateSav
         cancel_running_jobs(orchestrator, "search stopped" if stopped else "driver failed")
         try:
             if stopped is None or stopped.saved:  # a finished search is one file
-                saver.ended = ("finished" if ran_to_end else stopped.why if stopped
+                saver.ended = (stopped.why if stopped else "finished" if ran_to_end
                                else "the driver failed")
                 saver.save(experiment, orchestrator.generation_strategy, snapshot=True)
         except SaveFailed as e:
@@ -293,6 +349,38 @@ def _run_and_stop(orchestrator: Orchestrator, store: StateStore, saver: StateSav
         if warm_server is not None:
             warm_server.stop()
     return stopped
+
+
+def ended_early(orchestrator: Orchestrator, total_trials: int, control: Control) -> Stop | None:
+    """The Stop of a search whose loop ended with trials still to run because its time
+    budget was spent or Ax's global stopping strategy stopped it; None otherwise."""
+    from nas.orchestration import trials_still_to_run
+
+    experiment = orchestrator.experiment
+    if not trials_still_to_run(experiment, total_trials) and not orchestrator.running_trials:
+        return None
+    if control.budget is not None and control.budget.spent():
+        return Stop(0, control.budget.ended(trials_done(experiment), total_trials))
+    strategy = orchestrator.options.global_stopping_strategy
+    if strategy is not None and not control.ignore_global_stopping:
+        stop, why = strategy.should_stop_optimization(experiment=experiment)
+        if stop:
+            return Stop(0, f"{GLOBAL_STOPPING_PREFIX}: {' '.join(why.split())}")
+    return None
+
+
+GLOBAL_STOPPING_PREFIX = "stopped by global stopping"
+
+
+def trials_done(experiment: Experiment) -> int:
+    """Trials that ended and count toward the budget."""
+    from nas.report.summary import finished, trial_counts
+
+    return finished(trial_counts(experiment))
+
+
+def _candidates(experiment: Experiment) -> int:
+    return sum(t.status.name == "CANDIDATE" for t in experiment.trials.values())
 
 
 def start_warm_server(runner: NasRunner) -> WarmServer | None:
