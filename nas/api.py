@@ -210,7 +210,9 @@ class Search:
                     warm_start: bool = True,
                     early_stopping: bool | str | Mapping[str, float] | None = None,
                     fresh: bool = False, time_budget: str | float | None = None,
-                    time_budget_stop: bool = False, ignore_global_stopping: bool = False,
+                    time_budget_stop: bool = False,
+                    global_stopping: str | Mapping[str, Any] | None = None,
+                    ignore_global_stopping: bool = False,
                     import_from: str | Path | Iterable[str | Path] = (),
                     import_fix: Mapping[str, Any] | None = None) -> Search:
         """The search `config` declares (a TOML file's path, or a dict in its shape), with
@@ -223,7 +225,9 @@ class Search:
         `fresh` (move an earlier search aside); search control: `time_budget` ("4h",
         "90s", or seconds; default: the config's [search] time_budget) and
         `time_budget_stop` (stop the running trials when it is spent),
-        `ignore_global_stopping` (the config's [search.global_stopping] not asked),
+        `global_stopping` (Ax's ImprovementGlobalStoppingStrategy's arguments as a dict or
+        "k=v,k=v"; default: the config's [search.global_stopping]),
+        `ignore_global_stopping` (no global stopping asked),
         `import_from` (earlier searches' log dirs, whose completed trials this new search
         starts from) and `import_fix` ({parameter: value} for parameters they lack).
         Raises NasError (ConfigError, ...)."""
@@ -266,7 +270,8 @@ class Search:
             gpu=gpu, mounts=mounts, strategy=strategy, generation=generation,
             warm_start=warm_start, early_stopping=early_stopping_options(early_stopping),
             fresh=fresh, time_budget=budget, time_budget_stop=time_budget_stop,
-            global_stopping=loaded.global_stopping,
+            global_stopping=(loaded.global_stopping if global_stopping is None
+                             else global_stopping_arguments(global_stopping)),
             ignore_global_stopping=ignore_global_stopping,
             import_from=tuple(Path(d).resolve() for d in import_from),
             import_fix=dict(import_fix or {}))
@@ -517,6 +522,37 @@ def check_same_imports(run_info: Mapping[str, Any], import_from: Iterable[Path],
                           f"{run_info.get('imported_from') or 'nothing'}; imports happen when "
                           f"a search begins: resume it without {option('import_from')}, or "
                           f"start anew with {option('fresh')}")
+
+
+def global_stopping_arguments(spec: str | Mapping[str, Any]) -> dict[str, Any]:
+    """Ax's ImprovementGlobalStoppingStrategy's arguments from a dict or "k=v,k=v"
+    (nas.config.global_stopping_options checks them)."""
+    from nas.config import global_stopping_options
+
+    where = option("global_stopping")
+    table: dict[str, Any] = {}
+    if isinstance(spec, str):
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise OptionError(f"{where}: {item!r} is not KEY=VALUE")
+            text = value.strip()
+            table[key.strip()] = (text.lower() == "true" if text.lower() in ("true", "false")
+                                  else int(text) if text.lstrip("-").isdigit()
+                                  else _number(text, where))
+    else:
+        table = dict(spec)
+    try:
+        return global_stopping_options(table, where)
+    except ValueError as e:
+        raise OptionError(str(e)) from None
+
+
+def _number(text: str, where: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise OptionError(f"{where}: {text!r} is not a number") from None
 
 
 def early_stopping_options(spec: bool | str | Mapping[str, float] | None) -> dict[str, float] | None:

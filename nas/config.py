@@ -413,27 +413,13 @@ class _Reader:
             self.fail(f"[search] time_budget {value!r}: expected a duration such as {EXAMPLES}")
 
     def global_stopping(self, table: Any) -> dict[str, Any] | None:
-        """[search.global_stopping]: the arguments of Ax's ImprovementGlobalStoppingStrategy
-        (stop once the hypervolume stopped improving), checked; None without one."""
+        """[search.global_stopping], checked (`global_stopping_options`); None without one."""
         if table is None:
             return None
-        where = "[search.global_stopping]"
-        if not isinstance(table, dict):
-            self.fail(f"{where} must be a table, e.g. {{ min_trials = 20, window_size = 5, "
-                      "improvement_bar = 0.05 }}")
-        self.keys(table, GLOBAL_STOPPING_KEYS, where)
-        if "min_trials" not in table:
-            self.fail(f"{where} needs min_trials: the trials before Ax may stop the search")
-        options = {**GLOBAL_STOPPING_DEFAULTS, **table}
-        for key in ("min_trials", "window_size"):
-            if type(options[key]) is not int or options[key] < 1:
-                self.fail(f"{where} {key} must be a whole number >= 1, got {options[key]!r}")
-        bar = options["improvement_bar"]
-        if isinstance(bar, bool) or not isinstance(bar, int | float) or bar < 0:
-            self.fail(f"{where} improvement_bar must be a number >= 0, got {bar!r}")
-        if not isinstance(options["inactive_when_pending_trials"], bool):
-            self.fail(f"{where} inactive_when_pending_trials must be true or false")
-        return options
+        try:
+            return global_stopping_options(table, "[search.global_stopping]")
+        except ValueError as e:
+            self.fail(str(e))
 
     def dependents(self, where: str, entry: Mapping[str, Any]) -> dict[Any, list[str]]:
         """A choice's dependent_parameters table, its keys (TOML's strings: "true", "2",
@@ -680,6 +666,34 @@ def _typed(text: str, parameter_type: str | None) -> Any:
 def _plain_data(raw: dict) -> dict:
     """A dict config as JSON-safe data (its keys and lists as the file would have them)."""
     return json.loads(json.dumps(raw, default=str))
+
+
+def global_stopping_options(table: Any, where: str) -> dict[str, Any]:
+    """The arguments of Ax's ImprovementGlobalStoppingStrategy (stop once the
+    hypervolume stopped improving) from a table of Ax's names (GLOBAL_STOPPING_KEYS), its
+    defaults filled in; ValueError naming `where` and the problem."""
+    import difflib
+
+    example = "{ min_trials = 30, window_size = 20, improvement_bar = 0.01 }"
+    if not isinstance(table, dict):
+        raise ValueError(f"{where} must be a table, e.g. {example}")
+    for key in table:
+        if key not in GLOBAL_STOPPING_KEYS:
+            close = difflib.get_close_matches(key, GLOBAL_STOPPING_KEYS, n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}?" if close else f"valid: {', '.join(GLOBAL_STOPPING_KEYS)}"
+            raise ValueError(f"unknown key {key!r} in {where}; {hint}")
+    if "min_trials" not in table:
+        raise ValueError(f"{where} needs min_trials: the trials before Ax may stop the search")
+    options = {**GLOBAL_STOPPING_DEFAULTS, **table}
+    for key in ("min_trials", "window_size"):
+        if type(options[key]) is not int or options[key] < 1:
+            raise ValueError(f"{where} {key} must be a whole number >= 1, got {options[key]!r}")
+    bar = options["improvement_bar"]
+    if isinstance(bar, bool) or not isinstance(bar, int | float) or bar < 0:
+        raise ValueError(f"{where} improvement_bar must be a number >= 0, got {bar!r}")
+    if not isinstance(options["inactive_when_pending_trials"], bool):
+        raise ValueError(f"{where} inactive_when_pending_trials must be true or false")
+    return options
 
 
 def _descendants(name: str, by_name: dict) -> list[str]:

@@ -39,6 +39,7 @@ OPTIONS = {
     "time_budget": ("time_budget", "--time-budget"),
     "time_budget_stop": ("time_budget_stop=True", "--time-budget-stop"),
     "ignore_global_stopping": ("ignore_global_stopping=True", "--ignore-global-stopping"),
+    "global_stopping": ("global_stopping", "--global-stopping"),
     "import_from": ("import_from", "--import-from"),
     "import_fix": ("import_fix", "--import-fix"),
     # not an option: how a search is resumed

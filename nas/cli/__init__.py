@@ -134,6 +134,10 @@ def make_parser() -> OneLineParser:
     p.add_argument("--time-budget-stop", action="store_true",
                    help="when the time budget is spent, stop the running trials (default: "
                    "they finish)")
+    p.add_argument("--global-stopping", default=None, metavar="K=V,K=V",
+                   help="stop once the hypervolume stopped improving: Ax's "
+                   "ImprovementGlobalStoppingStrategy with min_trials (required), window_size, "
+                   "improvement_bar (default: the config's [search.global_stopping])")
     p.add_argument("--ignore-global-stopping", action="store_true",
                    help="go on although the config's [search.global_stopping] would stop "
                    "the search")
@@ -180,7 +184,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Command:
         cpu=args.cpu, mem_mb=args.mem_mb, gpu=args.gpu, mounts=args.mount,
         strategy=args.strategy, generation=args.generation, warm_start=args.warm_start,
         early_stopping=args.early_stopping, fresh=args.fresh, time_budget=args.time_budget,
-        time_budget_stop=args.time_budget_stop,
+        time_budget_stop=args.time_budget_stop, global_stopping=args.global_stopping,
         ignore_global_stopping=args.ignore_global_stopping, import_from=args.import_from,
         import_fix=dict(parse_fix(text) for text in args.import_fix))
     if mode == "report":  # reads the saved search, writes only results files
