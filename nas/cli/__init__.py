@@ -67,10 +67,10 @@ def make_parser() -> OneLineParser:
         "search, nas/tutorial.toml; README: Search your own model).",
     )
     p.add_argument("--config", default=str(DEFAULT_CONFIG), metavar="FILE",
-                   help="the search config (TOML; default: %(default)s)")
-    p.add_argument("--trials", type=positive_int, default=None,
+                   help="the search config (TOML; default: nas/tutorial.toml, the tutorial's)")
+    p.add_argument("--trials", type=positive_int, default=None, metavar="N",
                    help="total trials in the search (default: the config's [search] trials)")
-    p.add_argument("--max-pending", type=positive_int, default=None,
+    p.add_argument("--max-pending", type=positive_int, default=None, metavar="N",
                    help="trials running at once (default: the config's [search] max_pending)")
     p.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
                    help="pin a parameter of the config to one value, e.g. --fix epochs=1 "
@@ -83,7 +83,7 @@ def make_parser() -> OneLineParser:
                    "LOG_DIR (finished, stopped, or running under another driver now), with "
                    "the search's --results-dir / --log-dir / --config; takes no lock, "
                    "writes no state, launches nothing")
-    p.add_argument("--scheduler", default=DEFAULTS["scheduler"],
+    p.add_argument("--scheduler", default=DEFAULTS["scheduler"], metavar="NAME",
                    help="TorchX scheduler that runs the trials, e.g. slurm, kubernetes "
                    "(default: %(default)s; see docs/cluster.md)")
     p.add_argument("--scheduler-cfg", default="", metavar="K=V,K=V",
@@ -91,11 +91,12 @@ def make_parser() -> OneLineParser:
                    "them, e.g. partition=cpu,time=1:00:00 (slurm), queue=default (kubernetes)")
     p.add_argument("--image", default=None,
                    help="container image of the trial jobs (container schedulers)")
-    p.add_argument("--cpu", type=positive_int, default=None,
+    p.add_argument("--cpu", type=positive_int, default=None, metavar="N",
                    help="CPUs per trial job, also its torch threads (default: 1)")
     p.add_argument("--memMB", "--mem-mb", dest="mem_mb", type=positive_int, default=None,
+                   metavar="MB",
                    help="memory per trial job in MB (default: 1024)")
-    p.add_argument("--gpu", type=non_negative_int, default=None,
+    p.add_argument("--gpu", type=non_negative_int, default=None, metavar="N",
                    help="GPUs per trial job (default: 0)")
     p.add_argument("--mount", action="append", default=[], metavar="type=volume,src=CLAIM,dst=DIR",
                    help="a volume or bind mount of the trial jobs, as `torchx run` takes it; "
@@ -103,19 +104,20 @@ def make_parser() -> OneLineParser:
     p.add_argument("--dry-run", action="store_true",
                    help="print what TorchX would submit for the first trials; "
                    "launch nothing, write nothing")
-    p.add_argument("--data-dir", default=os.environ.get("PATH_DATASETS", "."),
+    p.add_argument("--data-dir", default=os.environ.get("PATH_DATASETS", "."), metavar="DIR",
                    help="the config's {data_dir}: where the datasets are (default: "
                    "$PATH_DATASETS or .)")
-    p.add_argument("--results-dir", default="results",
+    p.add_argument("--results-dir", default="results", metavar="DIR",
                    help="where tables and plots go (default: %(default)s)")
-    p.add_argument("--log-dir", default=None,
+    p.add_argument("--log-dir", default=None, metavar="DIR",
                    help="trial logs and the saved search state (default: RESULTS_DIR/logs)")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=int, default=None, metavar="N",
                    help="seed of the generation strategy (default: the config's [search] seed)")
     p.add_argument("--strategy", choices=("botorch", "sobol"), default="botorch",
+                   metavar="botorch|sobol",
                    help="botorch: Sobol, then Bayesian optimization (the tutorial's); sobol: "
                    "quasi-random search only, the baseline (default: %(default)s)")
-    p.add_argument("--generation", choices=("fast", "ax"), default="fast",
+    p.add_argument("--generation", choices=("fast", "ax"), default="fast", metavar="fast|ax",
                    help="settings of the BoTorch node: fast (a warm-started model fit, a "
                    "smaller acquisition optimization; measured in docs/performance.md) or ax "
                    "(Ax's defaults, as in the tutorial); saved with the search "
@@ -127,7 +129,7 @@ def make_parser() -> OneLineParser:
                    help="stop trials whose first objective is poor compared with other trials "
                    "at the same step (Ax's percentile strategy; options percentile=50, "
                    "min_step=1, min_curves=5, or threshold=V for Ax's threshold strategy; "
-                   "see README)")
+                   "docs/early_stopping.md)")
     p.add_argument("--time-budget", default=None, metavar="DURATION",
                    help="wall time for the whole search, over every run of it, e.g. 90s, 30m, "
                    "1.5h (default: the config's [search] time_budget; none)")
@@ -165,6 +167,22 @@ class Command:
     @property
     def config(self) -> SearchConfig:
         return self.search.config
+
+
+def options_table() -> str:
+    """The options as the README's markdown table, from the parser itself (a test checks
+    that the README holds exactly this: `python -c "import nas.cli as c;
+    print(c.options_table())"` writes it)."""
+    rows = ["| option | what it does |", "| --- | --- |"]
+    for action in make_parser()._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        flag = " / ".join(action.option_strings)
+        if action.nargs != 0:
+            flag += f" {action.metavar or action.dest.upper()}"
+        text = " ".join((action.help or "").split()) % {"default": action.default}
+        rows.append(f"| `{flag}` | {text.replace('|', '/')} |")
+    return "\n".join(rows)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Command:
