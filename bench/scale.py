@@ -187,7 +187,7 @@ def check_repo(repo: Path) -> None:
     driver = repo / "run_nas.py"
     if not driver.is_file():
         raise BadInput(f"--repo {repo}: no run_nas.py there; give a checkout of this project")
-    sources = [driver, repo / "nas" / "cli.py"]
+    sources = [driver, repo / "nas" / "cli.py", repo / "nas" / "cli" / "__init__.py"]
     if not any('"--config"' in p.read_text() for p in sources if p.is_file()):
         raise BadInput(f"--repo {repo}: its run_nas.py has no --config option (a build "
                        "before search configs); bench.scale needs one with it")

@@ -381,7 +381,7 @@ class Search:
         control = lifecycle.Control(
             budget=TimeBudget(o.time_budget, used_before, start) if o.time_budget else None,
             stop_running=o.time_budget_stop, ignore_global_stopping=o.ignore_global_stopping)
-        if before.get("ended", "").startswith(lifecycle.GLOBAL_STOPPING_PREFIX) \
+        if (before.get("ended") or "").startswith(lifecycle.GLOBAL_STOPPING_PREFIX) \
                 and not o.ignore_global_stopping:
             log.info(f"note: this search was {before['ended']}; it ends again at once unless "
                      f"global stopping is ignored ({option('ignore_global_stopping')})")

@@ -11,7 +11,8 @@ from test_hypervolume import hypervolume
 
 SECTIONS = ["summary", "pareto", "hypervolume", "curves", "trials", "cv", "contours", "matters",
             "failed"]
-PLOTS = ["pareto", "hypervolume", "curves", "cv", "contour_val_acc", "contour_num_params"]
+PLOTS = ["pareto", "hypervolume", "curves", "cv", "contour_val_acc", "contour_num_params",
+         "parallel_val_acc", "importance_val_acc", "parallel_num_params", "importance_num_params"]
 
 
 def test_index_has_every_section_in_order_and_loads_plotly_locally(small_run):

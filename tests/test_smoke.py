@@ -46,7 +46,8 @@ def test_every_results_file_exists_and_parses(small_run):
     else:
         assert best is None
     for name in ("experiment.html", "pareto_frontier.html", "cross_validation.html",
-                 "contour_val_acc.html", "contour_num_params.html"):
+                 "contour_val_acc.html", "contour_num_params.html", "parallel_val_acc.html",
+                 "importance_num_params.html"):
         html = (results / name).read_text()
         assert str(results / name) in proc.stdout  # listed in the summary
         if name == "experiment.html":

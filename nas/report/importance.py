@@ -30,11 +30,17 @@ def parallel_coordinates(experiment: Any, summary: Any, metric: str) -> Any:
 
 
 def importances(experiment: Any, model: Any, metric: str) -> Any:
-    """The plotly figure of Ax's sensitivity analysis of `metric`'s model."""
+    """The plotly figure of Ax's sensitivity analysis of `metric`'s model. Ax's estimate
+    draws from torch's global generator besides its own seeded samples, so it is drawn
+    here from a fixed seed (torch's generator put back after): the driver's page and a
+    --report of the same state show the same importances."""
+    import torch
     from ax.analysis.plotly.sensitivity import SensitivityAnalysisPlot
 
-    card = SensitivityAnalysisPlot(metric_name=metric).compute(experiment=experiment,
-                                                                adapter=model)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        card = SensitivityAnalysisPlot(metric_name=metric).compute(experiment=experiment,
+                                                                    adapter=model)
     fig = card.get_figure()
     fig.update_layout(title=f"Importance of each parameter to {metric} (the model's Sobol "
                             "indices)", yaxis_title="parameter")
