@@ -4,10 +4,15 @@
     python -m bench.compare --seeds 1 --trials 4 --fix epochs=1   # a quick try
     python -m bench.compare --variants botorch,botorch-es --seeds 6 --out results/early_stopping
                                                       # early stopping off vs on
+    python -m bench.compare --variants botorch,layers --seeds 3 --out results/architecture
+                                                      # 2 hidden layers vs 1..3 searched
 
 For every seed, run_nas.py runs once per variant (VARIANTS: --strategy sobol, --strategy
-botorch, botorch with --early-stopping), the same budget and everything else equal (same
-seed, so the same initial Sobol points), each in its own results folder under
+botorch, botorch with --early-stopping, botorch on the variable-depth search of
+examples/mnist_layers, whose objectives, thresholds and best values are the tutorial's, so
+its hypervolume is measured in the same box), the same budget and everything else equal
+(same seed, so the same initial Sobol points in the same space), each in its own results
+folder under
 OUT/runs/VARIANT-seedN/ (its console output in driver.log there). A run that ended with
 exit 0 (its wall_seconds.txt written) is kept as it is: not run again, not timed again.
 One that was interrupted is resumed (run_nas.py resumes a saved search) and timed from
@@ -15,7 +20,8 @@ the resume. Then, from each run's hypervolume.csv:
 
     OUT/comparison.csv     one row per run: final hypervolume, HV after 25/50/75% of
                            the trials, completed/failed/early-stopped trials, training
-                           epochs spent (bench/effort.py), wall time
+                           epochs spent (bench/effort.py), wall time, Pareto-optimal
+                           trials by number of hidden layers (run_summary.json)
     OUT/summary.md         the same per variant (median, min, max) as markdown
     OUT/hv_traces.csv      every run's HV after each completed trial (long format)
     OUT/hv_vs_trial.html   the plot: median HV per variant, band from min to max
@@ -26,6 +32,7 @@ the resume. Then, from each run's hypervolume.csv:
 """
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -39,11 +46,21 @@ from bench.effort import band_plot, mark_start, run_effort, write_minutes
 from bench.plots import band, plotly_figure
 
 ROOT = Path(__file__).resolve().parent.parent
+LAYERS_CONFIG = "examples/mnist_layers/search.toml"  # relative to ROOT, the runs' cwd
 VARIANTS = {"sobol": ["--strategy", "sobol"], "botorch": ["--strategy", "botorch"],
-            "botorch-es": ["--strategy", "botorch", "--early-stopping"]}
+            "botorch-es": ["--strategy", "botorch", "--early-stopping"],
+            "layers": ["--strategy", "botorch", "--config", LAYERS_CONFIG]}
 STRATEGIES = ("sobol", "botorch")  # the default variants
 WALL_FILE = "wall_seconds.txt"  # in a run's folder, once it ended with exit 0
-COLORS = {"sobol": "#1f77b4", "botorch": "#d62728", "botorch-es": "#2ca02c"}
+COLORS = {"sobol": "#1f77b4", "botorch": "#d62728", "botorch-es": "#2ca02c",
+          "layers": "#9467bd"}
+# Hidden layers of each structure the variable-depth search reports (run_summary.json's
+# "structures", labelled by its nested switches); a search without structures is the
+# tutorial's, whose every trial has FLAT_LAYERS.
+LAYERS_OF_STRUCTURE = {"layer_2=false": 1, "layer_2=true, layer_3=false": 2,
+                       "layer_2=true, layer_3=true": 3}
+FLAT_LAYERS = 2
+DEPTH_COLUMNS = {1: "pareto_1_layer", 2: "pareto_2_layers", 3: "pareto_3_layers"}
 
 
 def parse_args(argv=None):
@@ -71,7 +88,8 @@ def parse_args(argv=None):
 
 def max_hypervolume():
     """The tutorial's largest hypervolume: the box from its thresholds to the best values
-    its config declares (val_acc 1, num_params 0)."""
+    its config declares (val_acc 1, num_params 0). The variable-depth search (the layers
+    variant) declares the same thresholds and best values, so the same box holds for it."""
     from nas.config import DEFAULT_CONFIG, load_config
     from nas.orchestration import make_experiment
     from nas.report.hypervolume import goal_of
@@ -88,6 +106,29 @@ def finished_seconds(folder):
     """The wall time of a run that went to its end, else None."""
     wall = Path(folder) / WALL_FILE
     return float(wall.read_text()) if wall.exists() else None
+
+
+def pareto_by_depth(folder: Path) -> dict[str, float]:
+    """The run's Pareto-optimal trials by number of hidden layers ({DEPTH_COLUMNS name:
+    count}), from its run_summary.json: whether searching the depth pays shows in which
+    depths end up on the front, not only in the hypervolume. NaN each without a summary."""
+    path = Path(folder) / "run_summary.json"
+    counts = {column: float("nan") for column in DEPTH_COLUMNS.values()}
+    if not path.exists():
+        return counts
+    summary = json.loads(path.read_text())
+    counts = dict.fromkeys(DEPTH_COLUMNS.values(), 0)
+    structures = summary.get("structures")
+    if not structures:  # a flat search: the tutorial's, the same depth in every trial
+        counts[DEPTH_COLUMNS[FLAT_LAYERS]] = len(summary.get("pareto_optimal_trials") or [])
+        return counts
+    for record in structures:
+        depth = LAYERS_OF_STRUCTURE.get(record["structure"])
+        if depth is None:  # a count silently dropped would make the table lie
+            raise ValueError(f"{path}: structure {record['structure']!r} has no known number "
+                             f"of hidden layers (LAYERS_OF_STRUCTURE)")
+        counts[DEPTH_COLUMNS[depth]] += int(record["pareto_optimal"])
+    return counts
 
 
 def run_one(args, strategy, seed):
@@ -147,6 +188,7 @@ def load_runs(out, seeds, trials, variants=STRATEGIES):
             row["last_hv"] = float(hv["hypervolume"].iloc[-1]) if len(hv) else 0.0
             row["final_hv_fraction"] = curve[-1] / max_hypervolume()
             row["wall_seconds"] = finished_seconds(folder) or float("nan")
+            row.update(pareto_by_depth(folder))
             rows.append(row)
     return pd.DataFrame(rows), pd.DataFrame(traces)
 
@@ -155,7 +197,7 @@ def summarize(table):
     """Per variant: median (min..max) of each number over the seeds."""
     cols = [c for c in table.columns if c.startswith("hv_at_") or c in
             ("final_hv", "last_hv", "final_hv_fraction", "completed", "failed", "stopped",
-             "epochs_trained", "feasible", "wall_seconds")]
+             "epochs_trained", "feasible", "wall_seconds", *DEPTH_COLUMNS.values())]
     out = []
     for strategy in table["strategy"].unique():
         t = table[table["strategy"] == strategy]
@@ -223,7 +265,7 @@ def write_report(args, seeds):
                "empty, last_hv is the HV there): "
                + ", ".join(f"{r.strategy} seed {r.seed} after {r.completed} trials"
                            for r in stopped.itertuples()), ""]
-    for base, other in (("sobol", "botorch"), ("botorch", "botorch-es")):
+    for base, other in (("sobol", "botorch"), ("botorch", "botorch-es"), ("botorch", "layers")):
         h2h = head_to_head(traces, base, other)
         if not h2h:
             continue

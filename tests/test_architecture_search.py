@@ -117,3 +117,39 @@ def test_the_mnist_layers_example_searches_2_trials_of_1_epoch(tmp_path, data_di
         logged = read_final_scalars(results / "logs" / "trials" / str(int(row["trial_index"])))
         assert logged["num_params"] == sum(a * b for a, b in zip(sizes, sizes[1:]))
         assert row["val_acc"] == pytest.approx(logged["val_acc"])
+
+
+def test_the_report_of_a_search_whose_trials_never_had_a_layer(tmp_path):
+    """No completed trial has width_3 (no trial switched layer_3 on, as in a short search):
+    Ax's contour has no value to hold width_3 at and raised KeyError, which ended run_nas.py
+    with exit 1 after the last trial; the report now leaves the contours out."""
+    import datetime as dt
+
+    from ax.core import Arm, Data
+
+    from nas.config import load_config
+    from nas.orchestration import make_experiment
+    from nas.report.writer import write_results
+
+    config = load_config(ROOT / "examples" / "mnist_layers" / "search.toml")
+    experiment = make_experiment(config)
+    common = dict(learning_rate=1e-3, epochs=1, dropout=0.1, batch_size=64)
+    arms = [dict(width_1=32, layer_2=False), dict(width_1=64, layer_2=False),
+            dict(width_1=48, layer_2=True, width_2=32, layer_3=False)]
+    rows = []
+    for i, params in enumerate(arms):
+        trial = experiment.new_trial()
+        trial.add_arm(Arm(parameters={**params, **common}))
+        trial.mark_running(no_runner_required=True)
+        trial._time_run_started = dt.datetime(2026, 1, 1, 12, 0, i)
+        rows += [dict(trial_index=i, arm_name=trial.arm.name, metric_name=name,
+                      metric_signature=name, mean=value, sem=0.0)
+                 for name, value in (("val_acc", 0.9 + i / 100), ("num_params", 30_000.0 + i))]
+        trial.mark_completed()
+    experiment.attach_data(Data(df=pd.DataFrame(rows)))
+    files, summary = write_results(experiment, tmp_path, config)
+    names = {p.name for p in files.values()}
+    assert {"cv_diagnostics.json", "cross_validation.html", "index.html"} <= names
+    assert not any(name.startswith("contour_") for name in names)
+    assert {r["structure"] for r in json.loads((tmp_path / "run_summary.json").read_text())
+            ["structures"]} == {"layer_2=false", "layer_2=true, layer_3=false"}

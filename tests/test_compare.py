@@ -94,3 +94,45 @@ def test_a_finished_run_is_kept_not_run_or_timed_again(tmp_path, monkeypatch, ca
     assert "kept: finished before, in 60s" in capsys.readouterr().out
     assert (tmp_path / "runs" / "sobol-seed0" / "wall_seconds.txt").read_text() == "60.0\n"
     assert (pd.read_csv(tmp_path / "comparison.csv")["wall_seconds"] == 60).all()
+
+
+def test_pareto_optimal_trials_by_depth(tmp_path):
+    """The tutorial's front is all 2-layer trials; the variable-depth search's is counted
+    by its structures; a run without run_summary.json has no counts."""
+    make_run(tmp_path, "botorch", 0, [0, 100, 100, 300])
+    make_run(tmp_path, "layers", 0, [0, 200, 400, 500])
+    make_run(tmp_path, "botorch", 1, [0, 100, 200, 300])
+    make_run(tmp_path, "layers", 1, [0, 100, 300, 600])
+    runs = tmp_path / "runs"
+    (runs / "botorch-seed0" / "run_summary.json").write_text(
+        json.dumps({"pareto_optimal_trials": [1, 3, 2], "structures": None}))
+    (runs / "layers-seed0" / "run_summary.json").write_text(json.dumps({
+        "pareto_optimal_trials": [0, 1, 2, 3],
+        "structures": [{"structure": "layer_2=false", "completed": 2, "pareto_optimal": 2},
+                       {"structure": "layer_2=true, layer_3=false", "completed": 1,
+                        "pareto_optimal": 1},
+                       {"structure": "layer_2=true, layer_3=true", "completed": 1,
+                        "pareto_optimal": 1}]}))
+    (runs / "layers-seed1" / "run_summary.json").write_text(json.dumps({
+        "pareto_optimal_trials": [0, 1, 2, 3],
+        "structures": [{"structure": "layer_2=false", "completed": 4, "pareto_optimal": 4}]}))
+    assert main(["--seeds", "2", "--trials", "4", "--variants", "botorch,layers", "--report-only",
+                 "--out", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "comparison.csv").set_index(["strategy", "seed"])
+    depths = ["pareto_1_layer", "pareto_2_layers", "pareto_3_layers"]
+    assert list(table.loc[("botorch", 0), depths]) == [0, 3, 0]
+    assert list(table.loc[("layers", 0), depths]) == [2, 1, 1]
+    assert list(table.loc[("layers", 1), depths]) == [4, 0, 0]
+    assert table.loc[("botorch", 1), depths].isna().all()
+    md = (tmp_path / "summary.md").read_text()
+    assert "pareto_1_layer" in md and "3 (2..4)" in md
+    assert "layers's hypervolume is higher than botorch's on 2 of 2 seeds" in md
+
+
+def test_an_unknown_structure_is_refused(tmp_path):
+    make_run(tmp_path, "layers", 0, [0, 100, 100, 300])
+    (tmp_path / "runs" / "layers-seed0" / "run_summary.json").write_text(json.dumps({
+        "structures": [{"structure": "layer_2=maybe", "completed": 4, "pareto_optimal": 1}]}))
+    with pytest.raises(ValueError, match="layer_2=maybe"):
+        main(["--seeds", "1", "--trials", "4", "--variants", "layers", "--report-only",
+              "--out", str(tmp_path)])

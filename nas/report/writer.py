@@ -206,6 +206,12 @@ def write_model_results(experiment: Experiment, summary: RunSummary, write: Resu
     write.json("CV diagnostics", "cv_diagnostics.json", diagnostics)
     figures["cv"] = cv_figure(cv, list(experiment.metrics))
     write.figure("CV plot", "cross_validation.html", figures["cv"])
+    # Ax's contour holds every other parameter of the space at its mean (mode) over the
+    # trials; one that no trial has yet (a layer no trial switched on) has none, and Ax
+    # raises KeyError, ending the search's last report with exit 1: no contours then
+    seen = model.get_training_data(filter_in_design=True).arm_data.columns
+    if set(experiment.search_space.parameters) - set(seen):
+        return diagnostics
     for objective in summary.goal.objectives:
         pair = contour or most_important_pair(model, experiment, objective.name)
         if pair is None:
