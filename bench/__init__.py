@@ -7,7 +7,7 @@ def build_botorch_kernel() -> None:
     BoTorch compiles it at the first multi-objective candidate of a process that finds no
     build for this interpreter in ~/.cache/torch_extensions: 45-80 s on this machine, once,
     and again after another venv built it last. Left to the drivers, whichever timed run
-    came first paid it (the 96-trial bench.scale run of 2026-12-01 17:10: 49 s at its start).
+    came first paid it (results/scale/96x16-60s: 49 s inside its first generations).
     The drivers the benchmarks start use this interpreter, so they find it built."""
     # BoTorch has no public call for it; its acquisition functions call this on creation
     from botorch.acquisition.multi_objective.logei import _try_load_fused_kernel

@@ -102,8 +102,9 @@ def sobol_experiment(n_completed, seed=0, pending=PENDING):
 
 
 def time_candidate(experiment, acqf_options=None):
-    """(fit seconds, acquisition seconds) for one BoTorch candidate, the way the
-    BoTorch node of our generation strategy makes it."""
+    """(fit seconds, acquisition seconds) for one BoTorch candidate, the way Ax's default
+    BoTorch node makes it (`--generation ax`: a fit from scratch; `acqf_options` set the
+    acquisition's restarts and raw samples)."""
     gen_kwargs = acqf_gen_kwargs(acqf_options) if acqf_options else {}
     spec = GeneratorSpec(generator_enum=Generators.BOTORCH_MODULAR, generator_gen_kwargs=gen_kwargs)
     t0 = time.perf_counter()

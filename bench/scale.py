@@ -9,12 +9,12 @@ hypervolume of a synthetic search, against the number of finished trials.
     python -m bench.scale --trials 500 --max-pending 16 --seconds 2 --stop-after-trials 200
     python -m bench.scale --trials 96 --max-pending 16 --seconds 60 --repo ../old --repo .
 
-The first is a try (a few minutes here); the next two are issue 18's live runs (96
-trials, 16 at a time, trials of ~60 s: 6 minutes per seed if the driver kept 16 workers
-busy, 96 x 60 s / 16; 200 trials of ~150 s: 31 minutes; longer where the driver needs
-more than that per trial); the fourth is the per-trial cost curve of a 500-trial search,
-its trials so short that the driver is the bottleneck (hours on this machine as of issue
-18: a candidate took ~58 s at 500 trials with 15 pending); the fifth stops it an hour
+The first is a try (a few minutes here); the next two are the live runs of results/scale/
+(96 trials, 16 at a time, trials of ~60 s: 6 minutes per seed if the driver kept 16
+workers busy, 96 x 60 s / 16; 200 trials of ~150 s: 31 minutes; longer where the driver
+needs more than that per trial); the fourth is the per-trial cost curve of a 500-trial
+search, its trials so short that the driver is the bottleneck (hours on 2 cores:
+results/scale/500x16-2s reached 279 finished trials in 45 minutes); the fifth stops it an hour
 after its driver's imports (Ctrl-C to the driver, which cancels its jobs and saves), its
 tables ending at the n it reached; the sixth once its driver has seen 200 trials finished,
 however long that takes on the machine. The last measures two builds on the same search,

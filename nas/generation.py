@@ -6,8 +6,8 @@ the BoTorch node's settings this project measured.
 - "fast" (the default): Ax's model and acquisition function (a GP per outcome, qLogNEHVI,
   or the probability of feasibility while nothing is feasible), the model fitted warm
   (nas/surrogate.py), with a smaller acquisition optimization: 5 restarts from the best
-  of 256 raw samples instead of 20 from 1,024 (docs/performance.md, "Generation at
-  scale", has what each costs and the hypervolume each reaches);
+  of 256 raw samples instead of 20 from 1,024 (docs/performance.md, "Generation" and
+  "Levers tried", has what each costs and the hypervolume the search reached with it);
 - "ax": Ax's defaults, as the tutorial has them.
 """
 

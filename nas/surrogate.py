@@ -2,7 +2,8 @@
 
 Ax fits its GP (a `SingleTaskGP` with Ax's default transforms) from the same initial
 hyperparameters at every new candidate. With hundreds of observations that fit is most
-of a candidate's cost (16 s of L-BFGS at 500 observations here, ~200 iterations), though
+of a candidate's cost (16.5 s of L-BFGS at 500 observations, ~200 iterations: `python -m
+bench.generation`, docs/performance.md), though
 one more observation hardly moves the optimum. `WarmStartGP` is that same GP; only its
 fitting routine, registered with Ax's `fit_botorch_model` dispatcher (the extension point
 Ax offers for a model's fitting), differs: it starts from the hyperparameters of the last

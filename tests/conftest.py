@@ -12,7 +12,7 @@ sys.path.insert(0, str(ROOT))
 # on one worker, so that its module fixtures (a search, a server) are made once; the files
 # that share the session's small search (small_run, live_search) stay together, and so the
 # Slurm tests, which take the one Slurm node, never run beside each other.
-# The groups that take longest start first (seconds on one worker, 2026-12-01), so that the
+# The groups that take longest start first (seconds on one worker), so that the
 # last to finish is a short one.
 SHARED_SEARCH_FILES = {"test_browser.py", "test_live_report.py", "test_report_page.py",
                        "test_slurm.py", "test_smoke.py"}

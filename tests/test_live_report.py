@@ -1,4 +1,4 @@
-"""Watching a search while it runs (issue 19): the line that says where it stands, the page
+"""Watching a search while it runs: the line that says where it stands, the page
 the driver keeps current without the model fits, and `run_nas.py --report`."""
 
 import datetime as dt

@@ -1,8 +1,9 @@
 """Warm start of local trial jobs: import the training script once, fork once per trial.
 
-Before its first step a trial job of the tutorial spends ~4 s of CPU importing torch,
+Before its first step a trial job of the tutorial spends seconds importing torch,
 Lightning and what Lightning pulls in (torchmetrics -> torchvision -> torch._dynamo,
-scipy.signal): on 2 cores that was 40% of the search's job CPU. For local schedulers the
+scipy.signal): 6.3 s from its process start to its `main` cold, 0.03 s warm (`python -m
+bench.speed`, results/benchmark.json; docs/performance.md). For local schedulers the
 driver starts one server that has imported the config's training script, and so all of
 that. Each job is still the process TorchX starts, the launcher
 nas/jobs/local_launch.py; it finds the server's socket in the address file the server

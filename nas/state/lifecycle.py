@@ -158,8 +158,8 @@ class LivePage:
     nas/report/writer.py without the model fits), once a trial reached a terminal state:
     not while a launch is due, so not before the next trial's launch, unless the page is
     older than MAX_AGE_SECONDS (a driver that is the bottleneck always has a launch due).
-    An update costs 0.25 s at 48 trials and 0.65 s at 500 on 2 busy cores, 6-8% of the
-    driver's per-trial budget (bench/live_page.py, results/live_page.json).
+    An update costs 0.25 s at 48 trials and 0.65 s at 500 on 2 busy cores, 7-8% of the
+    driver's per-trial budget (`python -m bench.live_page`, results/live_page.json).
     A page that cannot be written is said once per problem; the search goes on."""
 
     MAX_AGE_SECONDS = 60

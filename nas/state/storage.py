@@ -3,7 +3,8 @@
 Ax's JSON store needs no database server or extra package (Ax's SQL store pins a 2021
 SQLAlchemy that only comes as a source package), and its files are easy to copy and
 inspect. Rewriting the whole state after every trial state change cost O(n) each time
-(0.39 s at 48 trials, ~10 KB a trial, the experiment stored twice), so the state is:
+(0.39 s at 48 trials, ~10 KB a trial, the experiment stored twice; docs/performance.md),
+so the state is:
 
 - `search_state.json`, the snapshot: the experiment and the generation strategy as Ax's
   JSON store encodes them (the experiment once), with a random `token`. It is replaced
