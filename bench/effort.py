@@ -25,7 +25,7 @@ def mark_start(folder):
 
 def run_effort(folder):
     """{"stopped": trials EARLY_STOPPED, "epochs_trained": epochs in the trials' logs}."""
-    from nas.metrics import read_curves
+    from nas.metrics import trial_log
 
     folder = Path(folder)
     table = pd.read_csv(folder / "experiment.csv")
@@ -34,7 +34,10 @@ def run_effort(folder):
     trials = folder / "logs" / "trials"
     for log_dir in (trials.iterdir() if trials.is_dir() else []):
         if log_dir.name.isdigit():
-            curve = read_curves(log_dir).get("val_acc", [])
+            try:
+                curve = trial_log(log_dir).curves().get("val_acc", [])
+            except FileNotFoundError:  # the trial logged nothing
+                curve = []
             epochs += int(max((step for step, _ in curve), default=0))
     return {"stopped": stopped, "epochs_trained": epochs}
 

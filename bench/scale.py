@@ -35,7 +35,7 @@ that sleep leave the cores to the driver, as on a cluster, where trials train el
 through bench/scale_probe.py, which puts `--repo` first on sys.path, wraps the functions
 that make up the driver's work with timers (the generation strategy's `gen`; within it
 the model fit, `GeneratorSpec.fit` with BoTorch's `fit_gpytorch_mll`, and the acquisition
-optimization, `Acquisition.optimize`; saving, `nas.state.storage.save_state`; polling,
+optimization, `Acquisition.optimize`; saving, `nas.state.storage.StateStore.write_snapshot`; polling,
 `Orchestrator.poll_and_process_results`; launching, `Orchestrator.run_trials`; the sleep
 between polls; its docstring has the list) and calls that checkout's `run_nas.main`. A
 wrapper whose target a build lacks is skipped, and the run's summary lists it;
@@ -174,7 +174,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         category, _, target = text.partition("=")
         if not category or ":" not in target:
             raise BadInput(f"--wrap {text!r}: expected CATEGORY=MODULE:NAME, e.g. "
-                           "save=nas.state.storage:save_state")
+                           "save=nas.state.storage:StateStore.write_snapshot")
     for repo in args.repo:
         check_repo(repo)
     name = f"{args.trials}x{args.max_pending}-{args.seconds:g}s"

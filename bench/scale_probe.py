@@ -65,7 +65,7 @@ TARGETS = [
     # launching: the runner submits the new trials' jobs, Ax marks them running
     ("launch", "ax.orchestration.orchestrator:Orchestrator.run_trials"),
     # saving the search state: this project's JSON file
-    ("save", "nas.state.storage:save_state"),
+    ("save", "nas.state.storage:StateStore.write_snapshot"),
     ("save", "nas.state.lifecycle:StateSaver.save"),
     # ... and Ax's SQL store, which the orchestrator calls through these private methods
     # (Ax has no public hook there; without db_settings they return at once)

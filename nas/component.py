@@ -29,7 +29,6 @@ from torchx.components import utils
 
 from nas.jobs.local_launch import PID_FILE
 
-RESERVED = ("log_path", "trial_idx", "job_settings")  # no parameter may take these names
 SETTINGS = dict(script="", args=(), parameter_args="--{name} {value}", data_dir="", cache_dir="",
                 python="python", image=torchx.IMAGE, cpu=1, memMB=1024, gpu=0, threads=1,
                 mounts=None, launcher="", warm_start="", omit=())

@@ -32,7 +32,7 @@ from typing import Any, NoReturn
 
 from nas.errors import NasError
 from nas.hierarchy import always_active, condition, dependents, plain, tree_problem
-from nas.messages import option
+from nas.messages import one_line, option
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "tutorial.toml"
 DEFAULT_PARAMETER_ARGS = "--{name} {value}"
@@ -62,7 +62,8 @@ TABLES = {  # table -> its keys; [parameters] and [metrics] hold one entry per n
     "report": ("contour",),
 }
 TOP_KEYS = ("name", "parameter_constraints", *TABLES)
-# the trial component's own arguments (nas/component.py): no parameter may take these names
+# the trial component's own arguments (nas/component.py's `trainer`, whose other keyword
+# arguments are the trial's parameters): no parameter may take these names
 RESERVED_NAMES = ("log_path", "trial_idx", "job_settings")
 METRIC_KEYS = ("tag", "best")
 # [search.global_stopping]: Ax's ImprovementGlobalStoppingStrategy's arguments. Ax's own
@@ -277,12 +278,6 @@ def parse_fix(text: str) -> tuple[str, str]:
     if not sep or not name.strip() or not value.strip():
         raise ConfigError(f"{option('fix')} {text!r}: expected NAME=VALUE, e.g. {option('fix')} epochs=1")
     return name.strip(), value.strip()
-
-
-def one_line(error: BaseException) -> str:
-    """An exception's message on one line (Ax's and sympy's span several)."""
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text[:300]
 
 
 class _Reader:
@@ -711,11 +706,6 @@ def _fields(text: str) -> list[str]:
         return [f for _, f, _, _ in string.Formatter().parse(text) if f]
     except ValueError:
         return []
-
-
-def describe_placeholders() -> str:
-    """The placeholders of [trial] args, for --help."""
-    return "; ".join(f"{{{k}}}: {v}" for k, v in TRIAL_PLACEHOLDERS.items())
 
 
 def as_dict(config: SearchConfig) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from nas.errors import NasError
-from nas.messages import option
+from nas.messages import one_line, option
 
 ORIGIN_KEY = "imported_from"  # in an imported trial's run metadata: "<log dir> trial <index>"
 
@@ -109,7 +109,7 @@ def _outside(space: Any, parameters: dict[str, Any]) -> str | None:
     try:
         space.check_membership(parameters, raise_error=True)
     except Exception as e:
-        return "outside this search's space (" + " ".join(str(e).split())[:120] + ")"
+        return f"outside this search's space ({one_line(e, 120)})"
     return None
 
 

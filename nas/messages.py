@@ -49,6 +49,20 @@ _MARK = "\x00"
 _MARKED = re.compile(f"{_MARK}([a-z_]+){_MARK}")
 
 
+def one_line(text: object, limit: int | None = 300) -> str:
+    """`text` on one line (Ax's, sympy's and TorchX's messages span several), cut at
+    `limit` characters; an exception as its message, or its type's name if it has none."""
+    if isinstance(text, BaseException):
+        text = str(text) or type(text).__name__
+    flat = " ".join(str(text).split())
+    return flat if limit is None else flat[:limit]
+
+
+def error_line(error: BaseException, limit: int | None = 300) -> str:
+    """"Type: message" on one line."""
+    return one_line(f"{type(error).__name__}: {error}", limit)
+
+
 def option(name: str) -> str:
     """A mark for option `name` in a message (one of OPTIONS)."""
     if name not in OPTIONS:

@@ -251,11 +251,3 @@ def read_final_scalars(log_dir: str | Path) -> dict[str, float]:
     except FileNotFoundError:
         return {}
     return {tag: points[-1][1] for tag, points in curves.items() if points}
-
-
-def read_curves(log_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
-    """{tag: [(step, value), ...]} of a trial's log dir; {} if it has no log."""
-    try:
-        return trial_log(log_dir).curves()
-    except FileNotFoundError:
-        return {}

@@ -61,6 +61,16 @@ def tutorial_config(**fixed):
     return load_config(DEFAULT_CONFIG, {k: str(v) for k, v in fixed.items()})
 
 
+def save_snapshot(path, experiment, generation_strategy):
+    """The whole state saved at `path` as a new snapshot (the driver's first save): a
+    saved search for a test to resume or read."""
+    from nas.state.storage import StateStore
+
+    store = StateStore(path)
+    store.write_snapshot(experiment, generation_strategy)
+    return store
+
+
 def link_cache(mnist_cache, log_dir):
     """The tensor file where the tutorial's [prepare] puts it in `log_dir`, as a hard link:
     a driver on that log dir then skips [prepare] (it creates that file)."""

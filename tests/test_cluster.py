@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import tutorial_config, ROOT, run_driver
+from conftest import ROOT, run_driver, save_snapshot, tutorial_config
 
 HEADER = re.compile(r"^# ---- trial (\d+): (.*)$", re.M)
 RESOURCES = ["--cpu", 2, "--memMB", 3000, "--gpu", 1]
@@ -155,7 +155,7 @@ def test_cluster_settings_are_saved_with_the_search(tmp_path):
     from nas.jobs.dryrun import first_trials
     from nas.generation import make_generation_strategy
     from nas.runner import make_runner
-    from nas.state.storage import load_state, save_state
+    from nas.state.storage import StateStore, load_state
 
     shared = tmp_path / "shared" / "logs"  # a dry run writes nothing there
     runner = make_runner(tutorial_config(), "slurm", shared / "trials", tmp_path, shared / "cache",
@@ -164,7 +164,7 @@ def test_cluster_settings_are_saved_with_the_search(tmp_path):
                          cfg={"partition": "cpu", "mail-type": "BEGIN,END"})
     (trial,) = first_trials(runner, tutorial_config(), total_trials=4, max_pending=1, seed=2)
     experiment = trial.experiment
-    save_state(tmp_path / "state.json", experiment, make_generation_strategy(experiment, 4, 1))
+    save_snapshot(tmp_path / "state.json", experiment, make_generation_strategy(experiment, 4, 1))
     loaded, _ = load_state(tmp_path / "state.json")
     assert (loaded.runner.job_settings, loaded.runner.cfg) == (runner.job_settings, runner.cfg)
     assert str(loaded.runner.dryrun(loaded.trials[0])) == str(runner.dryrun(trial))

@@ -11,8 +11,8 @@ from nas.early_stopping import EarlyStoppingSpecError, make_strategy, parse_spec
 from nas.trial_data import MODEL_DATA, stopped_steps
 from nas.orchestration import make_experiment
 from nas.generation import make_generation_strategy
-from nas.state.storage import load_state, save_state
-from conftest import tutorial_config
+from nas.state.storage import StateStore, load_state
+from conftest import save_snapshot, tutorial_config
 
 
 def test_options():
@@ -112,7 +112,7 @@ def test_partly_trained_accuracy_is_not_modelled():
 def test_saved_state_keeps_the_model_data_config_and_stopped_trials(tmp_path):
     experiment = curve_experiment({**COMPLETED, 5: ("EARLY_STOPPED", 4, [0.50, 0.6])})
     gs = make_generation_strategy(experiment, total_trials=48, max_pending=4, seed=0)
-    save_state(tmp_path / "state.json", experiment, gs)
+    save_snapshot(tmp_path / "state.json", experiment, gs)
     experiment, gs = load_state(tmp_path / "state.json")
     configs = [spec.generator_kwargs.get("data_loader_config") for node in gs._nodes
                for spec in node.generator_specs]

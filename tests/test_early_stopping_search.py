@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, run_driver
-from nas.metrics import read_curves, trial_log
+from nas.metrics import trial_log
 from nas.jobs.processes import PID_FILE, is_running
 
 STOP_ALL = "threshold=1.0,min_curves=0"
@@ -59,7 +59,7 @@ def test_a_stopped_trials_job_really_stopped(stopped_search):
     for i, row in df[df["trial_status"] == "EARLY_STOPPED"].iterrows():
         log_dir = results / "logs" / "trials" / str(i)
         assert not is_running(int((log_dir / PID_FILE).read_text()))
-        curves = read_curves(log_dir)
+        curves = trial_log(log_dir).curves()
         # it trained no further than the epoch it was stopped at, and never finished
         assert max(step for step, _ in curves["val_acc"]) == row["stopped_at_step"]
         assert "num_params" not in curves
@@ -109,7 +109,7 @@ def test_curves_are_readable_while_the_job_trains(tmp_path, mnist_cache):
         assert seen and running, "no val_acc before the job ended"
         assert seen[0][0] == 1 and 0 < seen[0][1] <= 1
         assert job.wait(timeout=300) == 0, stderr.read_text()[-2000:]
-        curve = read_curves(log_dir)["val_acc"]
+        curve = trial_log(log_dir).curves()["val_acc"]
         assert [step for step, _ in curve] == [1, 2, 3]
         assert curve[0][1] == pytest.approx(seen[0][1])
     finally:

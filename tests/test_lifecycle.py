@@ -25,14 +25,14 @@ def saved_search(results, mnist_cache, trials=3):
     """A new search saved as the driver saves it, in results/logs, with MNIST cached."""
     from nas.orchestration import make_experiment
     from nas.generation import make_generation_strategy
-    from nas.state.storage import STATE_FILE, save_state
+    from nas.state.storage import STATE_FILE, StateStore
 
     log_dir = results / "logs"
     cache = link_cache(mnist_cache, log_dir)
     runner = tutorial_runner(log_dir / "trials", cache.parent)
     experiment = make_experiment(tutorial_config(epochs=1), runner)
     strategy = make_generation_strategy(experiment, trials, 2, seed=1)
-    save_state(log_dir / STATE_FILE, experiment, strategy)
+    StateStore(log_dir / STATE_FILE).write_snapshot(experiment, strategy)
     return log_dir / STATE_FILE
 
 
@@ -119,13 +119,13 @@ AS_A_COMMAND = "truncated"  # the other kinds run the driver's main in this proc
 @pytest.mark.parametrize("kind", DAMAGE)
 def test_damaged_state_exits_2_naming_the_file_and_keeps_the_last_good_copy(
         tmp_path, data_dir, mnist_cache, kind, main_in_process):
-    from nas.state.storage import load_state, save_state
+    from nas.state.storage import StateStore, load_state
 
     results = tmp_path / "r"
     state_file = saved_search(results, mnist_cache)
     good = state_file.read_bytes()
     experiment, strategy = load_state(state_file)
-    save_state(state_file, experiment, strategy)  # the earlier file becomes the previous copy
+    StateStore(state_file).write_snapshot(experiment, strategy)  # the earlier file: the previous copy
     prev = state_file.with_name(state_file.name + ".prev")
     bad = damage(state_file, kind)
     state_file.write_bytes(bad)

@@ -6,7 +6,7 @@ from ax.metrics.tensorboard import RUN_METADATA_KEY
 from torch.utils.tensorboard import SummaryWriter
 
 from conftest import tutorial_config
-from nas.metrics import read_curves, read_final_scalars, trial_log
+from nas.metrics import read_final_scalars, trial_log
 from nas.orchestration import make_experiment
 
 
@@ -99,11 +99,11 @@ def test_a_replaced_log_is_read_anew(tmp_path):
     """A trial's log dir moved aside and written again (a re-run trial index)."""
     with SummaryWriter(str(tmp_path / "t")) as w:
         write_curve(w, [0.90, 0.91])
-    assert [s for s, _ in read_curves(tmp_path / "t")["val_acc"]] == [1, 2]
+    assert [s for s, _ in trial_log(tmp_path / "t").curves()["val_acc"]] == [1, 2]
     (tmp_path / "t").rename(tmp_path / "t.stale")
     with SummaryWriter(str(tmp_path / "t")) as w:
         write_curve(w, [0.50])
-    assert read_curves(tmp_path / "t")["val_acc"] == [(1, pytest.approx(0.50))]
+    assert trial_log(tmp_path / "t").curves()["val_acc"] == [(1, pytest.approx(0.50))]
 
 
 def test_event_files_in_subfolders_are_read(tmp_path):

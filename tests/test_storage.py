@@ -9,10 +9,10 @@ import pytest
 from ax.storage.json_store.encoder import object_to_json
 
 from bench.generation import complete
-from conftest import tutorial_config
+from conftest import save_snapshot, tutorial_config
 from nas.orchestration import make_experiment
 from nas.generation import make_generation_strategy
-from nas.state.storage import StateError, StateStore, journal_of, load_state, save_state
+from nas.state.storage import StateError, StateStore, journal_of, load_state
 
 
 def ax_json(experiment, strategy):
@@ -72,7 +72,7 @@ def test_a_save_does_not_grow_with_the_number_of_trials(tmp_path):
     """The journal line of one trial's launch and completion is as long at 40 trials as
     at 5: only what changed is written (the whole state grew eightfold meanwhile)."""
     experiment, strategy = search()
-    store = save_state(tmp_path / "state.json", experiment, strategy)
+    store = save_snapshot(tmp_path / "state.json", experiment, strategy)
     sizes = run_trials(experiment, strategy, store, 40, np.random.default_rng(1))
     assert max(sizes[30:]) < 1.1 * max(sizes[:10])
     whole = len(json.dumps(ax_json(experiment, strategy)))
@@ -82,7 +82,7 @@ def test_a_save_does_not_grow_with_the_number_of_trials(tmp_path):
 def test_a_save_cut_short_is_ignored_and_damage_is_reported(tmp_path):
     path = tmp_path / "state.json"
     experiment, strategy = search()
-    store = save_state(path, experiment, strategy)
+    store = save_snapshot(path, experiment, strategy)
     run_trials(experiment, strategy, store, 2, np.random.default_rng(2))
     journal = journal_of(path)
     lines = journal.read_text().split("\n")

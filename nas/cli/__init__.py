@@ -18,6 +18,7 @@ from typing import NoReturn
 from nas.api import Search, SearchOptions
 from nas.config import DEFAULT_CONFIG, SearchConfig, parse_fix
 from nas.errors import NasError
+from nas.messages import one_line
 
 DEFAULTS = dict(scheduler="local_cwd")
 
@@ -180,7 +181,7 @@ def options_table() -> str:
         flag = " / ".join(action.option_strings)
         if action.nargs != 0:
             flag += f" {action.metavar or action.dest.upper()}"
-        text = " ".join((action.help or "").split()) % {"default": action.default}
+        text = one_line(action.help or "", None) % {"default": action.default}
         rows.append(f"| `{flag}` | {text.replace('|', '/')} |")
     return "\n".join(rows)
 

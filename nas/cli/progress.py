@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from nas.report.hypervolume import current_hypervolume, format_hv, goal_of
 from nas.report.summary import finished, trial_counts
-from nas.report.text import counts_text, failure_line, stopped_line
+from nas.report.text import counts_text, duration, failure_line, stopped_line
 from nas.trial_data import planned_steps, stopped_steps
 
 if TYPE_CHECKING:
@@ -29,12 +29,7 @@ if TYPE_CHECKING:
 
 
 def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+    return duration(seconds, compact=True)
 
 
 class Progress:

@@ -24,10 +24,9 @@ from ax.core.base_trial import TrialStatus
 from ax.metrics.tensorboard import RUN_METADATA_KEY
 
 from nas.config import SearchConfig
-from nas.generation import make_generation_strategy
+from nas.jobs.dryrun import first_trials
 from nas.messages import log, option
 from nas.metrics import read_final_scalars, trial_log
-from nas.orchestration import make_experiment
 
 if TYPE_CHECKING:
     from nas.runner import NasRunner
@@ -63,9 +62,7 @@ class CheckResult:
 def check_config(config: SearchConfig, runner: NasRunner, seed: int | None = None) -> CheckResult:
     """Run the check: one trial, then its metrics looked up in its log."""
     shutil.rmtree(runner.log_dir, ignore_errors=True)
-    experiment = make_experiment(config, runner)
-    strategy = make_generation_strategy(experiment, total_trials=2, max_pending=1, seed=seed)
-    trial = experiment.new_trial(generator_run=strategy.gen_single_trial(experiment))
+    (trial,) = first_trials(runner, config, total_trials=2, max_pending=1, seed=seed)[:1]
     assert trial.arm is not None  # the generator run's one arm
     params = ", ".join(f"{k}={v}" for k, v in trial.arm.parameters.items())
     log.info(f"{option('check')}: one trial of {config.name} ({config.source}): {params}")

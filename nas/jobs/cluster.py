@@ -18,7 +18,7 @@ from typing import Any
 from torchx.specs import BindMount, VolumeMount, parse_mounts
 
 from nas.errors import NasError
-from nas.messages import option
+from nas.messages import one_line, option
 
 # jobs run on the driver's machine
 SAME_MACHINE = ("local_cwd", "local", "local_docker")
@@ -122,7 +122,7 @@ def parse_scheduler_cfg(scheduler: str, text: str | Mapping[str, Any]) -> dict[s
 
     opts = load_scheduler(scheduler).run_opts()
     type_of = {key: get_type_name(opt.opt_type).replace("typing.", "") for key, opt in opts}
-    help_of = {key: " ".join(opt.help.split()) for key, opt in opts}  # one line
+    help_of = {key: one_line(opt.help, None) for key, opt in opts}
     valid = ", ".join(f"{key} ({type_of[key]}{', required' if opt.is_required else ''})"
                       for key, opt in opts) or "none"
     if isinstance(text, Mapping):

@@ -59,6 +59,15 @@ def stderr_tail(torchx_runner: Runner, handle: str) -> list[str]:
         return []
 
 
+def file_tail(path: str | Path) -> list[str]:
+    """The last non-blank lines of a job's stderr file; [] if it cannot be read."""
+    try:
+        with open(path, errors="replace") as f:
+            return last_lines(f)
+    except OSError:
+        return []
+
+
 def last_lines(chunks: Iterable[str], lines: int = STDERR_TAIL_LINES) -> list[str]:
     """The last `lines` non-blank lines, stripped, of text given in chunks (lines of a
     file, or TorchX's log chunks)."""

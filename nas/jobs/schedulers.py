@@ -17,6 +17,7 @@ from typing import Any
 
 from ax.core.base_trial import BaseTrial, TrialStatus
 from ax.core.experiment import Experiment
+from ax.metrics.tensorboard import RUN_METADATA_KEY  # the trial's log dir in its run metadata
 from ax.runners.torchx import APP_STATE_TO_TRIAL_STATUS, TORCHX_APP_HANDLE
 from torchx.specs import AppState
 
@@ -27,7 +28,6 @@ from nas.jobs.processes import job_pid, kill_job, stop_untracked_jobs
 from nas.jobs.warm_start import address_file
 
 LAUNCHER = Path(__file__).resolve().parent / "local_launch.py"
-LOG_DIR_KEY = "tb_log_dir"  # Ax's RUN_METADATA_KEY: the trial's log dir in its run metadata
 
 
 class SchedulerUnavailable(NasError):
@@ -114,7 +114,7 @@ class LocalJobs(TorchXJobs):
 
     def _unknown_to_torchx(self, trial: BaseTrial) -> JobState:
         """A job an earlier driver process started: still running, or ended meanwhile."""
-        if job_pid(trial.run_metadata[LOG_DIR_KEY]) is not None:
+        if job_pid(trial.run_metadata[RUN_METADATA_KEY]) is not None:
             return JobState(TrialStatus.RUNNING)
         return JobState(None, "job ended while the driver was down")
 
@@ -123,7 +123,7 @@ class LocalJobs(TorchXJobs):
         for the job to end, which would hold the driver up at every early-stopped trial
         (a job needs no clean-up: its log is flushed as it goes); and a job of an earlier
         driver, which TorchX does not know, has only its pid."""
-        kill_job(trial.run_metadata.get(LOG_DIR_KEY, ""))
+        kill_job(trial.run_metadata.get(RUN_METADATA_KEY, ""))
         super().cancel(torchx_runner, trial)
 
     def take_over(self, trials_dir: str | Path, experiment: Experiment) -> list[str]:
@@ -151,7 +151,7 @@ class SlurmJobs(TorchXJobs):
         states = slurm.job_states(torchx_runner, list(handles.values()))
         out = {}
         for trial in trials:
-            handle, log_dir = handles[trial.index], trial.run_metadata[LOG_DIR_KEY]
+            handle, log_dir = handles[trial.index], trial.run_metadata[RUN_METADATA_KEY]
             state = states[handle]
             if state is None:
                 out[trial.index] = JobState(None, slurm.failure_reason(handle, None, log_dir))

@@ -15,7 +15,8 @@ What TorchX 0.7 does not cover, and how this module adds it:
   `job_states` keeps TorchX's answer where sacct works and falls back to what slurmctld
   itself knows (`squeue --json`, which keeps a finished job, its state and exit code, for
   MinJobAge, 300 s by default); a job neither knows is None, and the trial's own logs
-  decide, as for a local job after a driver restart (NasRunner._slurm_status).
+  decide, as for a local job after a driver restart (SlurmJobs.job_states in
+  nas/jobs/schedulers.py).
 - **Cancel.** TorchX's cancel first asks sacct whether the job exists (fails as above), so
   `cancel` runs `scancel` itself (a no-op on a finished job).
 """
@@ -34,8 +35,8 @@ from typing import TYPE_CHECKING, Any
 from torchx.schedulers.slurm_scheduler import SLURM_STATES
 from torchx.specs import AppState, is_terminal, parse_app_handle
 
-from nas.jobs.failures import last_lines
-from nas.messages import log, option
+from nas.jobs.failures import file_tail
+from nas.messages import log, one_line, option
 
 if TYPE_CHECKING:
     from ax.core.experiment import Experiment
@@ -54,7 +55,7 @@ def cluster_problem() -> str | None:
         return f"{option('scheduler')} slurm: sbatch is not installed here (no Slurm client); {START_HINT}"
     try:
         ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=30)
-        answer = " ".join((ping.stdout.splitlines() or [ping.stderr])[0].split())
+        answer = one_line((ping.stdout.splitlines() or [ping.stderr])[0], None)
         up = ping.returncode == 0 and " is UP" in ping.stdout
     except (OSError, subprocess.TimeoutExpired) as e:
         answer, up = str(e), False
@@ -90,7 +91,7 @@ class Submission:
 
 
 @dataclass
-class JobState:
+class SlurmState:
     """A job's state as Slurm names it (RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT,
     ...) and, from squeue, its exit code or the signal that ended it."""
     slurm_state: str
@@ -110,16 +111,16 @@ class JobState:
         return self.ended and self.app_state != AppState.SUCCEEDED
 
 
-def job_states(torchx_runner: Any, handles: Sequence[str]) -> dict[str, JobState | None]:
-    """{handle: JobState, or None when Slurm no longer knows the job}."""
-    states: dict[str, JobState | None] = {}
+def job_states(torchx_runner: Any, handles: Sequence[str]) -> dict[str, SlurmState | None]:
+    """{handle: SlurmState, or None when Slurm no longer knows the job}."""
+    states: dict[str, SlurmState | None] = {}
     for handle in handles if accounting_on() else []:
         try:
             status = torchx_runner.status(handle)  # TorchX: sacct
         except Exception:  # e.g. TorchX asserts on sacct's "CANCELLED by 0": ask squeue
             continue
         if status is not None and status.msg in SLURM_STATES:
-            states[handle] = JobState(status.msg)
+            states[handle] = SlurmState(status.msg)
     # squeue for the rest, and for failed jobs' exit codes (sacct's, via TorchX, has none)
     ask = [h for h in handles if h not in states or states[h].failed]  # type: ignore[union-attr]  # JobStates so far
     if ask:
@@ -127,7 +128,7 @@ def job_states(torchx_runner: Any, handles: Sequence[str]) -> dict[str, JobState
         for handle in ask:
             known = None if queue is None else queue.get(job_id(handle))
             states[handle] = known or states.get(handle) or (
-                JobState(NO_ANSWER) if queue is None else None)
+                SlurmState(NO_ANSWER) if queue is None else None)
     return states
 
 
@@ -146,8 +147,8 @@ def accounting_on() -> bool:
     return _accounting["on"]
 
 
-def squeue() -> dict[str, JobState] | None:
-    """{job id: JobState} of the jobs slurmctld knows (pending, running, and ended within
+def squeue() -> dict[str, SlurmState] | None:
+    """{job id: SlurmState} of the jobs slurmctld knows (pending, running, and ended within
     MinJobAge); None if it did not answer."""
     jobs = _squeue_jobs()
     return None if jobs is None else {str(job["job_id"]): _job_state(job) for job in jobs}
@@ -163,12 +164,12 @@ def _squeue_jobs() -> list[dict[str, Any]] | None:
         return None
 
 
-def _job_state(job: Mapping[str, Any]) -> JobState:
+def _job_state(job: Mapping[str, Any]) -> SlurmState:
     raw = job.get("exit_code")
     code = sig = None
     if isinstance(raw, int):  # a wait status: exit code in the high byte, signal low
         code, sig = raw >> 8, raw & 0x7F
-    return JobState(str(job.get("job_state", "UNKNOWN")), code, sig or None)
+    return SlurmState(str(job.get("job_state", "UNKNOWN")), code, sig or None)
 
 
 def queued_jobs_under(folder: str | Path) -> dict[str, Path]:
@@ -199,7 +200,7 @@ def cancel(handle: str) -> None:
     subprocess.run(["scancel", job_id(handle)], capture_output=True, timeout=60)
 
 
-def failure_reason(handle: str, state: JobState | None, trial_dir: str | Path) -> str:
+def failure_reason(handle: str, state: SlurmState | None, trial_dir: str | Path) -> str:
     """'Slurm job 12 FAILED, exit code 1: <stderr tail>' (CANCELLED, TIMEOUT, ...)."""
     reason = f"Slurm job {job_id(handle)} " + (state.slurm_state if state else "no longer known to Slurm")
     if state and state.signal:
@@ -210,15 +211,8 @@ def failure_reason(handle: str, state: JobState | None, trial_dir: str | Path) -
     elif state and state.exit_code is not None:
         reason += f", exit code {state.exit_code}"
     errs = sorted(Path(trial_dir).glob(ROLE_ERR.format(job_id=job_id(handle))))
-    tail = stderr_tail(errs[0]) if errs else []
+    # TorchX's log_lines looks for the job's stderr in the driver's cwd; it is in the trial's dir
+    tail = file_tail(errs[0]) if errs else []
     return f"{reason}: {' | '.join(tail)}" if tail else reason
 
 
-def stderr_tail(path: str | Path) -> list[str]:
-    """The last non-blank lines of the job's stderr file (TorchX's log_lines looks for
-    it in the driver's cwd; it is in the trial's log dir)."""
-    try:
-        with open(path, errors="replace") as f:
-            return last_lines(f)
-    except OSError:
-        return []

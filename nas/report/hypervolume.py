@@ -66,10 +66,15 @@ class Goal:
 
     def feasible(self, point: Mapping[str, float]) -> bool:
         """Within the reference box and every outcome constraint ({metric: value})."""
-        if None in self.reference:
-            return False
+        return None not in self.reference and self.within(point, self.objectives)
+
+    def within(self, point: Mapping[str, float], objectives: Iterable[Objective]) -> bool:
+        """Within the reference values of `objectives` (one without a reference value
+        passes) and every outcome constraint ({metric: value})."""
+        chosen = set(objectives)
         inside = all(o.sign * point[o.name] >= o.sign * r
-                     for o, r in zip(self.objectives, self.reference))
+                     for o, r in zip(self.objectives, self.reference)
+                     if o in chosen and r is not None)
         return inside and all(op(point.get(m, math.nan), bound) for m, op, bound in self.constraints)
 
     def dominates(self, a: Mapping[str, float], b: Mapping[str, float]) -> bool:

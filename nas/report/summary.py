@@ -221,11 +221,7 @@ class RunSummary:
         front = self.front
         if not len(front):
             return None
-        keep = [all(o.sign * row[o.name] >= o.sign * r
-                    for o, r in zip(self.goal.objectives, self.goal.reference)
-                    if o in others and r is not None)
-                and all(op(row.get(m, float("nan")), bound) for m, op, bound in self.goal.constraints)
-                for _, row in front.iterrows()]
+        keep = [self.goal.within(dict(row), others) for _, row in front.iterrows()]
         within = self.pareto_optimal[keep]
         if not len(within):
             return None

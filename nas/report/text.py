@@ -25,11 +25,15 @@ def counts_text(counts: Mapping[str, int], total: int | None = None, abandoned_a
     return ", ".join(parts)
 
 
-def duration(seconds: float | None) -> str:
+def duration(seconds: float | None, compact: bool = False) -> str:
+    """`1h 02m 05s`, `1m 05s` (a page's); `compact`: `1h02m05s`, `1m05s`, `5s` (the
+    progress line's). "n/a" (compact: "?") when unknown."""
     if seconds is None:
-        return "n/a"
+        return "?" if compact else "n/a"
     m, s = divmod(int(round(seconds)), 60)
     h, m = divmod(m, 60)
+    if compact:
+        return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
     return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
 
 

@@ -33,7 +33,7 @@ from nas.ax_compat import cv_dropdown_figure
 from nas.config import SearchConfig
 from nas.files import atomic_write_text
 from nas.hierarchy import always_active
-from nas.messages import log
+from nas.messages import error_line, log
 from nas.report.hypervolume import format_value, hypervolume_figure
 from nas.report.importance import importances, parallel_coordinates
 from nas.report.index_page import page
@@ -231,7 +231,7 @@ def write_model_results(experiment: Experiment, summary: RunSummary, write: Resu
                 fig = make(objective.name)
             except Exception as e:  # an analysis Ax cannot make of this data: said, not fatal
                 log.warning(f"note: no {kind} plot of {objective.name} "
-                            f"({type(e).__name__}: {' '.join(str(e).split())[:200]})")
+                            f"({error_line(e, 200)})")
                 continue
             key = f"{kind}_{file_name(objective.name)}"
             figures[key] = fig

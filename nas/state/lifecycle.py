@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
-from nas.messages import log, option
+from nas.messages import error_line, log, one_line, option
 
 if TYPE_CHECKING:
     from ax.core.experiment import Experiment
@@ -183,7 +183,7 @@ class LivePage:
         try:
             self.write(experiment)
         except Exception as e:  # a full disk, a bug in a plot: the search matters more
-            problem = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+            problem = error_line(e)
             if problem != self._problem:
                 log.warning(f"note: the results page could not be updated ({problem}); the "
                             "search goes on, the files are written again after the next trial")
@@ -334,7 +334,7 @@ def _run_and_stop(orchestrator: Orchestrator, store: StateStore, saver: StateSav
     except SaveFailed as e:
         stopped = Stop(1, str(e), saved=False)
     except AxError as e:  # e.g. too many failed trials
-        stopped = Stop(1, f"{type(e).__name__}: {' '.join(str(e).split())}")
+        stopped = Stop(1, error_line(e, None))
     finally:
         for sig in STOP_SIGNALS:  # a second Ctrl-C must not cut this short
             signal.signal(sig, signal.SIG_IGN)
@@ -365,7 +365,7 @@ def ended_early(orchestrator: Orchestrator, total_trials: int, control: Control)
     if strategy is not None and not control.ignore_global_stopping:
         stop, why = strategy.should_stop_optimization(experiment=experiment)
         if stop:
-            return Stop(0, f"{GLOBAL_STOPPING_PREFIX}: {' '.join(why.split())}")
+            return Stop(0, f"{GLOBAL_STOPPING_PREFIX}: {one_line(why, None)}")
     return None
 
 

@@ -50,7 +50,7 @@ import nas.surrogate  # noqa: F401  (registers its model class, named in saved s
 from nas.ax_compat import data_rows, experiment_properties, generator_runs, trial_properties
 from nas.errors import NasError
 from nas.files import atomic_write_text
-from nas.messages import option
+from nas.messages import error_line, option
 from nas.metrics import CurveMetric, NasMetric
 from nas.runner import NasRunner
 
@@ -310,7 +310,7 @@ class StateStore:
             generation_strategy = generation_strategy_from_json(
                 assembled["generation_strategy"], experiment=experiment, **decode)
         except Exception as e:  # Ax's decoder raises many kinds for a file it cannot read
-            problem = " ".join(f"{type(e).__name__}: {e}".split())[:200]
+            problem = error_line(e, 200)
             raise StateError(damaged(
                 self.path, f"cannot be read by this version of Ax ({problem})")) from None
         generation_strategy.experiment = experiment  # the public setter Orchestrator also uses
@@ -324,15 +324,6 @@ class StateStore:
 
 def _header(token: str) -> str:
     return json.dumps({"format": FORMAT, "snapshot": token}) + "\n"
-
-
-def save_state(path: str | Path, experiment: Experiment,
-               generation_strategy: GenerationStrategy) -> StateStore:
-    """A snapshot of the whole state at `path`, with an empty journal; what the snapshot
-    held becomes the previous copy. Raises OSError with the files as they were."""
-    store = StateStore(path)
-    store.write_snapshot(experiment, generation_strategy)
-    return store
 
 
 def load_state(path: str | Path) -> tuple[Experiment, GenerationStrategy]:
