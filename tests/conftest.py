@@ -14,8 +14,8 @@ sys.path.insert(0, str(ROOT))
 # Slurm tests, which take the one Slurm node, never run beside each other.
 # The groups that take longest start first (seconds on one worker), so that the
 # last to finish is a short one.
-SHARED_SEARCH_FILES = {"test_browser.py", "test_live_report.py", "test_report_page.py",
-                       "test_slurm.py", "test_smoke.py"}
+SHARED_SEARCH_FILES = {"test_browser.py", "test_docs.py", "test_live_report.py",
+                       "test_report_page.py", "test_slurm.py", "test_smoke.py"}
 LONGEST_FIRST = ["small_run",  # ~300 s
                  "test_resilience.py", "test_lifecycle.py", "test_early_stopping_search.py",
                  "test_job.py", "test_warm_start.py"]  # 210, 110, 62, 56, 37 s

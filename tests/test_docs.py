@@ -92,3 +92,43 @@ def test_the_link_check_can_fail(tmp_path):
     assert [t for t in LINK.findall(doc.read_text())] == ["missing.md", "#here", "#nowhere"]
     assert not (tmp_path / "missing.md").exists()
     assert "nowhere" not in anchors(doc)
+
+
+def test_the_readmes_options_table_is_the_parsers():
+    """README.md holds the table nas.cli.options_table() renders from the parser: every
+    flag, as --help says it."""
+    from nas.cli import options_table
+
+    readme = (ROOT / "README.md").read_text()
+    assert options_table() in readme, ("README.md's options table differs from the parser's: "
+                                       'python -c "import nas.cli as c; print(c.options_table())"')
+
+
+def test_the_readmes_picture_is_made_by_its_command(small_run, tmp_path):
+    """scripts/page_png.py draws a results page with its plots, as README.md says it made
+    docs/report.png (from the session's small search here): a PNG as large as asked, with
+    the colours of drawn plots, not a blank or half-loaded page."""
+    import shutil
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        pytest.skip("needs Debian's chromium")
+    readme = (ROOT / "README.md").read_text()
+    assert "python scripts/page_png.py results/index.html\ndocs/report.png" in readme \
+        or "python scripts/page_png.py results/index.html docs/report.png" in readme
+    results, _ = small_run
+    png = tmp_path / "page.png"
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "page_png.py"),
+                           results / "index.html", png], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    image = Image.open(png).convert("RGB")
+    assert image.size == (1300, 1500)
+    colours = dict((rgb, n) for n, rgb in image.getcolors(maxcolors=2_000_000))
+    # a drawn plotly plot: its plot area's background (plotly's default #E5ECF6) fills
+    # tens of thousands of pixels of the page's top; a page whose plots did not draw has none
+    assert colours.get((229, 236, 246), 0) > 20_000, sorted(colours.items(), key=lambda kv: -kv[1])[:5]
+    committed = Image.open(ROOT / "docs" / "report.png")
+    assert committed.size == (1300, 1500) and committed.format == "PNG"
