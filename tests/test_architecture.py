@@ -3,8 +3,6 @@ not (`dependent_parameters`, a tree of switches), parameter constraints, derived
 parameters and parameters as placeholders in `args`; each form reaching Ax, each
 refusal one line naming the file and the parameter."""
 
-import textwrap
-
 import pytest
 from ax.core.parameter import DerivedParameter, FixedParameter
 
@@ -12,6 +10,7 @@ from nas.component import trial_argv
 from nas.config import ConfigError, load_config
 from nas.hierarchy import structure
 from nas.search_space import make_search_space
+from test_config import write_config
 
 SPACE = """
     parameter_constraints = ["head <= width_1"]
@@ -36,10 +35,7 @@ def write(tmp_path, text=SPACE, **replace):
     for old, new in replace.items():
         assert old in text, old
         text = text.replace(old, new)
-    (tmp_path / "train.py").write_text("def main(argv): pass\n")
-    path = tmp_path / "search.toml"
-    path.write_text(textwrap.dedent(text))
-    return path
+    return write_config(tmp_path, text)
 
 
 def test_the_nested_form_is_a_hierarchical_space_with_its_constraint(tmp_path):

@@ -13,6 +13,13 @@ def plotly_traces(html):
     return json.JSONDecoder().raw_decode(args)[0]
 
 
+def trace_points(trace):
+    """How many points a trace draws: x or z, or a parallel-coordinates trace's dimensions."""
+    if trace.get("type") == "parcoords":
+        return min((len(d.get("values") or []) for d in trace.get("dimensions") or []), default=0)
+    return len(trace.get("x") or trace.get("z") or [])
+
+
 def linear_weights(h1, h2):
     return 784 * h1 + h1 * h2 + h2 * 10
 
@@ -54,8 +61,7 @@ def test_every_results_file_exists_and_parses(small_run):
             assert html.count("<tr") == 3  # header + 2 trials
             continue
         assert 'src="plotly.min.js"' in html and "cdn.plot.ly" not in html
-        traces = plotly_traces(html)
-        assert any(len(t.get("x") or t.get("z") or []) for t in traces), name
+        assert any(trace_points(t) for t in plotly_traces(html)), name
 
 
 def test_trial_logs_live_under_the_log_dir(small_run):
