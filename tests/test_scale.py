@@ -202,7 +202,10 @@ def test_stop_after_counts_seconds_from_the_imports_or_trials_seen_finished(tmp_
     def stopped(lines, seconds, trials, sleep=60):
         events = tmp_path / "events.jsonl"
         events.write_text("".join(lines))
-        driver = subprocess.Popen(["sleep", str(sleep)])
+        # SIGINT as a shell's child has it (a pytest-xdist worker ignores it, and so would
+        # `sleep` inherited from it: the driver that bench.scale stops sets its own handler)
+        driver = subprocess.Popen(["sleep", str(sleep)],
+                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             return stop_after(driver, events, seconds, trials), driver.wait(timeout=60)
         finally:
