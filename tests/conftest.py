@@ -7,18 +7,21 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# The suite runs on two pytest-xdist workers (pyproject.toml: -n 2 --dist loadgroup): most
-# tests wait on one busy process (a job, a driver), so one core idled. A file's tests stay
-# on one worker, so that its module fixtures (a search, a server) are made once; the files
-# that share the session's small search (small_run, live_search) stay together, and so the
-# Slurm tests, which take the one Slurm node, never run beside each other.
+# The suite runs on three pytest-xdist workers on 2 cores (pyproject.toml: -n 3 --dist
+# loadgroup): most tests wait a good part of their time on a job, a driver's poll or a
+# trial's sleep, and a third worker fills those waits (docs/performance.md has the suite's
+# times with 2 and 3). A file's tests stay on one worker, so that its module fixtures (a
+# search, a server) are made once; the files that share the session's small search
+# (small_run, live_search) stay together, and so the Slurm tests, which take the one Slurm
+# node, never run beside each other.
 # The groups that take longest start first (seconds on one worker), so that the
 # last to finish is a short one.
 SHARED_SEARCH_FILES = {"test_browser.py", "test_docs.py", "test_live_report.py",
                        "test_report_page.py", "test_slurm.py", "test_smoke.py"}
-LONGEST_FIRST = ["small_run",  # ~300 s
-                 "test_resilience.py", "test_lifecycle.py", "test_early_stopping_search.py",
-                 "test_job.py", "test_warm_start.py"]  # 210, 110, 62, 56, 37 s
+LONGEST_FIRST = ["small_run",  # ~600 s
+                 "test_resilience.py", "test_search_control.py", "test_scale.py",  # 390, 240, 220
+                 "test_lifecycle.py", "test_markup.py", "test_architecture_search.py",  # 140 each
+                 "test_job.py", "test_api.py", "test_early_stopping_search.py"]  # 130, 130, 110
 
 
 def worker_group(item):
