@@ -6,22 +6,27 @@
                                                       # early stopping off vs on
     python -m bench.compare --variants botorch,layers --seeds 3 --out results/architecture
                                                       # 2 hidden layers vs 1..3 searched
+    python -m bench.compare --variants botorch --variant "budget=--time-budget 300s" \
+        --seeds 3 --out results/search_control        # a variant given by its own flags
 
 For every seed, run_nas.py runs once per variant (VARIANTS: --strategy sobol, --strategy
 botorch, botorch with --early-stopping, botorch on the variable-depth search of
 examples/mnist_layers, whose objectives, thresholds and best values are the tutorial's, so
-its hypervolume is measured in the same box), the same budget and everything else equal
-(same seed, so the same initial Sobol points in the same space), each in its own results
-folder under
+its hypervolume is measured in the same box; or one given on the command line as
+--variant NAME=FLAGS, run_nas.py's FLAGS split as a shell would), the same budget and
+everything else equal (same seed, so the same initial Sobol points in the same space), each
+in its own results folder under
 OUT/runs/VARIANT-seedN/ (its console output in driver.log there). A run that ended with
 exit 0 (its wall_seconds.txt written) is kept as it is: not run again, not timed again.
 One that was interrupted is resumed (run_nas.py resumes a saved search) and timed from
 the resume. Then, from each run's hypervolume.csv:
 
     OUT/comparison.csv     one row per run: final hypervolume, HV after 25/50/75% of
-                           the trials, completed/failed/early-stopped trials, training
-                           epochs spent (bench/effort.py), wall time, Pareto-optimal
-                           trials by number of hidden layers (run_summary.json)
+                           the trials, trials run (not ABANDONED), completed/failed/
+                           early-stopped trials, training epochs spent (bench/effort.py),
+                           wall time, how the search ended (run_summary.json: "finished",
+                           or why it stopped), Pareto-optimal trials by number of hidden
+                           layers (run_summary.json)
     OUT/summary.md         the same per variant (median, min, max) as markdown
     OUT/hv_traces.csv      every run's HV after each completed trial (long format)
     OUT/hv_vs_trial.html   the plot: median HV per variant, band from min to max
@@ -34,6 +39,8 @@ the resume. Then, from each run's hypervolume.csv:
 import argparse
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 import time
@@ -54,6 +61,12 @@ STRATEGIES = ("sobol", "botorch")  # the default variants
 WALL_FILE = "wall_seconds.txt"  # in a run's folder, once it ended with exit 0
 COLORS = {"sobol": "#1f77b4", "botorch": "#d62728", "botorch-es": "#2ca02c",
           "layers": "#9467bd"}
+# for variants given on the command line, in their order (plotly needs a colour per name)
+MORE_COLORS = ("#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # it names a folder: OUT/runs/NAME-seedN
+# run_summary.json's "search" "why" of a search that a time budget or global stopping ended:
+# it ended as a finished one does (exit 0, results written), only sooner, by design
+STOPPED_BY_DESIGN = "stopped by "
 # Hidden layers of each structure the variable-depth search reports (run_summary.json's
 # "structures", labelled by its nested switches); a search without structures is the
 # tutorial's, whose every trial has FLAT_LAYERS.
@@ -73,17 +86,60 @@ def parse_args(argv=None):
                    help="passed on to run_nas.py (e.g. epochs=1 for a quick try)")
     p.add_argument("--data-dir", default=os.environ.get("PATH_DATASETS", "."))
     p.add_argument("--out", default="results/comparison", help="default: %(default)s")
-    p.add_argument("--variants", default=",".join(STRATEGIES),
-                   help=f"comma-separated, of {', '.join(VARIANTS)} (default: %(default)s)")
+    p.add_argument("--variants", default=None,
+                   help=f"comma-separated, of {', '.join(VARIANTS)} (default: "
+                        f"{','.join(STRATEGIES)}, unless --variant is given)")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME=FLAGS",
+                   help="a variant of your own: run_nas.py with FLAGS (split as a shell would), "
+                        "e.g. \"budget=--time-budget 150s\"; repeatable, run after --variants'")
     p.add_argument("--report-only", action="store_true",
                    help="run nothing; rebuild the table and plot from the runs in OUT/runs")
     args = p.parse_args(argv)
     if args.seeds < 1 or args.trials < 1:
         p.error("--seeds and --trials must be at least 1")
-    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    if not args.variants or set(args.variants) - set(VARIANTS):
+    default = "" if args.variant and args.variants is None else ",".join(STRATEGIES)
+    args.variants = [v.strip() for v in (args.variants or default).split(",") if v.strip()]
+    if set(args.variants) - set(VARIANTS):
         p.error(f"--variants: choose from {', '.join(VARIANTS)}")
+    args.flags = {name: VARIANTS[name] for name in args.variants}
+    for given in args.variant:
+        try:
+            name, flags = parse_variant(given)
+        except ValueError as e:
+            p.error(f"--variant {given!r}: {e}")
+        if name in args.flags or name in VARIANTS:
+            p.error(f"--variant {given!r}: {name} is already a variant "
+                    f"(built in: {', '.join(VARIANTS)})")
+        args.flags[name] = flags
+        args.variants.append(name)
+    if not args.variants:
+        p.error("no variant: give --variants or --variant")
     return args
+
+
+def parse_variant(text: str) -> tuple[str, list[str]]:
+    """NAME=FLAGS as (NAME, run_nas.py's arguments). FLAGS are split as a shell would
+    (shlex), so a quoted value with spaces stays one argument. Flags the comparison sets
+    for every variant alike (--seed, --trials, ...) are refused: a variant that changed
+    them would not be compared under the same budget."""
+    name, sep, flags = text.partition("=")
+    name = name.strip()
+    if not sep or not VARIANT_NAME.fullmatch(name):
+        raise ValueError("expected NAME=FLAGS, NAME of letters, digits, '.', '_', '-'")
+    argv = shlex.split(flags)
+    if not argv:
+        raise ValueError("no flags: a variant that is run_nas.py's default needs none of "
+                         "its own; use the built-in botorch")
+    fixed = {"--seed", "--trials", "--max-pending", "--results-dir", "--data-dir"}
+    if clash := sorted({a.split("=", 1)[0] for a in argv} & fixed):
+        raise ValueError(f"{', '.join(clash)} is set by bench.compare for every variant")
+    return name, argv
+
+
+def colors_of(variants: list[str]) -> dict[str, str]:
+    """A colour per variant: the built-in ones keep theirs, the others take MORE_COLORS."""
+    more = iter(MORE_COLORS * (len(variants) // len(MORE_COLORS) + 1))
+    return {v: COLORS.get(v) or next(more) for v in variants}
 
 
 def max_hypervolume():
@@ -131,18 +187,29 @@ def pareto_by_depth(folder: Path) -> dict[str, float]:
     return counts
 
 
+def how_it_ended(folder: Path) -> str:
+    """run_summary.json's "search" "why" (a time budget, global stopping, an interruption),
+    or its state ("finished"): whether a run with fewer trials than the budget stopped by
+    design or was cut short, which the trial counts alone do not tell."""
+    path = Path(folder) / "run_summary.json"
+    if not path.exists():
+        return "unknown (no run_summary.json)"
+    search = json.loads(path.read_text()).get("search") or {}
+    return search.get("why") or search.get("state") or "unknown (no search state)"
+
+
 def run_one(args, strategy, seed):
     """run_nas.py as a child process; returns (exit status, wall seconds)."""
     folder = run_dir(args.out, strategy, seed)
     folder.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, str(ROOT / "run_nas.py"), *VARIANTS[strategy], "--seed", str(seed),
+    cmd = [sys.executable, str(ROOT / "run_nas.py"), *args.flags[strategy], "--seed", str(seed),
            "--trials", str(args.trials), "--max-pending", str(args.max_pending),
            *(f for fix in args.fix for f in ("--fix", fix)), "--data-dir", str(args.data_dir),
            "--results-dir", str(folder)]
     start = time.time()
     mark_start(folder)
     with open(folder / "driver.log", "a") as log:
-        log.write(f"$ {' '.join(cmd)}\n")
+        log.write(f"$ {shlex.join(cmd)}\n")
         log.flush()
         status = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     seconds = time.time() - start
@@ -165,9 +232,14 @@ def load_runs(out, seeds, trials, variants=STRATEGIES):
             status = exp["trial_status"].value_counts()
             completed, failed = int(status.get("COMPLETED", 0)), int(status.get("FAILED", 0))
             effort = run_effort(folder)
+            ended = how_it_ended(folder)
             # a run stopped before its budget (abandoned trials, not all run) is known
-            # only up to its last completed trial; a finished one stays flat after it
-            finished = completed + failed + effort["stopped"] >= trials
+            # only up to its last completed trial; a finished one stays flat after it. One
+            # that its time budget or global stopping ended (exit 0) is finished: what it
+            # has when it stops is its result, as the budget's is for the others
+            finished = (completed + failed + effort["stopped"] >= trials
+                        or (ended.startswith(STOPPED_BY_DESIGN)
+                            and finished_seconds(folder) is not None))
             # HV after n completed trials, n = 1..trials
             curve = np.zeros(trials)
             for n, value in zip(hv["completed"], hv["hypervolume"]):
@@ -179,15 +251,17 @@ def load_runs(out, seeds, trials, variants=STRATEGIES):
                 traces.append({"strategy": strategy, "seed": seed, "completed": n,
                                "hypervolume": curve[n - 1]})
             row = {"strategy": strategy, "seed": seed, "finished": finished,
+                   "trials_run": int((exp["trial_status"] != "ABANDONED").sum()),
                    "completed": completed, "failed": failed, **effort,
                    "feasible": int(hv["feasible"].sum()) if len(hv) else 0}
             for frac in (0.25, 0.5, 0.75):
                 n = max(int(round(frac * trials)), 1)
                 row[f"hv_at_{n}"] = curve[n - 1]
-            row["final_hv"] = curve[-1]  # NaN for a run stopped early
+            row["final_hv"] = curve[-1]  # NaN for a run cut short
             row["last_hv"] = float(hv["hypervolume"].iloc[-1]) if len(hv) else 0.0
             row["final_hv_fraction"] = curve[-1] / max_hypervolume()
             row["wall_seconds"] = finished_seconds(folder) or float("nan")
+            row["ended"] = ended
             row.update(pareto_by_depth(folder))
             rows.append(row)
     return pd.DataFrame(rows), pd.DataFrame(traces)
@@ -197,7 +271,8 @@ def summarize(table):
     """Per variant: median (min..max) of each number over the seeds."""
     cols = [c for c in table.columns if c.startswith("hv_at_") or c in
             ("final_hv", "last_hv", "final_hv_fraction", "completed", "failed", "stopped",
-             "epochs_trained", "feasible", "wall_seconds", *DEPTH_COLUMNS.values())]
+             "epochs_trained", "feasible", "wall_seconds", "trials_run",
+             *DEPTH_COLUMNS.values())]
     out = []
     for strategy in table["strategy"].unique():
         t = table[table["strategy"] == strategy]
@@ -232,8 +307,8 @@ def head_to_head(traces, base="sobol", other="botorch"):
             "median_difference": float(diff.median()), "at_trials": at}
 
 
-def matplotlib_figure(traces, title, path):
-    band_plot(band(traces), "strategy", "completed", "completed trials", title, path, COLORS)
+def matplotlib_figure(traces, title, path, colors=COLORS):
+    band_plot(band(traces), "strategy", "completed", "completed trials", title, path, colors)
 
 
 def write_report(args, seeds):
@@ -265,23 +340,34 @@ def write_report(args, seeds):
                "empty, last_hv is the HV there): "
                + ", ".join(f"{r.strategy} seed {r.seed} after {r.completed} trials"
                            for r in stopped.itertuples()), ""]
-    for base, other in (("sobol", "botorch"), ("botorch", "botorch-es"), ("botorch", "layers")):
+    by_design = table[table["finished"] & table["ended"].str.startswith(STOPPED_BY_DESIGN)]
+    if len(by_design):
+        md += ["Ended before the trial budget by design (finished: final_hv is the HV they "
+               "ended with): " + "; ".join(f"{r.strategy} seed {r.seed}, {r.trials_run} trials "
+                                           f"run: {r.ended}" for r in by_design.itertuples()), ""]
+    given = [v for v in args.variants if v not in VARIANTS]
+    pairs = [("sobol", "botorch"), ("botorch", "botorch-es"), ("botorch", "layers"),
+             *((args.variants[0], v) for v in given if v != args.variants[0])]
+    for base, other in pairs:
         h2h = head_to_head(traces, base, other)
         if not h2h:
             continue
         where = ("at the full budget" if all(n == args.trials for n in h2h["at_trials"])
                  else "after " + ", ".join(map(str, h2h["at_trials"])) + " completed trials")
+        if where == "at the full budget" and {base, other} & set(by_design["strategy"]):
+            where = "at the end of each run (the trial budget, or where it was stopped by design)"
         md += [f"{other}'s hypervolume is higher than {base}'s on {h2h['better']} of "
                f"{h2h['seeds']} seeds, equal on {h2h['equal']}, lower on {h2h['worse']}, "
                f"{where} (median difference {h2h['median_difference']:,.0f}).", ""]
-    md += write_minutes(out, table, atomic_write_text, run_dir, COLORS)
+    colors = colors_of(args.variants)
+    md += write_minutes(out, table, atomic_write_text, run_dir, colors)
     atomic_write_text(out / "summary.md", "\n".join(md))
     if not (out / "plotly.min.js").exists():
         atomic_write_text(out / "plotly.min.js", get_plotlyjs())
-    fig = plotly_figure(traces, title, COLORS)
+    fig = plotly_figure(traces, title, colors)
     atomic_write_text(out / "hv_vs_trial.html",
                       add_to_html(fig.to_html(include_plotlyjs="directory"), record))
-    matplotlib_figure(traces, title, out / "hv_vs_trial.png")
+    matplotlib_figure(traces, title, out / "hv_vs_trial.png", colors)
     made = ["comparison.csv", "hv_traces.csv", "summary.md", "hv_vs_trial.html",
             "hv_vs_trial.png", "hv_by_minute.csv", "hv_vs_minute.png"]
     write_manifest(out, [out / n for n in made if (out / n).exists()], record, atomic_write_text)

@@ -136,3 +136,72 @@ def test_an_unknown_structure_is_refused(tmp_path):
     with pytest.raises(ValueError, match="layer_2=maybe"):
         main(["--seeds", "1", "--trials", "4", "--variants", "layers", "--report-only",
               "--out", str(tmp_path)])
+
+
+def test_a_variant_is_given_with_its_own_flags(tmp_path, monkeypatch):
+    """--variant NAME=FLAGS: FLAGS split as a shell would, run after --variants' in the
+    order given; run_nas.py gets them before the flags every variant shares."""
+    import bench.compare
+    from bench.compare import parse_args
+
+    args = parse_args(["--variants", "botorch", "--variant",
+                       "gss=--global-stopping min_trials=3,window_size=2 --fix 'note=a b'",
+                       "--variant", "budget=--time-budget 150s"])
+    assert args.variants == ["botorch", "gss", "budget"]
+    assert args.flags["gss"] == ["--global-stopping", "min_trials=3,window_size=2", "--fix",
+                                 "note=a b"]
+    assert args.flags["botorch"] == ["--strategy", "botorch"]
+    assert parse_args(["--variant", "budget=--time-budget 1s"]).variants == ["budget"]
+    assert parse_args([]).variants == ["sobol", "botorch"]
+    for bad in ("budget", "=--time-budget 1s", "a/b=--time-budget 1s", "budget=",
+                "botorch=--time-budget 1s", "b=--seed 3", "b=--trials=9"):
+        with pytest.raises(SystemExit):
+            parse_args(["--variant", bad])
+    with pytest.raises(SystemExit):  # the same name twice
+        parse_args(["--variant", "b=--time-budget 1s", "--variant", "b=--time-budget 2s"])
+
+    commands = []
+    monkeypatch.setattr(bench.compare.subprocess, "call", lambda cmd, **kw: commands.append(cmd) or 1)
+    main(["--seeds", "1", "--trials", "4", "--variant", "budget=--time-budget 150s",
+          "--out", str(tmp_path)])
+    [cmd] = commands
+    assert cmd[2:6] == ["--time-budget", "150s", "--seed", "0"]
+    assert str(tmp_path / "runs" / "budget-seed0") in cmd
+    log = (tmp_path / "runs" / "budget-seed0" / "driver.log").read_text()
+    assert "--time-budget 150s --seed 0" in log
+
+
+def test_a_run_stopped_by_design_is_finished_with_its_last_hv(tmp_path):
+    """A search that its time budget or global stopping ended (exit 0: wall_seconds.txt)
+    counts as finished with the HV it ended with; an interrupted one stays cut short.
+    `ended` and `trials_run` (not ABANDONED) say how each ended."""
+    make_run(tmp_path, "botorch", 0, [0, 100, 100, 300])
+    runs = tmp_path / "runs"
+    (runs / "botorch-seed0" / "run_summary.json").write_text(
+        json.dumps({"search": {"state": "finished", "why": None}}))
+    why = "stopped by its time budget (150s) after 3 of 4 trials"
+    for variant, ended, exit_0 in (("budget", why, True),
+                                   ("cut", "interrupted (SIGINT)", False)):
+        make_run(tmp_path, variant, 0, [0, 200], stopped=True)  # 2 completed, 2 ABANDONED
+        folder = runs / f"{variant}-seed0"
+        exp = pd.read_csv(folder / "experiment.csv")
+        exp.loc[2, "trial_status"] = "FAILED"  # ran, and counts: 3 trials run
+        exp.to_csv(folder / "experiment.csv", index=False)
+        (folder / "run_summary.json").write_text(
+            json.dumps({"search": {"state": "stopped", "why": ended}}))
+        if not exit_0:
+            (folder / "wall_seconds.txt").unlink()
+    assert main(["--seeds", "1", "--trials", "4", "--variants", "botorch",
+                 "--variant", "budget=--time-budget 150s", "--variant", "cut=--time-budget 1h",
+                 "--report-only", "--out", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "comparison.csv").set_index("strategy")
+    assert table.loc["botorch", "ended"] == "finished" and table.loc["botorch", "trials_run"] == 4
+    assert table.loc["budget", "ended"] == why and table.loc["budget", "finished"]
+    assert table.loc["budget", "final_hv"] == 200 and table.loc["budget", "trials_run"] == 3
+    assert not table.loc["cut", "finished"] and pd.isna(table.loc["cut", "final_hv"])
+    assert table.loc["cut", "ended"] == "interrupted (SIGINT)"
+    md = (tmp_path / "summary.md").read_text()
+    assert f"budget seed 0, 3 trials run: {why}" in md
+    assert "cut seed 0 after 2 trials" in md
+    assert ("budget's hypervolume is higher than botorch's on 0 of 1 seeds, equal on 0, lower on 1, "
+            "at the end of each run") in md
