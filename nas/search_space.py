@@ -9,13 +9,11 @@ Ax's FixedParameter) and constraint strings ("head <= width_1"), the way Ax's
 refused when the file is read, before anything starts."""
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from ax.api.utils.instantiation.from_config import parameter_from_config
 from ax.core import SearchSpace
 from ax.core.parameter_constraint import ParameterConstraint, validate_constraint_parameters
-
-from nas.config import SearchConfig
 
 
 def build_search_space(parameters: Sequence[Any], constraints: Sequence[str] = ()) -> SearchSpace:
@@ -29,6 +27,17 @@ def build_search_space(parameters: Sequence[Any], constraints: Sequence[str] = (
     return SearchSpace(parameters=built, parameter_constraints=parsed)
 
 
-def make_search_space(config: SearchConfig) -> SearchSpace:
+class SpaceConfig(Protocol):
+    """What the space is made of: a nas.config.SearchConfig (not imported here, as
+    nas.config imports this module to have Ax check a config's space)."""
+
+    @property
+    def parameters(self) -> Sequence[Any]: ...
+
+    @property
+    def parameter_constraints(self) -> Sequence[str]: ...
+
+
+def make_search_space(config: SpaceConfig) -> SearchSpace:
     """Ax's search space of a nas.config.SearchConfig."""
     return build_search_space(config.parameters, config.parameter_constraints)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from nas.api import Search, SearchOptions
 from nas.config import DEFAULT_CONFIG, SearchConfig, parse_fix
@@ -28,6 +28,18 @@ class UsageError(NasError):
 
 
 class OneLineParser(argparse.ArgumentParser):
+    """argparse's parser that raises UsageError (one line) and keeps the options it was
+    given in `options`, in their order, for the README's table."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.options: list[argparse.Action] = []
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.options.append(action)
+        return action
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see --help)")
 
@@ -175,7 +187,7 @@ def options_table() -> str:
     that the README holds exactly this: `python -c "import nas.cli as c;
     print(c.options_table())"` writes it)."""
     rows = ["| option | what it does |", "| --- | --- |"]
-    for action in make_parser()._actions:
+    for action in make_parser().options:
         if not action.option_strings or action.dest == "help":
             continue
         flag = " / ".join(action.option_strings)
