@@ -15,7 +15,6 @@ from ax.core import Experiment
 from ax.core.base_trial import TrialStatus
 from ax.core.runner import Runner
 from ax.generation_strategy.generation_strategy import GenerationStrategy
-from ax.global_stopping.strategies.improvement import ImprovementGlobalStoppingStrategy
 from ax.orchestration.orchestrator import Orchestrator
 from ax.orchestration.orchestrator_options import OrchestratorOptions
 
@@ -23,6 +22,7 @@ from nas.ax_compat import experiment_properties
 from nas.config import SearchConfig
 from nas.early_stopping import make_strategy
 from nas.errors import NasError
+from nas.global_stopping import ThresholdStopping
 from nas.messages import option
 from nas.metrics import make_metrics
 from nas.optimization import make_optimization_config
@@ -100,7 +100,7 @@ def make_orchestrator(experiment: Experiment, generation_strategy: GenerationStr
         logging_level=logging.WARNING,
         early_stopping_strategy=(make_strategy(experiment, early_stopping, last_step)
                                  if early_stopping is not None else None),
-        global_stopping_strategy=(ImprovementGlobalStoppingStrategy(**global_stopping)
+        global_stopping_strategy=(ThresholdStopping(**global_stopping)
                                   if global_stopping else None),
     )
     return Orchestrator(experiment=experiment, generation_strategy=generation_strategy,
