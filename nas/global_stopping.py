@@ -11,36 +11,27 @@ Ax infers from each completed trial's final values (as the report's hypervolume 
 
 from typing import Any
 
+from ax.core.base_trial import TrialStatus
 from ax.core.experiment import Experiment
 from ax.core.optimization_config import MultiObjectiveOptimizationConfig
 from ax.global_stopping.strategies.improvement import ImprovementGlobalStoppingStrategy
 
-from nas.trial_data import completed_results
+from nas.trial_data import inferred_reference
 
 
 class ThresholdStopping(ImprovementGlobalStoppingStrategy):
-    """Ax's strategy, its arguments Ax's own, asked with the search's reference point."""
+    """Ax's strategy, its arguments Ax's own, asked with the search's reference point
+    once enough trials completed for it to decide (before that Ax says why not)."""
 
     def should_stop_optimization(self, experiment: Experiment, **kwargs: Any) -> tuple[bool, str]:
         config = experiment.optimization_config
-        if isinstance(config, MultiObjectiveOptimizationConfig) \
-                and kwargs.get("objective_thresholds") is None:
-            thresholds = reference_thresholds(experiment, config)
+        completed = len(experiment.trial_indices_by_status[TrialStatus.COMPLETED])
+        if completed >= self.min_trials and kwargs.get("objective_thresholds") is None \
+                and isinstance(config, MultiObjectiveOptimizationConfig):
+            thresholds = (list(config.objective_thresholds)
+                          if len(config.objective_thresholds) == len(config.objective.metric_names)
+                          else inferred_reference(experiment))
             if thresholds is None:
                 return False, "no reference point yet: no completed trial has every objective"
             kwargs["objective_thresholds"] = thresholds
         return super().should_stop_optimization(experiment, **kwargs)
-
-
-def reference_thresholds(experiment: Experiment,
-                         config: MultiObjectiveOptimizationConfig) -> list[Any] | None:
-    """The config's objective thresholds if it has one for every objective, else Ax's
-    inference from the completed trials' final values (None before it can infer one)."""
-    if len(config.objective_thresholds) == len(config.objective.metric_names):
-        return list(config.objective_thresholds)
-    from ax.service.utils.best_point import infer_reference_point_from_experiment
-
-    try:
-        return infer_reference_point_from_experiment(experiment, completed_results(experiment))
-    except ValueError:  # no completed trial with every objective yet
-        return None

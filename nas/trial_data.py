@@ -32,6 +32,19 @@ def completed_results(experiment: Experiment) -> Data:
     return Data(df=df[df["trial_index"].isin(done)].drop(columns=["step"], errors="ignore"))
 
 
+
+def inferred_reference(experiment: Experiment) -> list[Any] | None:
+    """Ax's inferred reference point (its nadir of the Pareto front) from each COMPLETED
+    trial's final values, as objective thresholds; None before it can infer one (no
+    completed trial with every objective). Ax's own inference reads every step as an
+    observation and fails when a trial logs its objectives at different steps."""
+    from ax.service.utils.best_point import infer_reference_point_from_experiment
+
+    try:
+        return infer_reference_point_from_experiment(experiment, completed_results(experiment))
+    except Exception:  # no data yet, no Pareto front: nothing to infer from
+        return None
+
 def planned_steps(trial: Any, last_step: str | int | None) -> float:
     """The last step `trial` logs: the value of the config's `last_step` parameter, or the
     number itself; infinite without one (the trial may be stopped at any step)."""

@@ -29,7 +29,7 @@ from ax.core.outcome_constraint import ComparisonOp
 from botorch.utils.multi_objective.hypervolume import Hypervolume
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
-from nas.trial_data import completed_results
+from nas.trial_data import completed_results, inferred_reference
 
 
 @dataclass(frozen=True)
@@ -141,13 +141,7 @@ def goal_of(experiment: Experiment, best: Mapping[str, float | None] | None = No
 def infer_reference(experiment: Experiment) -> dict[str, float]:
     """{objective: Ax's inferred reference value}; {} before Ax can infer one (no
     completed trial yet)."""
-    from ax.service.utils.best_point import infer_reference_point_from_experiment
-
-    try:
-        thresholds = infer_reference_point_from_experiment(experiment, completed_results(experiment))
-    except Exception:  # no data yet, no Pareto front: nothing to infer from
-        return {}
-    return {t.metric_names[0]: float(t.bound) for t in thresholds}
+    return {t.metric_names[0]: float(t.bound) for t in inferred_reference(experiment) or []}
 
 
 def observed(experiment: Experiment, names: Iterable[str]) -> dict[int, dict[str, float]]:
