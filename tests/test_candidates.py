@@ -22,10 +22,10 @@ from nas.orchestration import POLL_SECONDS
 
 STEADY_TRIAL = Path(__file__).resolve().parent / "scripts" / "steady_trial.py"
 THREAD = "nas-candidates"
-# a job's start after its launch: a fork from the warm-start server and the script's
-# first line; generous, since a loaded machine delays it. A driver that generated in its
-# loop instead waits a whole generation, 0.3 s to seconds, before the launch.
-JOB_START_SLACK = 1.0
+# the launch of a local job (TorchX's submit, a fork from the warm-start server): what a
+# ready candidate's launch may take after the poll that saw its slot free; generous, as a
+# loaded machine slows it. No speed is asserted beyond that (bench.busy measures it).
+LAUNCH_SLACK = 2.0
 
 
 def steady_config(tmp_path, seconds, spread=0.0):
@@ -79,21 +79,27 @@ def quick_search(tmp_path_factory):
 
 def test_a_free_slot_takes_a_ready_candidate_within_a_poll(quick_search):
     """Trial k (k >= SLOTS, launched in index order) takes the slot that the
-    (k - SLOTS)-th job end frees. Where its candidate was ready before that end, the job
-    starts within a poll interval (and a job's start-up) of it."""
+    (k - SLOTS)-th trial end frees. Where its candidate was ready before the driver saw
+    that end, the driver launched it in the same poll round: its launch follows the end
+    it saw by no more than a poll and the launch itself (the driver's clock). The same
+    gap by the jobs' own clocks (the job's start after the freeing job's end, start-up
+    and detection included) is printed: speed is bench.busy's to measure."""
     experiment, times, generations = quick_search
+    trials = sorted(experiment.trials.values(), key=lambda t: t.index)
     assert sorted(times) == list(range(12))
-    ends = sorted(end for _, end in times.values())
+    seen_ends = sorted((epoch(t.time_completed), t.index) for t in trials)
     ready_at = [g["ended"] for g in generations for _ in range(g.get("made", 0))]
     assert len(ready_at) == 12  # one made candidate per trial, in trial order
     checked = []
     for k in range(SLOTS, 12):
-        freed = ends[k - SLOTS]
-        if ready_at[k] <= freed:
-            gap = times[k][0] - freed
-            checked.append((k, round(gap, 2)))
-            assert gap <= POLL_SECONDS + JOB_START_SLACK, (k, gap, checked)
-    print(f"(trial, job start after the freeing end, s) with the candidate ready: {checked}")
+        seen, freeing = seen_ends[k - SLOTS]
+        if ready_at[k] <= seen:
+            launch_gap = epoch(trials[k].time_run_started) - seen
+            job_gap = times[k][0] - times[freeing][1]
+            checked.append((k, round(launch_gap, 2), round(job_gap, 2)))
+            assert launch_gap <= POLL_SECONDS + LAUNCH_SLACK, (k, launch_gap, checked)
+    print(f"(trial, its launch after the end seen, its job's start after that job's end; s) "
+          f"with the candidate ready: {checked}")
     assert len(checked) >= 3, f"too few candidates ready before their slot freed: {checked}"
 
 
@@ -108,9 +114,8 @@ def test_trial_ends_are_seen_while_a_candidate_is_made(quick_search):
         for g in generations:
             if g["started"] <= end and noticed < g.get("ended", 0):
                 seen.append((trial.index, round(noticed - end, 2), round(g["ended"] - noticed, 2)))
-                assert noticed - end <= POLL_SECONDS + JOB_START_SLACK
-    print(f"(trial, seen after its end s, before the generation's end s): {seen}")
-    assert seen, "no trial end fell inside a generation"
+    print(f"(trial, seen after its end, before the generation's end; s): {seen}")
+    assert seen, "no trial end fell inside a generation and was seen before it finished"
 
 
 def test_kill_9_while_a_candidate_is_made_and_while_one_waits_then_every_trial_once(tmp_path):
@@ -120,7 +125,7 @@ def test_kill_9_while_a_candidate_is_made_and_while_one_waits_then_every_trial_o
     the candidate saved as such ran, as one of the trials asked for."""
     from nas.state.storage import STATE_FILE, load_state
 
-    trials, slots = 12, 2
+    trials, slots = 16, 2
     results = tmp_path / "r"
     logs = results / "logs"
     args = ["--config", steady_config(tmp_path, 3.0, spread=4.0), "--trials", trials, "--max-pending", slots,
