@@ -123,11 +123,13 @@ def reads_curves_while_running(experiment: Experiment) -> bool:
 
 def run_search(orchestrator: Orchestrator, total_trials: int, maker: CandidateMaker,
                on_change: Callable[[Orchestrator], None] | None = None,
-               ignore_global_stopping: bool = False) -> None:
+               ignore_global_stopping: bool = False) -> str | None:
     """Run until `total_trials` trials ran (abandoned ones replaced) and all finished, or
     Ax's global stopping strategy stopped the search (unless `ignore_global_stopping`),
     or the orchestrator's `options.total_trials` (the launches allowed, lowered by a spent
-    time budget) is reached and the running trials finished.
+    time budget) is reached and the running trials finished. Returns the global stopping
+    strategy's reason if it stopped the launches (as it said then: asked again after
+    the last trials ended, it may see them improve the front), else None.
 
     The loop never waits for the model: `maker` (nas/candidates.py) makes the next
     candidates in its thread while this one polls, launches, and calls
@@ -142,6 +144,7 @@ def run_search(orchestrator: Orchestrator, total_trials: int, maker: CandidateMa
     max_pending = orchestrator.options.max_pending_trials
     stop_launching = to_run == 0
     checked_at: int | None = None  # trials ended when global stopping was last asked
+    global_stop: str | None = None
     while True:
         orchestrator.poll_and_process_results()
         orchestrator.error_if_failure_rate_exceeded()
@@ -153,8 +156,9 @@ def run_search(orchestrator: Orchestrator, total_trials: int, maker: CandidateMa
         if (not stop_launching and not ignore_global_stopping and ended != checked_at
                 and orchestrator.options.global_stopping_strategy is not None):
             checked_at = ended
-            stop_launching, _ = orchestrator.options.global_stopping_strategy.should_stop_optimization(
+            stop_launching, why = orchestrator.options.global_stopping_strategy.should_stop_optimization(
                 experiment=experiment)
+            global_stop = why if stop_launching else None
         if not stop_launching:
             _launch_candidates(orchestrator, max_pending)
             stop_launching = _ask_for_candidates(orchestrator, maker, max_pending, ended)
@@ -164,6 +168,7 @@ def run_search(orchestrator: Orchestrator, total_trials: int, maker: CandidateMa
             break
         maker.wait_ready(POLL_SECONDS)
     orchestrator.error_if_failure_rate_exceeded(force_check=True)
+    return global_stop
 
 
 def launched(experiment: Experiment) -> int:

@@ -336,10 +336,10 @@ def _run_and_stop(orchestrator: Orchestrator, store: StateStore, saver: StateSav
                     if budget_said else total_trials)
         maker = CandidateMaker(orchestrator.generation_strategy, store.path.parent / GENERATION_LOG)
         saver.maker = maker
-        run_search(orchestrator, launches, maker, on_change=on_change,
-                   ignore_global_stopping=control.ignore_global_stopping)
+        global_stop = run_search(orchestrator, launches, maker, on_change=on_change,
+                                 ignore_global_stopping=control.ignore_global_stopping)
         ran_to_end = True
-        stopped = ended_early(orchestrator, total_trials, control)
+        stopped = ended_early(orchestrator, total_trials, control, global_stop)
     except BudgetSpent:
         stopped = ended_early(orchestrator, total_trials, control)
         cancel_running_jobs(orchestrator, "time budget spent")
@@ -368,9 +368,11 @@ def _run_and_stop(orchestrator: Orchestrator, store: StateStore, saver: StateSav
     return stopped
 
 
-def ended_early(orchestrator: Orchestrator, total_trials: int, control: Control) -> Stop | None:
+def ended_early(orchestrator: Orchestrator, total_trials: int, control: Control,
+                global_stop: str | None = None) -> Stop | None:
     """The Stop of a search whose loop ended with trials still to run because its time
-    budget was spent or Ax's global stopping strategy stopped it; None otherwise."""
+    budget was spent or Ax's global stopping strategy stopped it (`global_stop`: its
+    reason, as it said when it stopped the launches); None otherwise."""
     from nas.orchestration import trials_still_to_run
 
     experiment = orchestrator.experiment
@@ -378,11 +380,8 @@ def ended_early(orchestrator: Orchestrator, total_trials: int, control: Control)
         return None
     if control.budget is not None and control.budget.spent():
         return Stop(0, control.budget.ended(trials_done(experiment), total_trials))
-    strategy = orchestrator.options.global_stopping_strategy
-    if strategy is not None and not control.ignore_global_stopping:
-        stop, why = strategy.should_stop_optimization(experiment=experiment)
-        if stop:
-            return Stop(0, f"{GLOBAL_STOPPING_PREFIX}: {one_line(why, None)}")
+    if global_stop is not None:
+        return Stop(0, f"{GLOBAL_STOPPING_PREFIX}: {one_line(global_stop, None)}")
     return None
 
 
