@@ -22,11 +22,13 @@ One that was interrupted is resumed (run_nas.py resumes a saved search) and time
 the resume. Then, from each run's hypervolume.csv:
 
     OUT/comparison.csv     one row per run: final hypervolume, HV after 25/50/75% of
-                           the trials, trials run (not ABANDONED), completed/failed/
+                           the trials, trials run (not ABANDONED or CANDIDATE), completed/failed/
                            early-stopped trials, training epochs spent (bench/effort.py),
                            wall time, how the search ended (run_summary.json: "finished",
                            or why it stopped), Pareto-optimal trials by number of hidden
-                           layers (run_summary.json)
+                           layers (run_summary.json); the slots busy training, the
+                           median wait of a free slot and the search's span
+                           (bench/busy.py)
     OUT/summary.md         the same per variant (median, min, max) as markdown
     OUT/hv_traces.csv      every run's HV after each completed trial (long format)
     OUT/hv_vs_trial.html   the plot: median HV per variant, band from min to max
@@ -49,6 +51,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.busy import slot_use
 from bench.effort import band_plot, mark_start, run_effort, write_minutes
 from bench.plots import band, plotly_figure
 
@@ -58,6 +61,8 @@ VARIANTS = {"sobol": ["--strategy", "sobol"], "botorch": ["--strategy", "botorch
             "botorch-es": ["--strategy", "botorch", "--early-stopping"],
             "layers": ["--strategy", "botorch", "--config", LAYERS_CONFIG]}
 STRATEGIES = ("sobol", "botorch")  # the default variants
+# bench/busy.py's: the slots busy training, the median wait of a free slot, the search's span
+SLOT_COLUMNS = ("busy_training", "relaunch_median_s", "search_span_s")
 WALL_FILE = "wall_seconds.txt"  # in a run's folder, once it ended with exit 0
 COLORS = {"sobol": "#1f77b4", "botorch": "#d62728", "botorch-es": "#2ca02c",
           "layers": "#9467bd"}
@@ -218,8 +223,9 @@ def run_one(args, strategy, seed):
     return status, seconds
 
 
-def load_runs(out, seeds, trials, variants=STRATEGIES):
-    """(per-run rows, long HV traces) from every run's results folder."""
+def load_runs(out, seeds, trials, variants=STRATEGIES, slots=4):
+    """(per-run rows, long HV traces) from every run's results folder. `slots`: the runs'
+    --max-pending, for bench/busy.py's figures."""
     rows, traces = [], []
     for seed in seeds:
         for strategy in variants:
@@ -251,7 +257,7 @@ def load_runs(out, seeds, trials, variants=STRATEGIES):
                 traces.append({"strategy": strategy, "seed": seed, "completed": n,
                                "hypervolume": curve[n - 1]})
             row = {"strategy": strategy, "seed": seed, "finished": finished,
-                   "trials_run": int((exp["trial_status"] != "ABANDONED").sum()),
+                   "trials_run": int((~exp["trial_status"].isin(["ABANDONED", "CANDIDATE"])).sum()),
                    "completed": completed, "failed": failed, **effort,
                    "feasible": int(hv["feasible"].sum()) if len(hv) else 0}
             for frac in (0.25, 0.5, 0.75):
@@ -263,6 +269,8 @@ def load_runs(out, seeds, trials, variants=STRATEGIES):
             row["wall_seconds"] = finished_seconds(folder) or float("nan")
             row["ended"] = ended
             row.update(pareto_by_depth(folder))
+            use = slot_use(folder, slots)
+            row.update({k: use[k] for k in SLOT_COLUMNS})
             rows.append(row)
     return pd.DataFrame(rows), pd.DataFrame(traces)
 
@@ -272,7 +280,7 @@ def summarize(table):
     cols = [c for c in table.columns if c.startswith("hv_at_") or c in
             ("final_hv", "last_hv", "final_hv_fraction", "completed", "failed", "stopped",
              "epochs_trained", "feasible", "wall_seconds", "trials_run",
-             *DEPTH_COLUMNS.values())]
+             *DEPTH_COLUMNS.values(), *SLOT_COLUMNS)]
     out = []
     for strategy in table["strategy"].unique():
         t = table[table["strategy"] == strategy]
@@ -280,7 +288,8 @@ def summarize(table):
             continue
         row = {"strategy": strategy, "runs": len(t)}
         for c in cols:
-            fmt = "{:.3f}" if c == "final_hv_fraction" else "{:,.0f}"
+            fmt = ("{:.3f}" if c in ("final_hv_fraction", "busy_training")
+                   else "{:.2f}" if c == "relaunch_median_s" else "{:,.0f}")
             row[c] = (f"{fmt.format(t[c].median())} ({fmt.format(t[c].min())}.."
                       f"{fmt.format(t[c].max())})")
         out.append(row)
@@ -318,7 +327,7 @@ def write_report(args, seeds):
     from nas.report.provenance import add_to_html, describe, provenance, write_manifest
 
     out, record = Path(args.out), provenance()
-    table, traces = load_runs(out, seeds, args.trials, args.variants)
+    table, traces = load_runs(out, seeds, args.trials, args.variants, args.max_pending)
     if table.empty:
         print("no finished run to compare", file=sys.stderr)
         return None

@@ -3,6 +3,7 @@ hypervolume of a synthetic search, against the number of finished trials.
 
     python -m bench.scale --trials 24 --max-pending 8 --seconds 5 --seed 0      # minutes
     python -m bench.scale --trials 96 --max-pending 16 --seconds 60 --seed 0 1 2
+    python -m bench.scale --trials 96 --max-pending 16 --seconds 60 --equal --seed 0   # waves
     python -m bench.scale --trials 200 --max-pending 16 --seconds 150 --seed 0 1 2
     python -m bench.scale --trials 500 --max-pending 16 --seconds 2 --seed 0    # cost curve
     python -m bench.scale --trials 500 --max-pending 16 --seconds 2 --stop-after 3600
@@ -26,7 +27,8 @@ runner, TorchX local jobs (warm-started), saving and progress, on the search
 bench/synthetic/search.toml: the tutorial's kinds of parameters, BoTorch's DTLZ2 (6
 dimensions, 2 objectives, both minimized) as the objectives, and a simulated training
 time, a sleep proportional to the mini-batch steps the configuration would train with a
-mean of `--seconds` over the search space (bench/synthetic/trial.py). The mean time enters as
+mean of `--seconds` over the search space (bench/synthetic/trial.py), or `--seconds` for every
+trial with `--equal` (slots then free in waves). The mean time enters as
 a fixed argument of the trial command: each run gets a copy of the config, `search.toml`
 in its folder, whose `args` hold `--seconds` (a config takes no new placeholders). Jobs
 that sleep leave the cores to the driver, as on a cluster, where trials train elsewhere.
@@ -137,6 +139,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="trials running at once: the workers (default: %(default)s)")
     p.add_argument("--seconds", type=float, default=5.0,
                    help="mean simulated training time of a trial, s (default: %(default)s)")
+    p.add_argument("--equal", action="store_true",
+                   help="every trial takes --seconds (default: proportional to its steps)")
     p.add_argument("--seed", type=int, nargs="+", action="extend",
                    help="seeds of the search, one run each (repeatable; default: 0)")
     p.add_argument("--repo", nargs="+", action="extend",
@@ -177,7 +181,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                            "save=nas.state.storage:StateStore.write_snapshot")
     for repo in args.repo:
         check_repo(repo)
-    name = f"{args.trials}x{args.max_pending}-{args.seconds:g}s"
+    name = f"{args.trials}x{args.max_pending}-{args.seconds:g}s" + ("-equal" if args.equal else "")
     args.out = Path(args.out or ROOT / "results" / "scale" / name).resolve()
     return args
 
@@ -233,12 +237,14 @@ def toml_text(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_config(folder: Path, seconds: float) -> Path:
-    """bench/synthetic/search.toml with `--seconds` in its trial args and its script's
-    absolute path, as FOLDER/search.toml."""
+def write_config(folder: Path, seconds: float, equal: bool = False) -> Path:
+    """bench/synthetic/search.toml with `--seconds` (and `--equal`) in its trial args and
+    its script's absolute path, as FOLDER/search.toml."""
     data = tomllib.loads(SEARCH.read_text())
     args = list(data["trial"]["args"])
     args[args.index("--seconds") + 1] = f"{seconds:g}"
+    if equal:
+        args.append("--equal")
     data["trial"]["args"] = args
     data["trial"]["script"] = str((SEARCH.parent / data["trial"]["script"]).resolve())
     text = toml_text(data)
@@ -268,7 +274,7 @@ def run_one(args: argparse.Namespace, repo: Path, label: str, seed: int) -> dict
     """One search by the probed driver of `repo`; its folder and exit status."""
     folder = args.out / "runs" / f"{label}-seed{seed}"
     folder.mkdir(parents=True)
-    config = write_config(folder, args.seconds)
+    config = write_config(folder, args.seconds, args.equal)
     cmd = [sys.executable, str(PROBE), "--repo", str(repo), "--events", str(folder / "events.jsonl"),
            *(w for text in args.wrap for w in ("--wrap", text)), "--",
            "--config", str(config), "--trials", str(args.trials),

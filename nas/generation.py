@@ -66,7 +66,10 @@ def make_generation_strategy(experiment: Experiment, total_trials: int, max_pend
         search_space=experiment.search_space,
         optimization_config=experiment.optimization_config,
         num_trials=total_trials,
-        max_parallelism_override=max_pending,  # BoTorch too keeps max_pending jobs busy
+        # BoTorch too keeps max_pending jobs busy, and the candidates made ahead for the
+        # slots about to free (nas/candidates.py) are pending points as well: up to
+        # another max_pending
+        max_parallelism_override=2 * max_pending,
         # a free slot gets another Sobol trial while BoTorch still waits for its first
         # observations, instead of idling: with more workers than Sobol trials (12 here for
         # 6 parameters) the rest of the slots sat empty until 6 had finished. Only changes

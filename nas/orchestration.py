@@ -1,24 +1,30 @@
 """The experiment, its generation strategy, and the loop that runs the trials.
 
-Ax's `Orchestrator` (the tutorial's Scheduler) keeps up to `max_pending` TorchX jobs
-running, asks the generation strategy for a new configuration whenever one finishes,
-and stops after `total_trials`. `run_search` drives it one poll round at a time so
-that the state can be saved and progress shown after every change.
+Ax's `Orchestrator` (the tutorial's Scheduler) polls and launches the TorchX jobs, up to
+`max_pending` at once. `run_search` is the loop around it, one poll round at a time, so
+that the state is saved and progress shown after every change; it takes the next
+configurations from nas/candidates.py, made beside the loop while the trials run,
+instead of letting the Orchestrator's own loop stop to generate each one while a slot
+stands free.
 """
 
 import logging
+import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from ax.core import Experiment
 from ax.core.base_trial import TrialStatus
 from ax.core.runner import Runner
+from ax.exceptions.core import AxError
 from ax.generation_strategy.generation_strategy import GenerationStrategy
 from ax.orchestration.orchestrator import Orchestrator
 from ax.orchestration.orchestrator_options import OrchestratorOptions
 
 from nas.ax_compat import experiment_properties
+from nas.candidates import CandidateMaker
 from nas.config import SearchConfig
 from nas.early_stopping import make_strategy
 from nas.errors import NasError
@@ -115,29 +121,124 @@ def reads_curves_while_running(experiment: Experiment) -> bool:
     return any(m.is_available_while_running() for m in experiment.metrics.values())
 
 
-def run_search(orchestrator: Orchestrator, total_trials: int,
+def run_search(orchestrator: Orchestrator, total_trials: int, maker: CandidateMaker,
                on_change: Callable[[Orchestrator], None] | None = None,
-               timeout_hours: float | None = None, ignore_global_stopping: bool = False) -> None:
+               ignore_global_stopping: bool = False) -> str | None:
     """Run until `total_trials` trials ran (abandoned ones replaced) and all finished, or
     Ax's global stopping strategy stopped the search (unless `ignore_global_stopping`),
-    or `timeout_hours` passed (Ax aborts: the running trials are left running).
+    or the orchestrator's `options.total_trials` (the launches allowed, lowered by a spent
+    time budget) is reached and the running trials finished. Returns the global stopping
+    strategy's reason if it stopped the launches (as it said then: asked again after
+    the last trials ended, it may see them improve the front), else None.
 
-    Works the same on a new experiment and on one loaded from a saved state.
-    `on_change(orchestrator)` is called after every poll, also while waiting.
+    The loop never waits for the model: `maker` (nas/candidates.py) makes the next
+    candidates in its thread while this one polls, launches, and calls
+    `on_change(orchestrator)` after every poll. A free slot takes a candidate that is
+    ready (an Ax CANDIDATE trial) at once. Works the same on a new experiment and on one
+    loaded from a saved state, whose CANDIDATE trials are launched first.
     """
     experiment = orchestrator.experiment
     to_run = trials_still_to_run(experiment, total_trials)
-    orchestrator.options = replace(
-        orchestrator.options,
-        total_trials=len(experiment.trials) - _count(experiment, TrialStatus.CANDIDATE) + to_run,
-    )
-    if to_run == 0 and not orchestrator.running_trials:
-        return
-    for _ in orchestrator.run_trials_and_yield_results(
-            max_trials=to_run, idle_callback=on_change, timeout_hours=timeout_hours,
-            ignore_global_stopping_strategy=ignore_global_stopping):
+    orchestrator.options = replace(orchestrator.options,
+                                   total_trials=launched(experiment) + to_run)
+    max_pending = orchestrator.options.max_pending_trials
+    stop_launching = to_run == 0
+    checked_at: int | None = None  # trials ended when global stopping was last asked
+    global_stop: str | None = None
+    while True:
+        orchestrator.poll_and_process_results()
+        orchestrator.error_if_failure_rate_exceeded()
+        for generator_run in maker.take():
+            experiment.new_trial(generator_run=generator_run)  # a CANDIDATE trial
+        ended = sum(t.status.is_terminal for t in experiment.trials.values())
+        if not stop_launching:
+            stop_launching = launched(experiment) >= (orchestrator.options.total_trials or 0)
+        if (not stop_launching and not ignore_global_stopping and ended != checked_at
+                and orchestrator.options.global_stopping_strategy is not None):
+            checked_at = ended
+            stop_launching, why = orchestrator.options.global_stopping_strategy.should_stop_optimization(
+                experiment=experiment)
+            global_stop = why if stop_launching else None
+        if not stop_launching:
+            _launch_candidates(orchestrator, max_pending)
+            stop_launching = _ask_for_candidates(orchestrator, maker, max_pending, ended)
         if on_change:
             on_change(orchestrator)
+        if stop_launching and not orchestrator.running_trials:
+            break
+        maker.wait_ready(POLL_SECONDS)
+    orchestrator.error_if_failure_rate_exceeded(force_check=True)
+    return global_stop
+
+
+def launched(experiment: Experiment) -> int:
+    """Trials launched so far (every trial but the candidates not yet launched)."""
+    return len(experiment.trials) - _count(experiment, TrialStatus.CANDIDATE)
+
+
+def _launch_candidates(orchestrator: Orchestrator, max_pending: int) -> None:
+    """Launch the candidate trials there are into the free slots, within the launches
+    allowed."""
+    experiment = orchestrator.experiment
+    free = max_pending - len(orchestrator.pending_trials)
+    allowed = (orchestrator.options.total_trials or 0) - launched(experiment)
+    candidates = orchestrator.candidate_trials[:max(min(free, allowed), 0)]
+    if candidates:
+        orchestrator.run_trials(new_trials=[], existing_trials=candidates)
+
+
+def _ask_for_candidates(orchestrator: Orchestrator, maker: CandidateMaker, max_pending: int,
+                        ended: int) -> bool:
+    """Ask `maker` for the candidates the slots will want (`slots_to_fill`) beyond those
+    ready, unless it is busy or said it needs more results than the `ended` trials give. True if no
+    trial can be launched any more: the strategy can make no more (Sobol only, all made)."""
+    experiment = orchestrator.experiment
+    ready = len(orchestrator.candidate_trials)
+    if maker.busy:
+        return False
+    if maker.exhausted:
+        return ready == 0
+    if maker.needs_data_at == ended:
+        if not orchestrator.running_trials and not ready:
+            raise AxError("the generation strategy needs more results to make a candidate, "
+                          "and no trial is running to give them")
+        return False
+    allowed = (orchestrator.options.total_trials or 0) - launched(experiment) - ready
+    wanted = slots_to_fill(experiment, max_pending, maker.last_seconds) - ready
+    n = min(allowed, wanted)
+    if n > 0:
+        maker.request(experiment, n, ended)
+    return False
+
+
+def slots_to_fill(experiment: Experiment, max_pending: int, generation_seconds: float | None,
+                  now: datetime | None = None) -> int:
+    """The slots free now, and those whose trial is expected to end before a candidate
+    asked for now would be ready: a running trial whose age plus the last generation's
+    duration (times SOON_MARGIN) passed the median duration of the last trials that
+    ended (a later trial may train longer than the first ones), not counting the trials
+    that started before the first end once there are others (their time includes the
+    start of the warm-start server). Until a trial ended (or a candidate was made) only
+    the free slots count."""
+    running = [t for t in experiment.trials.values() if t.status == TrialStatus.RUNNING]
+    free = max_pending - len(running)
+    ended = sorted((t.time_completed, t.time_run_started) for t in experiment.trials.values()
+                   if t.status.is_terminal and t.time_completed and t.time_run_started)
+    if not ended or generation_seconds is None:
+        return free
+    # the first trials to start wait for the warm-start server and the first loads
+    later = [(end, start) for end, start in ended if start >= ended[0][0]]
+    recent = (later or ended)[-max(max_pending, RECENT_TRIALS):]
+    typical = statistics.median((end - start).total_seconds() for end, start in recent)
+    now = now or datetime.now()
+    soon = sum(1 for t in running if t.time_run_started is not None
+               and (now - t.time_run_started).total_seconds()
+               + SOON_MARGIN * generation_seconds >= typical)
+    return free + soon
+
+
+SOON_MARGIN = 1.5  # a generation asked for now may take longer than the last one
+RECENT_TRIALS = 5  # at least this many of the last trials that ended give the typical duration
 
 
 def _count(experiment: Experiment, status: TrialStatus) -> int:

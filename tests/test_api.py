@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import tomllib
 
@@ -54,14 +55,15 @@ def api_run(tmp_path_factory):
         with redirect_stdout(printed):
             result = search.run()
         handlers = {sig: signal.getsignal(sig) for sig in before}
+        threads = [t.name for t in threading.enumerate()]
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
-    return search, result, printed.getvalue(), handlers, mine, tmp
+    return search, result, printed.getvalue(), handlers, mine, tmp, threads
 
 
 def test_the_result_is_the_files_the_command_writes(api_run, tmp_path):
-    search, result, _, _, _, tmp = api_run
+    search, result, _, _, _, tmp, _ = api_run
     assert result.state == "finished" and result.stopped_because is None
     assert len(result.experiment.trials) == 2
     # run_nas.py --report on the same saved search, with the same config file
@@ -79,14 +81,15 @@ def test_the_result_is_the_files_the_command_writes(api_run, tmp_path):
     assert written["table (CSV)"].read_text() == (tmp / "results" / "experiment.csv").read_text()
 
 
-def test_the_library_prints_nothing_and_puts_the_handlers_back(api_run):
-    _, _, printed, handlers, mine, _ = api_run
+def test_the_library_prints_nothing_puts_the_handlers_back_and_leaves_no_thread(api_run):
+    _, _, printed, handlers, mine, _, threads = api_run
     assert printed == ""
     assert handlers == {signal.SIGINT: mine, signal.SIGTERM: mine}
+    assert "nas-candidates" not in threads  # nas/candidates.py's, gone with the search
 
 
 def test_load_reads_the_saved_search(api_run):
-    _, result, _, _, _, tmp = api_run
+    _, result, _, _, _, tmp, _ = api_run
     loaded = nas.load(tmp / "logs")  # the config its run info records: here a dict
     assert loaded.state == "finished"
     pd.testing.assert_frame_equal(loaded.table, result.table)
@@ -98,7 +101,7 @@ def test_load_reads_the_saved_search(api_run):
 def test_a_second_run_resumes(api_run):
     import logging
 
-    search, result, _, _, _, tmp = api_run
+    search, result, _, _, _, tmp, _ = api_run
     more = nas.Search.from_config(spirals_dict(), trials=3, max_pending=2, seed=0,
                                   log_dir=tmp / "logs", results_dir=tmp / "results")
     mtimes = {p.name: p.stat().st_mtime_ns for p in (tmp / "logs" / "trials" / "0").iterdir()}
@@ -147,7 +150,7 @@ def test_errors_are_nas_errors_naming_the_keyword(tmp_path):
 
 
 INTERRUPTED = textwrap.dedent("""
-    import json, signal, sys
+    import json, signal, sys, threading
     sys.path.insert(0, {root!r})
     import nas
 
@@ -165,7 +168,8 @@ INTERRUPTED = textwrap.dedent("""
             "interrupted": True, "kind": type(e).__name__, "state": e.result.state,
             "why": e.result.stopped_because,
             "sigint_default": signal.getsignal(signal.SIGINT) is signal.default_int_handler,
-            "sigterm_mine": signal.getsignal(signal.SIGTERM) is mine}}))
+            "sigterm_mine": signal.getsignal(signal.SIGTERM) is mine,
+            "threads_left": [t.name for t in threading.enumerate() if t.name == "nas-candidates"]}}))
 """)
 
 
@@ -191,7 +195,7 @@ def test_interrupting_run_cancels_the_jobs_saves_and_puts_the_handlers_back(tmp_
     report = json.loads(out.strip().splitlines()[-1])
     assert report == {"interrupted": True, "kind": "SearchInterrupted", "state": "stopped",
                       "why": "interrupted (SIGINT)", "sigint_default": True,
-                      "sigterm_mine": True}, err[-2000:]
+                      "sigterm_mine": True, "threads_left": []}, err[-2000:]
     experiment, _ = load_state(logs / STATE_FILE)
     assert experiment.trials[0].status.name == "ABANDONED"
     deadline = time.time() + 30

@@ -14,7 +14,8 @@ circle f1^2 + f2^2 = 1, reached where every coordinate but the first is 0.5. The
 The simulated training time is proportional to the mini-batch steps the configuration
 would train, epochs x 60,000 / batch (an MNIST-sized epoch), scaled so that its mean over
 the search space (uniform epochs and batch) is --seconds: from 0.11 x --seconds (1 epoch,
-batch 256) to 3.4 x --seconds (4 epochs, batch 32). --seconds 0: no sleep.
+batch 256) to 3.4 x --seconds (4 epochs, batch 32); with --equal, --seconds for every
+trial (slots that free in waves). --seconds 0: no sleep.
 
 By hand:
 
@@ -106,6 +107,8 @@ def parse_args(argv=None):
     p.add_argument("--log-dir", required=True, help="TensorBoard log dir of this trial")
     p.add_argument("--seconds", type=float, required=True,
                    help="mean simulated training time over the search space, s")
+    p.add_argument("--equal", action="store_true",
+                   help="every trial sleeps --seconds, whatever its epochs and batch")
     p.add_argument("--width-1", type=int, required=True)
     p.add_argument("--width-2", type=int, required=True)
     p.add_argument("--lr", type=float, required=True)
@@ -130,7 +133,8 @@ def main(argv=None):
     torch.set_num_threads(1)
     point = unit_point(args.width_1, args.width_2, args.lr, args.epochs, args.dropout, args.batch)
     final = objectives([point])[0].tolist()
-    per_epoch = simulated_seconds(args.epochs, args.batch, args.seconds) / args.epochs
+    total = args.seconds if args.equal else simulated_seconds(args.epochs, args.batch, args.seconds)
+    per_epoch = total / args.epochs
     writer = SummaryWriter(args.log_dir)
     try:
         for epoch in range(1, args.epochs + 1):

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ax.orchestration.orchestrator import Orchestrator
 
     from nas.budget import TimeBudget
+    from nas.candidates import CandidateMaker
     from nas.config import SearchConfig
     from nas.jobs.warm_start import WarmServer
     from nas.runner import NasRunner
@@ -109,6 +110,9 @@ class StateSaver:
     def __init__(self, store: StateStore, run_info: Callable[[], dict[str, Any]] | None = None,
                  every_save: bool = False) -> None:
         self.store = store
+        # the candidate maker (nas/candidates.py) while one runs: the strategy is saved
+        # only while it is not making a candidate
+        self.maker: CandidateMaker | None = None
         self.run_info = run_info  # () -> the driver's run info, saved with the state
         self.every_save = every_save  # the run info at every save, not only first and last
         self.ended: str | None = None  # how the search ended ("finished" or why it stopped), once it did
@@ -119,16 +123,21 @@ class StateSaver:
         experiment = orchestrator.experiment
         fingerprint = [(t.index, t.status) for t in experiment.trials.values()]
         if fingerprint != self._saved:
-            self.save(experiment, orchestrator.generation_strategy)
+            if self.maker is None:
+                self.save(experiment, orchestrator.generation_strategy)
+            else:
+                with self.maker.strategy_free() as free:
+                    self.save(experiment, orchestrator.generation_strategy if free else None)
             self._saved = fingerprint
 
-    def save(self, experiment: Experiment, generation_strategy: GenerationStrategy,
+    def save(self, experiment: Experiment, generation_strategy: GenerationStrategy | None,
              snapshot: bool = False) -> None:
         """`snapshot`: the whole state into a new snapshot (and an empty journal). The run
         info goes in at the first save and once the search ended: between them it would
         change at every save (the driver's seconds) and make each one rewrite the
         experiment's fields; with `every_save` (a time budget, whose time used a resume
-        counts on from) at every save."""
+        counts on from) at every save. `generation_strategy` None: it is making a
+        candidate (nas/candidates.py); saved at a later save."""
         from nas.orchestration import record_run_info
 
         if self.run_info and (not self._recorded or self.ended or self.every_save):
@@ -311,7 +320,10 @@ def _run_and_stop(orchestrator: Orchestrator, store: StateStore, saver: StateSav
         if progress:
             progress(o.experiment)
 
+    from nas.candidates import GENERATION_LOG, CandidateMaker
+
     stopped, ran_to_end = None, False
+    maker = None
     try:
         # at once: what a resume collected is kept even if this driver dies before a
         # trial changes, and an unwritable log dir shows before anything launches; a
@@ -322,10 +334,12 @@ def _run_and_stop(orchestrator: Orchestrator, store: StateStore, saver: StateSav
         # spent before the loop: it launches nothing (and waits for re-attached jobs)
         launches = (total_trials - trials_still_to_run(experiment, total_trials)
                     if budget_said else total_trials)
-        run_search(orchestrator, launches, on_change=on_change,
-                   ignore_global_stopping=control.ignore_global_stopping)
+        maker = CandidateMaker(orchestrator.generation_strategy, store.path.parent / GENERATION_LOG)
+        saver.maker = maker
+        global_stop = run_search(orchestrator, launches, maker, on_change=on_change,
+                                 ignore_global_stopping=control.ignore_global_stopping)
         ran_to_end = True
-        stopped = ended_early(orchestrator, total_trials, control)
+        stopped = ended_early(orchestrator, total_trials, control, global_stop)
     except BudgetSpent:
         stopped = ended_early(orchestrator, total_trials, control)
         cancel_running_jobs(orchestrator, "time budget spent")
@@ -338,6 +352,9 @@ def _run_and_stop(orchestrator: Orchestrator, store: StateStore, saver: StateSav
     finally:
         for sig in STOP_SIGNALS:  # a second Ctrl-C must not cut this short
             signal.signal(sig, signal.SIG_IGN)
+        if maker is not None:  # a candidate being made is dropped; ready ones are CANDIDATE trials
+            maker.close()
+            saver.maker = None
         cancel_running_jobs(orchestrator, "search stopped" if stopped else "driver failed")
         try:
             if stopped is None or stopped.saved:  # a finished search is one file
@@ -351,9 +368,11 @@ def _run_and_stop(orchestrator: Orchestrator, store: StateStore, saver: StateSav
     return stopped
 
 
-def ended_early(orchestrator: Orchestrator, total_trials: int, control: Control) -> Stop | None:
+def ended_early(orchestrator: Orchestrator, total_trials: int, control: Control,
+                global_stop: str | None = None) -> Stop | None:
     """The Stop of a search whose loop ended with trials still to run because its time
-    budget was spent or Ax's global stopping strategy stopped it; None otherwise."""
+    budget was spent or Ax's global stopping strategy stopped it (`global_stop`: its
+    reason, as it said when it stopped the launches); None otherwise."""
     from nas.orchestration import trials_still_to_run
 
     experiment = orchestrator.experiment
@@ -361,11 +380,8 @@ def ended_early(orchestrator: Orchestrator, total_trials: int, control: Control)
         return None
     if control.budget is not None and control.budget.spent():
         return Stop(0, control.budget.ended(trials_done(experiment), total_trials))
-    strategy = orchestrator.options.global_stopping_strategy
-    if strategy is not None and not control.ignore_global_stopping:
-        stop, why = strategy.should_stop_optimization(experiment=experiment)
-        if stop:
-            return Stop(0, f"{GLOBAL_STOPPING_PREFIX}: {one_line(why, None)}")
+    if global_stop is not None:
+        return Stop(0, f"{GLOBAL_STOPPING_PREFIX}: {one_line(global_stop, None)}")
     return None
 
 

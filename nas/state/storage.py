@@ -137,11 +137,13 @@ class StateStore:
 
     # --- saving ------------------------------------------------------------------------
 
-    def save(self, experiment: Experiment, generation_strategy: GenerationStrategy) -> None:
+    def save(self, experiment: Experiment, generation_strategy: GenerationStrategy | None) -> None:
         """Save what changed since the last save (a journal line), or a snapshot if there
         is none yet. Raises OSError (full disk, unwritable folder) with the files as they
-        were."""
+        were. `generation_strategy` None: the strategy is busy making a candidate
+        (nas/candidates.py); its saved parts stay as they are until a later save."""
         if self._parts is None:
+            assert generation_strategy is not None  # the first save has it
             return self.write_snapshot(experiment, generation_strategy)
         change = self._changes(experiment, generation_strategy)
         if change:
@@ -168,7 +170,8 @@ class StateStore:
         atomic_write_text(self.journal, _header(token))
         self._journal_lines = 0
 
-    def _changes(self, experiment: Experiment, generation_strategy: GenerationStrategy) -> dict[str, Any]:
+    def _changes(self, experiment: Experiment,
+                 generation_strategy: GenerationStrategy | None) -> dict[str, Any]:
         """{part: what changed}; trials and data as {index: (key, Ax's JSON)}."""
         assert self._parts is not None  # loaded, or a new snapshot's
         change: dict[str, Any] = {}
@@ -181,12 +184,14 @@ class StateStore:
                 if self._keys["data"].get(i) != key}
         if data:
             change["data"] = data
+        if self._keys["experiment"] != (key := _experiment_key(experiment)):
+            change["experiment"] = (key, _fields(experiment))
+        if generation_strategy is None:
+            return change
         runs = generator_runs(generation_strategy)
         known = len(self._parts["generator_runs"])
         if len(runs) > known:
             change["generator_runs"] = {known + k: _encode(r) for k, r in enumerate(runs[known:])}
-        if self._keys["experiment"] != (key := _experiment_key(experiment)):
-            change["experiment"] = (key, _fields(experiment))
         fields = _fields(generation_strategy)
         if fields != self._parts["generation_strategy"]:
             change["generation_strategy"] = fields

@@ -1,0 +1,190 @@
+"""The loop never waits for the model (nas/candidates.py): a free slot takes a ready
+candidate at once, trial ends are seen while a candidate is made, a driver killed while a
+candidate is being made or waits for its slot loses nothing and runs nothing twice, and
+the thread is gone once the search returns.
+
+Real drivers and jobs of tests/scripts/steady_trial.py, whose own clocks (times.json in
+each trial's folder) say when each job started and ended.
+"""
+
+import json
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+import nas
+from conftest import run_driver, start_driver
+from nas.candidates import GENERATION_LOG, read_generation_log
+from nas.orchestration import POLL_SECONDS
+
+STEADY_TRIAL = Path(__file__).resolve().parent / "scripts" / "steady_trial.py"
+THREAD = "nas-candidates"
+# the launch of a local job (TorchX's submit, a fork from the warm-start server): what a
+# ready candidate's launch may take after the poll that saw its slot free; generous, as a
+# loaded machine slows it. No speed is asserted beyond that (bench.busy measures it).
+LAUNCH_SLACK = 2.0
+
+
+def steady_config(tmp_path, seconds, spread=0.0):
+    """A search of STEADY_TRIAL: trials of `seconds` plus `spread` times x."""
+    config = tmp_path / "steady.toml"
+    config.write_text(f"""name = "steady"
+[trial]
+script = "{STEADY_TRIAL}"
+args = ["--log-dir", "{{log_dir}}", "--seconds", "{seconds}", "--spread", "{spread}"]
+[parameters]
+x = {{ parameter_type = "float", bounds = [0.0, 1.0] }}
+y = {{ parameter_type = "float", bounds = [0.0, 1.0] }}
+[optimization]
+objective = "score, -cost"
+""")
+    return config
+
+
+def job_times(trials_dir):
+    """{trial index: (started, ended)} from the jobs' own clocks."""
+    times = {}
+    for path in trials_dir.glob("*/times.json"):
+        if path.parent.name.isdigit():
+            t = json.loads(path.read_text())
+            times[int(path.parent.name)] = (t["started"], t["ended"])
+    return times
+
+
+def epoch(moment: datetime) -> float:
+    return moment.timestamp()  # Ax's times are naive local times
+
+
+SLOTS = 3
+
+
+@pytest.fixture(scope="module")
+def quick_search(tmp_path_factory):
+    """12 trials of 3 to 7 s on 3 slots, one driver: (experiment, job times, generations).
+    BoTorch makes three candidates in well under 3 s here, so most are ready before a slot
+    frees; trials of unequal length end while one is made."""
+    from nas.state.storage import STATE_FILE, load_state
+
+    tmp = tmp_path_factory.mktemp("quick")
+    results = tmp / "r"
+    done = run_driver("--config", steady_config(tmp, 3.0, spread=4.0), "--trials", 12, "--max-pending", SLOTS,
+                      "--seed", 3, "--results-dir", results)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    experiment, _ = load_state(results / "logs" / STATE_FILE)
+    return experiment, job_times(results / "logs" / "trials"), read_generation_log(results / "logs")
+
+
+def test_a_free_slot_takes_a_ready_candidate_within_a_poll(quick_search):
+    """Trial k (k >= SLOTS, launched in index order) takes the slot that the
+    (k - SLOTS)-th trial end frees. Where its candidate was ready before the driver saw
+    that end, the driver launched it in the same poll round: its launch follows the end
+    it saw by no more than a poll and the launch itself (the driver's clock). The same
+    gap by the jobs' own clocks (the job's start after the freeing job's end, start-up
+    and detection included) is printed: speed is bench.busy's to measure."""
+    experiment, times, generations = quick_search
+    trials = sorted(experiment.trials.values(), key=lambda t: t.index)
+    assert sorted(times) == list(range(12))
+    seen_ends = sorted((epoch(t.time_completed), t.index) for t in trials)
+    ready_at = [g["ended"] for g in generations for _ in range(g.get("made", 0))]
+    assert len(ready_at) == 12  # one made candidate per trial, in trial order
+    checked = []
+    for k in range(SLOTS, 12):
+        seen, freeing = seen_ends[k - SLOTS]
+        if ready_at[k] <= seen:
+            launch_gap = epoch(trials[k].time_run_started) - seen
+            job_gap = times[k][0] - times[freeing][1]
+            checked.append((k, round(launch_gap, 2), round(job_gap, 2)))
+            assert launch_gap <= POLL_SECONDS + LAUNCH_SLACK, (k, launch_gap, checked)
+    print(f"(trial, its launch after the end seen, its job's start after that job's end; s) "
+          f"with the candidate ready: {checked}")
+    assert len(checked) >= 3, f"too few candidates ready before their slot freed: {checked}"
+
+
+def test_trial_ends_are_seen_while_a_candidate_is_made(quick_search):
+    """A job that ended while the thread was generating was seen ended (its trial
+    completed) before that generation finished: polling did not wait for it."""
+    experiment, times, generations = quick_search
+    seen = []
+    for trial in experiment.trials.values():
+        end = times[trial.index][1]
+        noticed = epoch(trial.time_completed)
+        for g in generations:
+            if g["started"] <= end and noticed < g.get("ended", 0):
+                seen.append((trial.index, round(noticed - end, 2), round(g["ended"] - noticed, 2)))
+    print(f"(trial, seen after its end, before the generation's end; s): {seen}")
+    assert seen, "no trial end fell inside a generation and was seen before it finished"
+
+
+def test_kill_9_while_a_candidate_is_made_and_while_one_waits_then_every_trial_once(tmp_path):
+    """The driver is SIGKILLed once while the thread makes a candidate (a generation
+    log line with no end) and once while a candidate waits for its slot (a CANDIDATE
+    trial in the saved state); the search resumed to its end ran each trial once, and
+    the candidate saved as such ran, as one of the trials asked for."""
+    from nas.state.storage import STATE_FILE, load_state
+
+    trials, slots = 16, 2
+    results = tmp_path / "r"
+    logs = results / "logs"
+    args = ["--config", steady_config(tmp_path, 3.0, spread=4.0), "--trials", trials, "--max-pending", slots,
+            "--seed", 5, "--results-dir", results]
+
+    def killed_when(condition, name, attempts=4):
+        for attempt in range(attempts):
+            driver = start_driver(*args, out=tmp_path / f"{name}{attempt}.txt")
+            end = time.time() + 300
+            while driver.poll() is None and time.time() < end and not condition():
+                time.sleep(0.02)
+            assert driver.poll() is None, (tmp_path / f"{name}{attempt}.txt").read_text()[-3000:]
+            driver.kill()
+            driver.wait()
+            if condition():
+                return
+        pytest.fail(f"no kill landed {name}")
+
+    def generating():
+        generations = read_generation_log(logs)
+        return bool(generations) and "ended" not in generations[-1] and generations[-1]["completed"] > 0
+
+    def waiting_candidate():
+        journal = logs / f"{STATE_FILE}.journal"
+        return journal.exists() and '"CANDIDATE"' in journal.read_text().splitlines()[-1]
+
+    killed_when(generating, "generating")
+    killed_when(waiting_candidate, "candidate")
+    experiment, _ = load_state(logs / STATE_FILE)
+    saved = [t.index for t in experiment.trials.values() if t.status.name == "CANDIDATE"]
+    assert saved, "the kill was meant to leave a candidate saved as such"
+
+    final = run_driver(*args)
+    assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
+    experiment, _ = load_state(logs / STATE_FILE)
+    status = {t.index: t.status.name for t in experiment.trials.values()}
+    assert list(status.values()).count("COMPLETED") == trials, status
+    assert set(status.values()) <= {"COMPLETED", "ABANDONED"}, status
+    for index in saved:
+        assert status[index] == "COMPLETED"
+    for index, name in status.items():
+        trial_dir = logs / "trials" / str(index)
+        events = list(trial_dir.glob("events.out.tfevents.*"))
+        if name == "COMPLETED":
+            assert len(events) == 1, f"trial {index} trained {len(events)} times"
+    generations = read_generation_log(logs)
+    assert any("ended" not in g for g in generations[:-1]), "no generation was cut by a kill"
+    assert (logs / GENERATION_LOG).exists()
+
+
+def test_the_thread_is_gone_after_a_crash(tmp_path):
+    """A `progress` callback that raises ends the search with its error; the thread
+    that made the candidates is gone with it (a normal end and Ctrl-C: tests/test_api.py)."""
+    def progress(experiment):
+        if any(t.status.name == "COMPLETED" for t in experiment.trials.values()):
+            raise RuntimeError("a bug in the caller's callback")
+
+    search = nas.Search.from_config(steady_config(tmp_path, 0.5), trials=4, max_pending=2, seed=0,
+                                    log_dir=tmp_path / "logs", results_dir=tmp_path / "results")
+    with pytest.raises(RuntimeError, match="callback"):
+        search.run(progress=progress)
+    assert THREAD not in [t.name for t in threading.enumerate()]
