@@ -143,9 +143,6 @@ class CandidateMaker:
             log.warning("note: the candidate generation did not end within "
                         f"{timeout:.0f} s; it is left to end with the process")
 
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
     # --- the thread ----------------------------------------------------------------------
 
     def _work(self) -> None:

@@ -286,7 +286,7 @@ def _run_and_stop(orchestrator: Orchestrator, store: StateStore, saver: StateSav
                   warm_start: bool, control: Control) -> Stop | None:
     from ax.exceptions.core import AxError
 
-    from nas.orchestration import run_search, trials_still_to_run
+    from nas.orchestration import launched, run_search, trials_still_to_run
 
     experiment = orchestrator.experiment
     budget = control.budget
@@ -304,8 +304,7 @@ def _run_and_stop(orchestrator: Orchestrator, store: StateStore, saver: StateSav
         running = len(o.running_trials)
         done = trials_done(o.experiment)
         if not control.stop_running:
-            launched = len(o.experiment.trials) - _candidates(o.experiment)
-            o.options = replace(o.options, total_trials=launched)
+            o.options = replace(o.options, total_trials=launched(o.experiment))
         what = ("they are stopped" if control.stop_running else "they finish") if running else ""
         log.info(f"{budget.ended(done, total_trials)}: no new trial starts"
                  + (f"; {running} running trial{'s' * (running != 1)}: {what}" if running else ""))
@@ -393,10 +392,6 @@ def trials_done(experiment: Experiment) -> int:
     from nas.report.summary import finished, trial_counts
 
     return finished(trial_counts(experiment))
-
-
-def _candidates(experiment: Experiment) -> int:
-    return sum(t.status.name == "CANDIDATE" for t in experiment.trials.values())
 
 
 def start_warm_server(runner: NasRunner) -> WarmServer | None:
