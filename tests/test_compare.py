@@ -160,11 +160,13 @@ def test_a_variant_is_given_with_its_own_flags(tmp_path, monkeypatch):
     with pytest.raises(SystemExit):  # the same name twice
         parse_args(["--variant", "b=--time-budget 1s", "--variant", "b=--time-budget 2s"])
 
-    commands = []
+    commands, built = [], []
     monkeypatch.setattr(bench.compare.subprocess, "call", lambda cmd, **kw: commands.append(cmd) or 1)
+    monkeypatch.setattr(bench.compare, "build_botorch_kernel", lambda: built.append(1))
     main(["--seeds", "1", "--trials", "4", "--variant", "budget=--time-budget 150s",
           "--out", str(tmp_path)])
     [cmd] = commands
+    assert built == [1]  # BoTorch's kernel, before the run that is timed
     assert cmd[2:6] == ["--time-budget", "150s", "--seed", "0"]
     assert str(tmp_path / "runs" / "budget-seed0") in cmd
     log = (tmp_path / "runs" / "budget-seed0" / "driver.log").read_text()
