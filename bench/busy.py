@@ -14,6 +14,12 @@
   free slot waited. Median and total.
 - **generation**: the seconds the driver spent making candidates, and how many of them,
   from nas/candidates.py's log (none for a driver that generated in its loop).
+- **a trial's slot, piece by piece** (`trial_phases`): each completed trial's time from
+  its launch to the driver seeing its end, split at the moments its logs give: the job's
+  process started (the launcher's job.pid), training started (the `train_time` scalar's
+  write time less `train_time`), training ended (that write), the driver saw the end (Ax's
+  time_completed). As shares of slots x span, these pieces and the slots' idle time add
+  up to 1: `launch` + `startup` + `training` + `end` + `idle`.
 """
 
 import argparse
@@ -52,12 +58,53 @@ def slot_use(results_dir: Path, slots: int) -> dict:
             "generations": len(generations)}
 
 
+PHASES = ("launch", "startup", "training", "end")
+
+
+def trial_phases(results_dir: Path, slots: int) -> dict:
+    """`launch` (Ax's launch to the job's process), `startup` (process to training:
+    interpreter or warm-start fork, data, model, trainer), `training` (Trainer.fit, its
+    validations included), `end` (training's end to the driver seeing the job ended: the
+    metrics written, the process exiting, the poll that sees it) of every completed trial
+    with all four: median seconds per trial and share of slots x span; `idle` is the rest
+    of the slots' time (a free slot waiting for its next trial, and the trials without
+    these logs)."""
+    from bench.overhead import job_span
+
+    logs = Path(results_dir) / "logs"
+    experiment, _ = load_state(logs / STATE_FILE)
+    ran = [t for t in experiment.trials.values() if t.time_run_started and t.time_completed]
+    if not ran:
+        return {}
+    span = max(t.time_completed.timestamp() for t in ran) - min(
+        t.time_run_started.timestamp() for t in ran)
+    pieces: dict[str, list[float]] = {k: [] for k in PHASES}
+    for t in ran:
+        trial_dir = logs / "trials" / str(t.index)
+        job = job_span(trial_dir) if t.status.name == "COMPLETED" else None
+        training = read_final_scalars(trial_dir).get("train_time")
+        if job is None or training is None:
+            continue
+        process, written = job
+        launched, seen = t.time_run_started.timestamp(), t.time_completed.timestamp()
+        for k, v in zip(PHASES, (process - launched, written - training - process, training,
+                                 seen - written)):
+            pieces[k].append(v)
+    out = {"trials_split": len(pieces["training"]), "span_s": span}
+    for k, values in pieces.items():
+        out[f"{k}_median_s"] = statistics.median(values) if values else float("nan")
+        out[f"{k}_share"] = sum(values) / (slots * span)
+    out["idle_share"] = 1 - sum(out[f"{k}_share"] for k in PHASES)
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results_dir", type=Path)
     parser.add_argument("--slots", type=int, required=True, help="the search's --max-pending")
     args = parser.parse_args(argv)
-    print(json.dumps(slot_use(args.results_dir, args.slots), indent=1))
+    print(json.dumps({**slot_use(args.results_dir, args.slots),
+                      "phases": trial_phases(args.results_dir, args.slots)}, indent=1))
 
 
 if __name__ == "__main__":

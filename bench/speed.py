@@ -26,12 +26,14 @@ from pathlib import Path
 
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # as in the job: CPU only
 
+from bench.busy import slot_use, trial_phases
 from bench.overhead import idle_gaps, load, median, trial_overhead
 
 ROOT = Path(__file__).resolve().parents[1]
 # library versions recorded with the figures
 VERSIONS = ["torch", "pytorch-lightning", "ax-platform", "botorch", "gpytorch", "torchx",
             "torchvision", "torchmetrics"]
+MAX_PENDING = 4  # the default search's trials at once (nas/tutorial.toml), for bench/busy.py
 MODEL = dict(hidden_size_1=32, hidden_size_2=32, learning_rate=1e-3, dropout=0.2)  # job defaults
 
 
@@ -170,6 +172,13 @@ def full_run(repo, data_dir, seed=0):
            "driver_s": {k: round(v, 1) for k, v in end["totals"].items()},
            "results_dir": str(results), "load_after": load()}
     out.update(idle_gaps(results / "logs"))  # bench/overhead.py
+    from nas.state.storage import StateError
+
+    try:  # bench/busy.py's figures, as bench.compare and bench.scale give them
+        out["slots"] = slot_use(results, MAX_PENDING)
+        out["slot_phases"] = trial_phases(results, MAX_PENDING)
+    except StateError:  # a build that saved its state in another format
+        pass
     return out
 
 
@@ -216,6 +225,12 @@ def table(res):
             lines.append(f"  gap between a job ending and the next starting, beyond generation: "
                          f"median {f['idle_gap_median_s']:.2f} s, max {f['idle_gap_max_s']:.2f} s; "
                          f"generation median {f['generation_median_s']:.2f} s")
+        if "slots" in f:
+            u, ph = f["slots"], f.get("slot_phases", {})
+            lines.append(f"  slots busy training {u['busy_training']:.3f} (bench/busy.py), a free "
+                         f"slot's median wait {u['relaunch_median_s']:.2f} s; slots' time: "
+                         + ", ".join(f"{k} {ph.get(f'{k}_share', float('nan')):.3f}"
+                                     for k in ("launch", "startup", "training", "end", "idle")))
     return "\n".join(lines)
 
 
