@@ -29,6 +29,10 @@ Options: --seed N (reproducible run); --gpus N (0, the default: CPU, CUDA hidden
 Lightning's "gpu" accelerator on N devices); --timings FILE (JSON of wall-clock times:
 main() entered, first and last training step, metrics written; for the benchmark).
 
+Warm start: a local search forks each job from one process that imported this script
+(nas/jobs/warm_start.py); that process calls `warm_up` with a job's arguments, so that
+the jobs forked after it inherit the --data_cache file loaded and normalized.
+
 Exit status: 0 trained and logged; 1 training diverged (a NaN/inf loss: training stops
 after that epoch, whose val_acc is not logged; one line on stderr); 2 bad arguments,
 MNIST missing, or --gpus N with no GPU.
@@ -48,7 +52,7 @@ import pytorch_lightning as pl
 from lightning_fabric.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from mnist_data import DataError, Grouped, make_loaders
+from mnist_data import DataError, Grouped, make_loaders, normalized_cache
 
 PATH_DATASETS = os.environ.get("PATH_DATASETS", ".")
 SAMPLES_PER_STEP = 1024  # mini-batches are grouped into Lightning steps of about this many samples
@@ -217,6 +221,15 @@ def parse_args(argv=None):
 def fail(message, code):
     print(f"mnist_train_nas.py: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def warm_up(argv):
+    """Load what a job with these arguments would load first, in this process (a warm-start
+    server's), so that the jobs it forks later start without it: the --data_cache
+    file's tensors (mnist_data.normalized_cache keeps them)."""
+    args = parse_args(argv)
+    if args.data_cache:
+        normalized_cache(args.data_cache)
 
 
 def main(argv=None):

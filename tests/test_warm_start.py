@@ -72,7 +72,8 @@ def wait_for(condition, timeout=60):
 
 def test_a_warm_job_trains_the_same_model_as_a_cold_one(tmp_path, cache, server):
     runs = {}
-    for name, warm in (("cold", None), ("warm", server)):
+    # the second warm job reads the data its server loaded after forking the first
+    for name, warm in (("cold", None), ("warm", server), ("warm-again", server)):
         job = start_job(tmp_path / name, cache, SMALL + ["--seed", "0"], warm)
         if warm:  # trains in a child of the server, not in the launcher
             assert wait_for(lambda: len(children(server.process.pid)) == 1), "no forked child"
@@ -83,7 +84,7 @@ def test_a_warm_job_trains_the_same_model_as_a_cold_one(tmp_path, cache, server)
         assert (tmp_path / name / "job.pid").read_text() == str(job.pid)  # re-attach needs it
         runs[name] = read_final_scalars(tmp_path / name)
     assert runs["warm"]["num_params"] == runs["cold"]["num_params"] == 784 * 16 + 16 * 16 + 160
-    assert runs["warm"]["val_acc"] == runs["cold"]["val_acc"]
+    assert runs["warm"]["val_acc"] == runs["cold"]["val_acc"] == runs["warm-again"]["val_acc"]
     assert 0.5 < runs["warm"]["val_acc"] <= 1
 
 
@@ -180,3 +181,45 @@ def test_another_training_script_starts_cold_and_runs_its_own_code(tmp_path, cac
     out, err = job.communicate(timeout=120)
     assert job.returncode == 0, err[-2000:]
     assert "MY COPY train_time=" in out
+
+
+WARM_UP_SCRIPT = """
+import sys
+LOADED = []
+
+def warm_up(argv):
+    if argv[0] == "bad":
+        raise ValueError("cannot read it")
+    LOADED.append(argv[0])
+
+def main(argv):
+    print("loaded before me:", LOADED, flush=True)
+"""
+
+
+def test_the_server_calls_warm_up_after_a_fork_and_later_jobs_inherit_it(tmp_path, capfd):
+    """A script's warm_up(argv) runs in the server after each fork: the first job starts
+    without it, the next inherits what it loaded; one that fails is reported once and
+    left out, and the jobs run as without it."""
+    script = tmp_path / "job.py"
+    script.write_text(WARM_UP_SCRIPT)
+    server = WarmServer(tmp_path / "trials", script)
+    try:
+        def run(arg):
+            job = subprocess.Popen(
+                [sys.executable, str(ROOT / "nas" / "jobs" / "local_launch.py"), "--pid-file",
+                 str(tmp_path / f"{arg}.pid"), "--warm-start", str(server.address_file), "--",
+                 str(script), arg], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True)
+            out, err = job.communicate(timeout=60)
+            assert job.returncode == 0, err
+            return out.strip()
+
+        assert run("a") == "loaded before me: []"
+        assert run("b") == "loaded before me: ['a']"
+        assert run("bad") == "loaded before me: ['a', 'b']"
+        assert run("c") == "loaded before me: ['a', 'b']"  # warm_up left out after it failed
+    finally:
+        server.stop()
+    err = capfd.readouterr().err  # the server's stderr is its driver's
+    assert err.count("warm start: warm_up(bad) failed (ValueError: cannot read it)") == 1

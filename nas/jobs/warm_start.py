@@ -10,7 +10,11 @@ nas/jobs/local_launch.py; it finds the server's socket in the address file the s
 publishes in the trials' log dir, and sends the job's argv, cwd, environment and
 stdout/stderr. The server forks a child that calls the script's `main` (with the argv if
 it takes an argument, else with sys.argv set); if the launcher dies, the server kills
-the child. The training script itself knows nothing of this. A script without a
+the child. The training script itself knows nothing of this, unless it defines
+`warm_up(argv)`: the server then calls it (in its own process, with the job's cwd and one
+torch thread) after forking each job, so that what it loads is inherited by the jobs
+forked after it (mnist_train_nas.py loads its data file, which each job otherwise reads
+and normalizes in its slot). A script without a
 top-level `main` (`why_not_warm`), clusters and --no-warm-start start each job as a
 process of its own; so does any job if the server is gone.
 """
@@ -129,6 +133,7 @@ def serve(path: str, driver: int, address: str | Path, script: str | Path) -> No
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
     children: dict[int, tuple[socket.socket, int]]
     children = {}  # child pid -> (connection to its job, pidfd: readable once the child ended)
+    warm_up: Callable[[list[str]], Any] | None = getattr(job_module, "warm_up", None)
     while True:
         if stopping or os.getppid() != driver:
             if listener is not None:
@@ -144,7 +149,9 @@ def serve(path: str, driver: int, address: str | Path, script: str | Path) -> No
             waiting += [conn, pidfd]
         ready, _, _ = select.select(waiting, [], [], POLL_SECONDS)
         if listener in ready:
-            fork_child(listener, children, job_module, import_env)
+            request = fork_child(listener, children, job_module, import_env)
+            if request is not None and warm_up is not None:
+                warm_up = run_warm_up(warm_up, request)
         for pid, (conn, pidfd) in list(children.items()):
             if conn in ready:  # the job closed its end: it died; so does its child
                 _kill(pid)
@@ -173,21 +180,48 @@ def import_script(script: str | Path) -> ModuleType:
     return module
 
 
+def run_warm_up(warm_up: Callable[[list[str]], Any],
+                request: Mapping[str, Any]) -> Callable[[list[str]], Any] | None:
+    """The script's `warm_up(argv)`, called here with a job's argv in its cwd; with one torch
+    thread, so that no thread pool starts in the server (a fork copies one thread of it).
+    Returns `warm_up`, or None once it failed: the jobs then load what they need
+    themselves, as without it."""
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch else None
+    cwd = os.getcwd()
+    try:
+        os.chdir(request["cwd"])
+        if torch:
+            torch.set_num_threads(1)
+        warm_up(list(request["argv"]))
+        return warm_up
+    except BaseException as e:  # a bad argv's SystemExit too: its job reports it
+        print(f"warm start: warm_up({' '.join(request['argv'])}) failed "
+              f"({type(e).__name__}: {e}); each job loads its own", file=sys.stderr, flush=True)
+        return None
+    finally:
+        os.chdir(cwd)
+        if torch:
+            torch.set_num_threads(threads)
+
+
 def fork_child(listener: socket.socket, children: dict[int, tuple[socket.socket, int]],
-               job_module: ModuleType, import_env: Mapping[str, str]) -> None:
+               job_module: ModuleType, import_env: Mapping[str, str]) -> Mapping[str, Any] | None:
+    """Fork a child for the job waiting on `listener`; its request, or None if none was
+    forked (a bad request, another script: it starts cold)."""
     conn, _ = listener.accept()
     try:
         message, fds, _, _ = socket.recv_fds(conn, MESSAGE_BYTES, 3)
         request = json.loads(message)
     except (OSError, ValueError):
         conn.close()
-        return
+        return None
     assert job_module.__file__ is not None  # import_script's: a file's module
     if request["script"] != os.path.realpath(job_module.__file__):
         for fd in fds:  # another training script: it starts cold
             os.close(fd)
         conn.close()
-        return
+        return None
     # SIGTERM/SIGINT wait (blocked) across the fork: one sent to the new child before it
     # restores the default actions would otherwise reach the server's handler, inherited,
     # and be lost, and a cancelled job would train to its end
@@ -211,6 +245,7 @@ def fork_child(listener: socket.socket, children: dict[int, tuple[socket.socket,
         conn.send(json.dumps({"pid": pid}).encode())
     except OSError:
         _kill(pid)
+    return request
 
 
 def train_in_child(request: Mapping[str, Any], fds: Sequence[int], job_module: ModuleType,
