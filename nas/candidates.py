@@ -76,7 +76,9 @@ class CandidateMaker:
         # can make no more: asked again only after a change (`completed` count) / never
         self.needs_data_at: int | None = None
         self.exhausted = False
-        self.last_seconds: float | None = None  # the last generation's duration
+        # seconds per candidate of the last generation that made some: making n takes
+        # about n times that (one call makes them one after the other)
+        self.seconds_per_candidate: float | None = None
         self._thread = threading.Thread(target=self._work, name="nas-candidates", daemon=True)
         self._thread.start()
 
@@ -188,7 +190,8 @@ class CandidateMaker:
             outcome = f"failed: {type(e).__name__}"
             error = e
         ended = time.time()
-        self.last_seconds = ended - started
+        if made:
+            self.seconds_per_candidate = (ended - started) / len(made)
         with self._state:
             if outcome == "needs data":
                 self.needs_data_at = self._asked_at_completed

@@ -204,40 +204,44 @@ def _ask_for_candidates(orchestrator: Orchestrator, maker: CandidateMaker, max_p
                           "and no trial is running to give them")
         return False
     allowed = (orchestrator.options.total_trials or 0) - launched(experiment) - ready
-    wanted = slots_to_fill(experiment, max_pending, maker.last_seconds) - ready
-    n = min(allowed, wanted)
+    n = min(allowed, slots_to_fill(experiment, max_pending, maker.seconds_per_candidate, ready))
     if n > 0:
         maker.request(experiment, n, ended)
     return False
 
 
-def slots_to_fill(experiment: Experiment, max_pending: int, generation_seconds: float | None,
+def slots_to_fill(experiment: Experiment, max_pending: int,
+                  seconds_per_candidate: float | None, ready: int = 0,
                   now: datetime | None = None) -> int:
-    """The slots free now, and those whose trial is expected to end before a candidate
-    asked for now would be ready: a running trial whose age plus the last generation's
-    duration (times SOON_MARGIN) passed the median duration of the last trials that
-    ended (a later trial may train longer than the first ones), not counting the trials
-    that started before the first end once there are others (their time includes the
-    start of the warm-start server). Until a trial ended (or a candidate was made) only
-    the free slots count."""
+    """How many candidates to ask for now, beyond the `ready` ones: for the slots free now
+    and for the running trials expected to end before the candidates asked for would be
+    ready. A trial is expected to end once its age reaches the median duration of the
+    last trials that ended (a later trial may train longer than the first ones), not
+    counting the trials that started before the first end once there are others (their
+    time includes the start of the warm-start server). Making n candidates takes about n
+    x `seconds_per_candidate`, so the k-th trial to end counts if its time left is at
+    most SOON_MARGIN x that for the slots free plus k: a wave of trials ending together
+    is asked for a wave's generation ahead, a lone trial one candidate ahead. Until a
+    trial ended (or a candidate was made) only the free slots count."""
     running = [t for t in experiment.trials.values() if t.status == TrialStatus.RUNNING]
     free = max_pending - len(running)
     ended = sorted((t.time_completed, t.time_run_started) for t in experiment.trials.values()
                    if t.status.is_terminal and t.time_completed and t.time_run_started)
-    if not ended or generation_seconds is None:
-        return free
+    if not ended or seconds_per_candidate is None:
+        return max(free - ready, 0)
     # the first trials to start wait for the warm-start server and the first loads
     later = [(end, start) for end, start in ended if start >= ended[0][0]]
     recent = (later or ended)[-max(max_pending, RECENT_TRIALS):]
     typical = statistics.median((end - start).total_seconds() for end, start in recent)
     now = now or datetime.now()
-    soon = sum(1 for t in running if t.time_run_started is not None
-               and (now - t.time_run_started).total_seconds()
-               + SOON_MARGIN * generation_seconds >= typical)
-    return free + soon
+    left = sorted(typical - (now - t.time_run_started).total_seconds() for t in running
+                  if t.time_run_started is not None)
+    soon = max((k for k, seconds in enumerate(left, start=1)
+                if seconds <= SOON_MARGIN * seconds_per_candidate * (free - ready + k)), default=0)
+    return max(free + soon - ready, 0)
 
 
-SOON_MARGIN = 1.5  # a generation asked for now may take longer than the last one
+SOON_MARGIN = 1.5  # a generation asked for now may take longer per candidate than the last one
 RECENT_TRIALS = 5  # at least this many of the last trials that ended give the typical duration
 
 

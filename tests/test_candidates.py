@@ -191,3 +191,40 @@ def test_the_thread_is_gone_after_a_crash(tmp_path):
     with pytest.raises(RuntimeError, match="callback"):
         search.run(progress=progress)
     assert THREAD not in [t.name for t in threading.enumerate()]
+
+
+def test_how_many_candidates_to_ask_for_a_wave_and_a_lone_trial():
+    """slots_to_fill on made-up trials (4 slots; trials that ended took 60 s): a wave
+    of trials ending together is asked for as soon as making that many would take
+    (SOON_MARGIN x) as long as their time left; a lone trial, one candidate ahead; a
+    ready candidate covers a free slot first."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from ax.core.base_trial import TrialStatus
+
+    from nas.orchestration import SOON_MARGIN, slots_to_fill
+
+    now = datetime(2026, 1, 1, 12)
+
+    def experiment(*ages_running):
+        done = [SimpleNamespace(status=TrialStatus.COMPLETED, time_run_started=now - timedelta(seconds=s + 60),
+                                time_completed=now - timedelta(seconds=s)) for s in (300, 200, 100)]
+        running = [SimpleNamespace(status=TrialStatus.RUNNING, time_run_started=now - timedelta(seconds=a),
+                                   time_completed=None) for a in ages_running]
+        return SimpleNamespace(trials=dict(enumerate(done + running)))
+
+    per = 5.0  # seconds per candidate
+    # four trials of age 40: 20 s left each; 4 candidates take 20 s, x1.5 = 30 >= 20: all 4
+    assert slots_to_fill(experiment(40, 40, 40, 40), 4, per, now=now) == 4
+    # age 25: 35 s left > 30: none yet (one alone would be asked 7.5 s before its end)
+    assert slots_to_fill(experiment(25, 25, 25, 25), 4, per, now=now) == 0
+    # staggered: 2, 20, 40 and 55 s left; k-th counts if left <= 7.5 k: the first only
+    assert slots_to_fill(experiment(58, 40, 20, 5), 4, per, now=now) == 1
+    # a free slot and one ready candidate: nothing to ask for the free slot; the trial
+    # with 2 s left needs one more
+    assert slots_to_fill(experiment(58, 20, 5), 4, per, ready=1, now=now) == 1
+    assert slots_to_fill(experiment(20, 5), 4, per, ready=1, now=now) == 1  # 2 free, 1 ready
+    # before any candidate was made only the free slots count
+    assert slots_to_fill(experiment(58), 4, None, now=now) == 3
+    assert SOON_MARGIN == 1.5
