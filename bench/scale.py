@@ -72,17 +72,21 @@ wrapper whose target a build lacks is skipped, and the run's summary lists it;
                        hypervolume and its fraction then, the trials launched while n had
                        finished and their mean seconds per column (generation_s, of it
                        fit_s and acquisition_s; save_s, poll_s, launch_s, rest_s; total_s
-                       their sum; wait_s idle), the driver's RSS at that launch
+                       their sum; wait_s idle), the driver's RSS at that launch; beside_s:
+                       seconds per candidate made beside the loop (a build with
+                       nas/candidates.py) when asked at n
     launches.csv       one row per run and launch: its trials, n, node (Sobol/BoTorch),
                        the seconds per column since the previous launch, RSS
     summary.json       per run: repo and its commit, exit status, utilization (Ax's
-                       times, the jobs' own, a driver costing nothing), the lag until the driver saw a job end,
+                       times, the jobs' own, a driver costing nothing), the slots busy
+                       training (bench/busy.py's fraction), the lag until the driver saw a job end,
                        wall and driver seconds, startup and report seconds, the driver's
                        RSS (most at a launch; peak, the report included), CPU seconds,
                        final hypervolume and fraction and at 1/4, 1/2, 3/4 of the trials,
                        seconds per new trial (median and max over n, and near the
                        first, each quarter and the last n that launched trials), what
-                       was timed and what skipped; plus the command, the settings, the
+                       was timed and what skipped; the generations made beside the loop
+                       (calls, candidates, seconds); plus the command, the settings, the
                        attainable fraction and the provenance of this code
     summary.md         the same, short, as markdown tables
     scale.png          per repo a panel of driver seconds per new trial vs n, a bar per n
@@ -90,12 +94,14 @@ wrapper whose target a build lacks is skipped, and the run's summary lists it;
                        fraction vs n of every run
     provenance.json    the commit these files were made with, the command, the files
     runs/LABEL-seedN/  each run: its config copy, driver.log (the driver's console),
-                       events.jsonl (the probe's), results/ (the driver's own results)
+                       events.jsonl (the probe's), results/ (the driver's own results),
+                       run.json (exit status, seconds, a stop asked for)
 
 Each file records the command and the commit (JSON under "provenance", markdown at the
 end, PNG in its footer and metadata, CSVs in provenance.json). An `--out` that holds files
 is refused, so that two measurements never mix; `--replace` moves it aside first
-(OUT.old-TIMESTAMP). Arguments after `--` go to run_nas.py as they are (e.g.
+(OUT.old-TIMESTAMP); `--report-only` runs nothing and writes the tables of the runs in
+`--out` again, with this checkout's analysis. Arguments after `--` go to run_nas.py as they are (e.g.
 `-- --strategy sobol`).
 """
 
@@ -158,6 +164,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "at its launches; Ctrl-C as --stop-after): its tables end at n = N, "
                         "or a few more that finished before the driver stopped")
     p.add_argument("--out", help="output folder (default: results/scale/TRIALSxPENDING-SECONDSs)")
+    p.add_argument("--report-only", action="store_true",
+                   help="run nothing: write the tables of the runs already in --out/runs "
+                        "again (with this checkout's analysis), in the order they ran")
     p.add_argument("--replace", action="store_true",
                    help="move an --out that holds files aside (OUT.old-TIMESTAMP) first")
     args = p.parse_args(argv)
@@ -256,6 +265,9 @@ def write_config(folder: Path, seconds: float, equal: bool = False) -> Path:
 
 # -- running -----------------------------------------------------------------------------
 
+RUN_FILE = "run.json"  # in each run's folder: what run_one returned
+
+
 def label_of(repo: Path, taken: set) -> str:
     """A short, unique name of a checkout: folder name and short commit."""
     try:
@@ -292,10 +304,40 @@ def run_one(args: argparse.Namespace, repo: Path, label: str, seed: int) -> dict
             stopped = stop_after(driver, folder / "events.jsonl", args.stop_after,
                                  args.stop_after_trials)
         status = driver.wait()
-    return {"run": folder.name, "label": label, "repo": str(repo), "seed": seed,
-            "folder": folder, "status": status, "seconds": time.time() - start,
-            "stopped_after_s": args.stop_after if stopped == "seconds" else None,
-            "stopped_after_trials": args.stop_after_trials if stopped == "trials" else None}
+    run = {"run": folder.name, "label": label, "repo": str(repo), "seed": seed,
+           "status": status, "seconds": time.time() - start,
+           "stopped_after_s": args.stop_after if stopped == "seconds" else None,
+           "stopped_after_trials": args.stop_after_trials if stopped == "trials" else None}
+    (folder / RUN_FILE).write_text(json.dumps(run) + "\n")  # for --report-only
+    return {**run, "folder": folder}
+
+
+def runs_in(out: Path) -> list[dict]:
+    """The runs already in `out`/runs, in the order they ran (their folders' creation), as
+    run_one returns them: from its RUN_FILE, or for a run without one (an older
+    bench.scale) repo from the probe's start record, exit status from its end record (None
+    if it has none: the driver was killed), never stopped."""
+    runs = []
+    folders = sorted((f for f in (out / "runs").glob("*-seed*") if f.is_dir()),
+                     key=lambda f: (f / "driver.log").stat().st_mtime if (f / "driver.log").exists()
+                     else f.stat().st_mtime)
+    for folder in folders:
+        if (folder / RUN_FILE).is_file():
+            runs.append({**json.loads((folder / RUN_FILE).read_text()), "folder": folder})
+            continue
+        label, _, seed = folder.name.rpartition("-seed")
+        events = folder / "events.jsonl"
+        records = [json.loads(line) for line in events.read_text().splitlines()
+                   if line.strip()] if events.exists() else []
+        start = next((r for r in records if r["kind"] == "start"), {})
+        end = next((r for r in records if r["kind"] == "end"), {})
+        runs.append({"run": folder.name, "label": label, "repo": start.get("repo", ""),
+                     "seed": int(seed) if seed.isdigit() else seed, "folder": folder,
+                     "status": end.get("status"), "seconds": math.nan,
+                     "stopped_after_s": None, "stopped_after_trials": None})
+    if not runs:
+        raise BadInput(f"--report-only: no runs in {out / 'runs'}; run the searches first")
+    return runs
 
 
 def stop_after(driver: subprocess.Popen, events: Path, seconds: float | None,
@@ -399,15 +441,16 @@ def markdown(summaries: list[dict], settings: dict, record: dict, command: str) 
     lines = [f"# bench.scale: {settings['trials']} trials, {settings['max_pending']} at a time, "
              f"trials of ~{settings['seconds']:g} s", "",
              "| run | exit | utilization: Ax's times, jobs' own, a driver costing nothing "
-             "| detection lag s: median, max "
+             "| slots busy training | detection lag s: median, max "
              "| wall s | driver RSS MB: search, peak | final HV fraction "
-             "| s per new trial: median | max |", "|---|---|---|---|---|---|---|---|---|"]
+             "| s per new trial: median | max |", "|---|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         cost, lag = s.get("per_new_trial", {}), s.get("detection_lag_s", {})
         stopped = f" ({stopped_text(s)})" if stopped_text(s) else ""
         lines.append(f"| {s['run']}{stopped} | {s.get('exit_status')} | {fmt(s.get('utilization'), '.1%')}, "
                      f"{fmt(s.get('job_utilization'), '.1%')}, "
                      f"{fmt(s.get('ideal_utilization'), '.1%')} "
+                     f"| {fmt(s.get('busy_training'), '.1%')} "
                      f"| {fmt(lag.get('median'), '.1f')}, {fmt(lag.get('max'), '.1f')} "
                      f"| {fmt(s.get('wall_s'), '.0f')} | {fmt(s.get('search_rss_mb'), '.0f')}, "
                      f"{fmt(s.get('peak_rss_mb'), '.0f')} "
@@ -422,11 +465,24 @@ def markdown(summaries: list[dict], settings: dict, record: dict, command: str) 
             continue
         lines += [f"## {s['run']}: driver seconds per new trial near n (median)", "",
                   "| n | generation | of it fit | of it acquisition | saving | polling "
-                  "| launching | rest | total |", "|---|---|---|---|---|---|---|---|---|"]
+                  "| launching | rest | total | made beside the loop, s per candidate |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for n, c in near.items():
-            lines.append(f"| {n} | " + " | ".join(fmt(c[k], '.2f') for k in (
+            lines.append(f"| {n} | " + " | ".join(fmt(c.get(k), '.2f') for k in (
                 "generation_s", "fit_s", "acquisition_s", "save_s", "poll_s", "launch_s",
-                "rest_s", "total_s")) + " |")
+                "rest_s", "total_s", "beside_s")) + " |")
+        if s.get("beside"):
+            b = s["beside"]
+            lines += ["", f"Made beside the loop (logs/generation.jsonl; not in the totals, "
+                          f"which are the loop's own): {b['calls']} generations, "
+                          f"{b['candidates']} candidates, {b['seconds']:.0f} s in all, "
+                          f"{b['per_candidate_median_s']:.2f} s per candidate (median; "
+                          f"at most {b['per_candidate_max_s']:.2f})."]
+        every, bound = s.get("slot_free_every_s"), s.get("generation_bound_from_n")
+        lines += ["", f"A slot frees every {fmt(every, '.1f')} s on average (median trial / "
+                      f"slots); a candidate takes longer to make "
+                      + (f"from n = {bound} on: from there the generation's throughput, not "
+                         f"its latency, bounds the slots' use." if bound else "at no n.")]
         at = ", ".join(f"{n}: {v:.3f}" for n, v in s.get("hv_fraction_at", {}).items())
         lines += ["", f"HV fraction after n finished trials: {at}. Startup "
                   f"{fmt(s.get('startup_s'), '.1f')} s, report {fmt(s.get('report_s'), '.1f')} s, "
@@ -536,7 +592,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         args = parse_args(argv)
-        prepare_out(args.out, args.replace)
+        runs = runs_in(args.out) if args.report_only else None
+        if not args.report_only:
+            prepare_out(args.out, args.replace)
     except BadInput as e:
         print(f"python -m bench.scale: error: {e}", file=sys.stderr)
         return 2
@@ -545,6 +603,8 @@ def main(argv: list[str] | None = None) -> int:
 
     build_botorch_kernel()
     command = shlex.join(["python", "-m", "bench.scale", *argv])
+    if runs is not None:
+        return report(args, runs, command)
     taken = set()
     repos = [(repo, label_of(repo, taken)) for repo in args.repo]
     plan = [(seed, repo, label) for seed in args.seed for repo, label in repos]  # interleaved
@@ -561,6 +621,11 @@ def main(argv: list[str] | None = None) -> int:
         print("python -m bench.scale: interrupted; the runs so far are in "
               f"{args.out / 'runs'}, no summary written", file=sys.stderr)
         return 130
+    return report(args, runs, command)
+
+
+def report(args: argparse.Namespace, runs: list[dict], command: str) -> int:
+    """Write the tables of `runs`, print the summary; 1 if a run failed."""
     summaries = write_outputs(args, runs, command)
     print((args.out / "summary.md").read_text())
     print(f"wrote {args.out}")

@@ -20,6 +20,20 @@
   (the jobs' own durations) started in the same order, each as soon as a slot is free;
   the gap to it is the driver's, the rest comes from the trials' spread in length at the
   search's end.
+- **Busy training**: bench/busy.py's figure for a synthetic search: the jobs' own seconds
+  (their trial_times.json, the simulated training) over slots x the search's span by
+  Ax's times (the first launch to the last end the driver saw), the same fraction that
+  bench.busy and bench.speed give of a real search.
+- **Generation beside the loop** (a build that makes candidates in a thread,
+  nas/candidates.py): its generations are not the main thread's, so they are not in the
+  launches' costs (a slot that waits for one shows as "wait"); they come from the
+  driver's logs/generation.jsonl instead: seconds per candidate made, per n (`beside_s`)
+  and in the summary (`beside`). Startup then ends at the first of them.
+- **Generation-bound from n**: slots free on average every (median trial length / slots)
+  seconds; once making a candidate takes longer than that (the median over 5 n of
+  n with a figure of `beside_s`, or of `total_s` for a build that generates in its loop), no driver can keep
+  the slots full by making candidates ahead: hiding the generation's latency does not
+  raise its throughput. The first such n (`generation_bound_from_n`), None if never.
 - **Hypervolume fraction**: hypervolume.csv's hypervolume (reference point: the config's
   thresholds, DTLZ2's 1.1, 1.1) over BoTorch's DTLZ2(dim=6, num_objectives=2).max_hv.
 """
@@ -48,6 +62,7 @@ COMPONENTS = {
 COST = ("generation_s", "save_s", "poll_s", "launch_s", "rest_s")  # disjoint: their sum
 IDLE = {"wait_s": ("wait",)}  # sleeping until a trial ends: not a cost
 FINISHED = ("COMPLETED", "FAILED", "EARLY_STOPPED")
+LOG_DIR = Path("results") / "logs"  # the driver's --results-dir is the run's results/
 
 
 def read_events(folder: Path) -> list[dict]:
@@ -161,10 +176,31 @@ def attainable_fraction() -> float:
     return float(hv.compute(-trial_module().attainable_front())) / max_hv()
 
 
+def beside_generations(folder: Path) -> list[dict]:
+    """The generations a thread made beside the loop (nas/candidates.py's log), those that
+    ended; [] for a build that generates in its loop."""
+    from nas.candidates import read_generation_log
+
+    return [g for g in read_generation_log(Path(folder) / LOG_DIR) if "ended" in g]
+
+
+def beside_summary(generations: list[dict]) -> dict:
+    """Calls, candidates made, seconds in all, and the median and largest seconds per
+    candidate of one call."""
+    if not generations:
+        return {}
+    per = [(g["ended"] - g["started"]) / g["made"] for g in generations if g.get("made")]
+    return {"calls": len(generations), "candidates": sum(g.get("made", 0) for g in generations),
+            "seconds": sum(g["ended"] - g["started"] for g in generations),
+            "per_candidate_median_s": float(pd.Series(per).median()) if per else math.nan,
+            "per_candidate_max_s": max(per, default=math.nan)}
+
+
 def per_n(trials: pd.DataFrame, launched: pd.DataFrame, hypervolume: pd.DataFrame | None,
-          t0: float) -> pd.DataFrame:
-    """One row per finished trial n = 1..: when it finished, the hypervolume then, and the
-    mean driver seconds per trial launched while n trials had finished."""
+          t0: float, beside: list[dict] | None = None) -> pd.DataFrame:
+    """One row per finished trial n = 1..: when it finished, the hypervolume then, the
+    mean driver seconds per trial launched while n trials had finished, and the seconds
+    per candidate that generations beside the loop, asked while n had finished, took."""
     done = trials[trials["status"].isin(FINISHED)].sort_values(["ended", "index"])
     hv_after = {}  # trial index -> the hypervolume once it completed (completion order)
     if hypervolume is not None:
@@ -182,6 +218,9 @@ def per_n(trials: pd.DataFrame, launched: pd.DataFrame, hypervolume: pd.DataFram
         for col in [*COMPONENTS, "total_s", *IDLE]:
             row[col] = float(at[col].sum()) / k if k else math.nan
         row["rss_mb"] = float(at["rss_mb"].iloc[-1]) if k and at["rss_mb"].notna().any() else math.nan
+        made = [g for g in beside or () if g.get("completed") == n and g.get("made")]
+        row["beside_s"] = (sum(g["ended"] - g["started"] for g in made)
+                           / sum(g["made"] for g in made)) if made else math.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -200,8 +239,13 @@ def analyze(folder: Path, slots: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]
     t0 = float(trials["started"].min()) if trials["started"].notna().any() else start["t"]
     if len(launched):
         launched.insert(0, "t_s", launched.pop("t") - t0)
-    table = per_n(trials, launched, hypervolume, t0)
+    beside = beside_generations(folder)
+    table = per_n(trials, launched, hypervolume, t0, beside)
     startup = next((e for e in events if e["kind"] == "startup"), None)
+    startup_s = (startup["t"] - start["began"]) if startup else \
+        (min(g["started"] for g in beside) - start["began"]) if beside else math.nan
+    ax_times = utilization(trials, slots)
+    job_times_ = utilization(trials, slots, "job_started", "job_ended", prefix="job_")
     last = next((e for e in reversed(events) if e["kind"] == "launch"), None)
     after = components({k: v - last["totals"].get(k, 0.0) for k, v in end["totals"].items()}) \
         if last else {}
@@ -211,12 +255,14 @@ def analyze(folder: Path, slots: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]
         "trials_finished": len(table),
         "trials_completed": int((trials["status"] == "COMPLETED").sum()),
         "trials_failed": int((trials["status"] == "FAILED").sum()),
-        **utilization(trials, slots),
-        **utilization(trials, slots, "job_started", "job_ended", prefix="job_"),
+        **ax_times, **job_times_,
+        "busy_training": job_times_["job_busy_slot_s"] / (slots * ax_times["wall_s"])
+        if ax_times["wall_s"] > 0 else math.nan,
+        "beside": beside_summary(beside),
         "ideal_utilization": ideal_utilization(trials, slots),
         "detection_lag_s": lag_summary(trials),
         "driver_s": end["t"] - start["began"],
-        "startup_s": (startup["t"] - start["began"]) if startup else math.nan,
+        "startup_s": startup_s,
         "report_s": end["totals"].get("report", 0.0),
         "after_last_launch_s": after,
         "background_s": end.get("background", {}),
@@ -228,8 +274,23 @@ def analyze(folder: Path, slots: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]
         "hv_fraction_at": {int(n): float(table["hv_fraction"].iloc[n - 1])
                            for n in quarter_marks(len(table))},
         "per_new_trial": cost_summary(table),
+        **generation_bound_from(table, trials, slots),
     }
     return table, launched, summary
+
+
+def generation_bound_from(table: pd.DataFrame, trials: pd.DataFrame, slots: int) -> dict:
+    """The seconds between two slots freeing (median trial length / slots) and the first n
+    from which making one candidate takes longer (module docstring)."""
+    own = (trials["job_ended"] - trials["job_started"]).dropna()
+    if own.empty or table.empty:
+        return {"slot_free_every_s": math.nan, "generation_bound_from_n": None}
+    every = float(own.median()) / slots
+    column = "beside_s" if table.get("beside_s", pd.Series(dtype=float)).notna().any() else "total_s"
+    cost = table.set_index("n")[column].dropna().rolling(5, min_periods=1).median()
+    over = cost[cost > every]
+    return {"slot_free_every_s": every,
+            "generation_bound_from_n": int(over.index[0]) if len(over) else None}
 
 
 def lag_summary(trials: pd.DataFrame) -> dict:
@@ -250,7 +311,7 @@ def cost_summary(table: pd.DataFrame) -> dict:
     costed = table[table["launched"] > 0].reset_index(drop=True)
     if costed.empty:
         return {}
-    cols = [*COMPONENTS, "total_s"]
+    cols = [*COMPONENTS, "total_s", *(["beside_s"] if "beside_s" in costed else [])]
     out = {"median": {c: float(costed[c].median()) for c in cols},
            "max": {c: float(costed[c].max()) for c in cols}, "near_n": {}}
     for at in sorted({min(len(costed) - 1, round(q * (len(costed) - 1))) for q in (0, 0.25, 0.5, 0.75, 1)}):

@@ -50,6 +50,8 @@ from pathlib import Path
 TARGETS = [
     # idle: the orchestrator's sleep between polls, and any other sleep of the driver
     ("wait", "time:sleep"),
+    # ... and a loop that sleeps until the next poll or a candidate made beside it is ready
+    ("wait", "nas.candidates:CandidateMaker.wait_ready"),
     # generation: the orchestrator asks the generation strategy for the next trial(s)
     ("generation", "ax.generation_strategy.generation_strategy:GenerationStrategy.gen"),
     # model fit: the adapter built (or updated) on the data, transforms and the GP's fit

@@ -221,3 +221,45 @@ def test_stop_after_counts_seconds_from_the_imports_or_trials_seen_finished(tmp_
     launches = [long_ago, event("launch", finished=2), event("launch", finished=3)]
     assert stopped(launches, None, 3) == ("trials", -signal.SIGINT)
     assert stopped(launches[:-1] + [launches[-1][:-5]], None, 3, sleep=1) == (None, 0)
+
+
+def test_generation_beside_the_loop_and_busy_training_are_reported(scale_run):
+    """The driver makes candidates in a thread (nas/candidates.py): they are reported from
+    its log, not as the loop's cost; busy training is bench/busy.py's fraction."""
+    from nas.candidates import read_generation_log
+
+    out, _, run, folder = scale_run
+    made = [g for g in read_generation_log(folder / "results" / "logs") if "ended" in g]
+    assert run["beside"]["calls"] == len(made) >= 2
+    assert run["beside"]["candidates"] == sum(g["made"] for g in made) >= run["trials_finished"]
+    assert run["beside"]["per_candidate_max_s"] >= run["beside"]["per_candidate_median_s"] > 0
+    assert run["busy_training"] == pytest.approx(
+        run["job_busy_slot_s"] / (PENDING * run["wall_s"]))
+    assert 0 < run["startup_s"] < run["driver_s"]
+    table = pd.read_csv(out / "per_n.csv")
+    assert table["beside_s"].notna().any() and (table["beside_s"].dropna() > 0).all()
+    assert "Made beside the loop" in (out / "summary.md").read_text()
+
+
+def test_report_only_writes_the_same_figures_again(scale_run, tmp_path):
+    """--report-only runs nothing and writes the tables of the runs in --out again."""
+    import shutil
+
+    out, summary, run, _ = scale_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy, symlinks=True)
+    (copy / "summary.json").unlink()
+    cmd = [sys.executable, "-m", "bench.scale", "--trials", TRIALS, "--max-pending", PENDING,
+           "--seconds", 1, "--out", copy, "--report-only"]
+    proc = subprocess.run(list(map(str, cmd)), cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (again,) = json.loads((copy / "summary.json").read_text())["runs"]
+    for key in ("utilization", "busy_training", "final_hv_fraction", "trials_finished",
+                "beside", "exit_status"):
+        assert again[key] == run[key], key
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "bench.scale", "--out", str(empty),
+                           "--report-only"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2 and "no runs in" in proc.stderr
