@@ -16,9 +16,9 @@
   from nas/candidates.py's log (none for a driver that generated in its loop).
 - **a trial's slot, piece by piece** (`trial_phases`): each completed trial's time from
   its launch to the driver seeing its end, split at the moments its logs give: the job's
-  process started (the launcher's job.pid), training started (the `train_time` scalar's
-  write time less `train_time`), training ended (that write), the driver saw the end (Ax's
-  time_completed). As shares of slots x span, these pieces and the slots' idle time add
+  process started (the launcher's job.pid, by its mtime: copy a run with `cp -a`),
+  training started (the `train_time` scalar's write time less `train_time`), training
+  ended (that write), the driver saw the end (Ax's time_completed). As shares of slots x span, these pieces and the slots' idle time add
   up to 1: `launch` + `startup` + `training` + `end` + `idle`.
 """
 
@@ -72,6 +72,8 @@ def trial_phases(results_dir: Path, slots: int) -> dict:
     from bench.overhead import job_span
 
     logs = Path(results_dir) / "logs"
+    if not (logs / STATE_FILE).exists():
+        return {}
     experiment, _ = load_state(logs / STATE_FILE)
     ran = [t for t in experiment.trials.values() if t.time_run_started and t.time_completed]
     if not ran:

@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.busy import slot_use
+from bench.busy import PHASES, slot_use, trial_phases
 from bench.effort import band_plot, mark_start, run_effort, write_minutes
 from bench.plots import band, plotly_figure
 
@@ -63,6 +63,8 @@ VARIANTS = {"sobol": ["--strategy", "sobol"], "botorch": ["--strategy", "botorch
 STRATEGIES = ("sobol", "botorch")  # the default variants
 # bench/busy.py's: the slots busy training, the median wait of a free slot, the search's span
 SLOT_COLUMNS = ("busy_training", "relaunch_median_s", "search_span_s")
+# and a trial's slot piece by piece (bench.busy.trial_phases): shares of slots x span
+PHASE_COLUMNS = (*(f"{k}_share" for k in PHASES), "idle_share", "startup_median_s")
 WALL_FILE = "wall_seconds.txt"  # in a run's folder, once it ended with exit 0
 COLORS = {"sobol": "#1f77b4", "botorch": "#d62728", "botorch-es": "#2ca02c",
           "layers": "#9467bd"}
@@ -271,6 +273,8 @@ def load_runs(out, seeds, trials, variants=STRATEGIES, slots=4):
             row.update(pareto_by_depth(folder))
             use = slot_use(folder, slots)
             row.update({k: use[k] for k in SLOT_COLUMNS})
+            phases = trial_phases(folder, slots)
+            row.update({k: phases.get(k, float("nan")) for k in PHASE_COLUMNS})
             rows.append(row)
     return pd.DataFrame(rows), pd.DataFrame(traces)
 
@@ -280,7 +284,7 @@ def summarize(table):
     cols = [c for c in table.columns if c.startswith("hv_at_") or c in
             ("final_hv", "last_hv", "final_hv_fraction", "completed", "failed", "stopped",
              "epochs_trained", "feasible", "wall_seconds", "trials_run",
-             *DEPTH_COLUMNS.values(), *SLOT_COLUMNS)]
+             *DEPTH_COLUMNS.values(), *SLOT_COLUMNS, *PHASE_COLUMNS)]
     out = []
     for strategy in table["strategy"].unique():
         t = table[table["strategy"] == strategy]
@@ -288,8 +292,8 @@ def summarize(table):
             continue
         row = {"strategy": strategy, "runs": len(t)}
         for c in cols:
-            fmt = ("{:.3f}" if c in ("final_hv_fraction", "busy_training")
-                   else "{:.2f}" if c == "relaunch_median_s" else "{:,.0f}")
+            fmt = ("{:.3f}" if c in ("final_hv_fraction", "busy_training") or c.endswith("_share")
+                   else "{:.2f}" if c in ("relaunch_median_s", "startup_median_s") else "{:,.0f}")
             row[c] = (f"{fmt.format(t[c].median())} ({fmt.format(t[c].min())}.."
                       f"{fmt.format(t[c].max())})")
         out.append(row)
