@@ -257,7 +257,7 @@ def analyze(folder: Path, slots: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]
         "trials_failed": int((trials["status"] == "FAILED").sum()),
         **ax_times, **job_times_,
         "busy_training": job_times_["job_busy_slot_s"] / (slots * ax_times["wall_s"])
-        if ax_times["wall_s"] > 0 else math.nan,
+        if ax_times["wall_s"] > 0 and not math.isnan(job_times_["job_utilization"]) else math.nan,
         "beside": beside_summary(beside),
         "ideal_utilization": ideal_utilization(trials, slots),
         "detection_lag_s": lag_summary(trials),
@@ -283,6 +283,8 @@ def generation_bound_from(table: pd.DataFrame, trials: pd.DataFrame, slots: int)
     """The seconds between two slots freeing (median trial length / slots) and the first n
     from which making one candidate takes longer (module docstring)."""
     own = (trials["job_ended"] - trials["job_started"]).dropna()
+    if own.empty:  # the jobs' own times are not there (a committed run): Ax's
+        own = (trials["ended"] - trials["started"]).dropna()
     if own.empty or table.empty:
         return {"slot_free_every_s": math.nan, "generation_bound_from_n": None}
     every = float(own.median()) / slots
