@@ -18,8 +18,9 @@
   its launch to the driver seeing its end, split at the moments its logs give: the job's
   process started (the launcher's job.pid, by its mtime: copy a run with `cp -a`),
   training started (the `train_time` scalar's write time less `train_time`), training
-  ended (that write), the driver saw the end (Ax's time_completed). As shares of slots x span, these pieces and the slots' idle time add
-  up to 1: `launch` + `startup` + `training` + `end` + `idle`.
+  ended (that write), the driver saw the end (Ax's time_completed). As shares of slots x
+  span, these pieces and the slots' idle time add up to 1: `launch` + `startup` +
+  `training` + `end` + `idle`.
 """
 
 import argparse
@@ -32,15 +33,24 @@ from nas.metrics import read_final_scalars
 from nas.state.storage import STATE_FILE, load_state
 
 
+def ran_trials(results_dir: Path) -> tuple[Path, list] | None:
+    """(the log dir, the trials that were launched and ended) of the search saved in
+    `results_dir`; None for a folder without a saved search."""
+    logs = Path(results_dir) / "logs"
+    if not (logs / STATE_FILE).exists():
+        return None
+    experiment, _ = load_state(logs / STATE_FILE)
+    return logs, [t for t in experiment.trials.values() if t.time_run_started and t.time_completed]
+
+
 def slot_use(results_dir: Path, slots: int) -> dict:
     """The figures of the module's docstring for the search in `results_dir`; NaN for a
     folder without a saved search."""
-    logs = Path(results_dir) / "logs"
-    if not (logs / STATE_FILE).exists():
+    saved = ran_trials(results_dir)
+    if saved is None:
         return {k: float("nan") for k in ("search_span_s", "training_s", "busy_training", "busy",
                                           "relaunch_median_s", "relaunch_total_s", "generation_s")}
-    experiment, _ = load_state(logs / STATE_FILE)
-    ran = [t for t in experiment.trials.values() if t.time_run_started and t.time_completed]
+    logs, ran = saved
     launches = sorted(t.time_run_started.timestamp() for t in ran)
     ends = sorted(t.time_completed.timestamp() for t in ran)
     span = ends[-1] - launches[0] if ran else float("nan")
@@ -71,13 +81,10 @@ def trial_phases(results_dir: Path, slots: int) -> dict:
     these logs)."""
     from bench.overhead import job_span
 
-    logs = Path(results_dir) / "logs"
-    if not (logs / STATE_FILE).exists():
+    saved = ran_trials(results_dir)
+    if saved is None or not saved[1]:
         return {}
-    experiment, _ = load_state(logs / STATE_FILE)
-    ran = [t for t in experiment.trials.values() if t.time_run_started and t.time_completed]
-    if not ran:
-        return {}
+    logs, ran = saved
     span = max(t.time_completed.timestamp() for t in ran) - min(
         t.time_run_started.timestamp() for t in ran)
     pieces: dict[str, list[float]] = {k: [] for k in PHASES}

@@ -30,10 +30,10 @@
   driver's logs/generation.jsonl instead: seconds per candidate made, per n (`beside_s`)
   and in the summary (`beside`). Startup then ends at the first of them.
 - **Generation-bound from n**: slots free on average every (median trial length / slots)
-  seconds; once making a candidate takes longer than that (the median over 5 n of
-  n with a figure of `beside_s`, or of `total_s` for a build that generates in its loop), no driver can keep
-  the slots full by making candidates ahead: hiding the generation's latency does not
-  raise its throughput. The first such n (`generation_bound_from_n`), None if never.
+  seconds; once making a candidate takes longer than that (the median of `beside_s`, or
+  of `total_s` for a build that generates in its loop, over the last 5 n that have it),
+  no driver can keep the slots full by making candidates ahead: hiding the generation's
+  latency does not raise its throughput. The first such n (`generation_bound_from_n`), None if never.
 - **Hypervolume fraction**: hypervolume.csv's hypervolume (reference point: the config's
   thresholds, DTLZ2's 1.1, 1.1) over BoTorch's DTLZ2(dim=6, num_objectives=2).max_hv.
 """
@@ -288,7 +288,7 @@ def generation_bound_from(table: pd.DataFrame, trials: pd.DataFrame, slots: int)
     if own.empty or table.empty:
         return {"slot_free_every_s": math.nan, "generation_bound_from_n": None}
     every = float(own.median()) / slots
-    column = "beside_s" if table.get("beside_s", pd.Series(dtype=float)).notna().any() else "total_s"
+    column = "beside_s" if table["beside_s"].notna().any() else "total_s"  # per_n has both
     cost = table.set_index("n")[column].dropna().rolling(5, min_periods=1).median()
     over = cost[cost > every]
     return {"slot_free_every_s": every,
@@ -313,7 +313,7 @@ def cost_summary(table: pd.DataFrame) -> dict:
     costed = table[table["launched"] > 0].reset_index(drop=True)
     if costed.empty:
         return {}
-    cols = [*COMPONENTS, "total_s", *(["beside_s"] if "beside_s" in costed else [])]
+    cols = [*COMPONENTS, "total_s", "beside_s"]
     out = {"median": {c: float(costed[c].median()) for c in cols},
            "max": {c: float(costed[c].max()) for c in cols}, "near_n": {}}
     for at in sorted({min(len(costed) - 1, round(q * (len(costed) - 1))) for q in (0, 0.25, 0.5, 0.75, 1)}):
