@@ -5,8 +5,9 @@ on while a candidate is made.
 
 `CandidateMaker` owns one thread that calls the generation strategy. The driver's loop
 (nas/orchestration.py) asks it for `n` candidates with `request(experiment, n)` and takes
-the finished ones with `take()`; it attaches them as Ax CANDIDATE trials and launches
-them as slots free. How many to ask for is the loop's decision (`wanted`): the slots free
+the ones made so far with `take()`, each as soon as it is made (one `gen` call each, not
+one call for all `n`: a slot that frees does not wait for the rest of a batch); it
+attaches them as Ax CANDIDATE trials and launches them as slots free. How many to ask for is the loop's decision (`wanted`): the slots free
 now and those about to free, not a fixed buffer, since a candidate made long before it
 runs knows less.
 
@@ -58,8 +59,8 @@ class _Cancelled(BaseException):
 class CandidateMaker:
     """A thread that makes candidates on request. `log_path`: a JSON-lines file that gets
     two lines per generation, one as it starts ({"started" (epoch seconds), "asked",
-    "completed"}) and one as it ends (with "ended", "made", "pending", "outcome" added),
-    or None."""
+    "completed"}) and one as it ends (with "ended", "made", "ready_at" (when each was
+    handed over), "pending" (as the generation started), "outcome" added), or None."""
 
     def __init__(self, generation_strategy: GenerationStrategy, log_path: Path | None = None) -> None:
         self.generation_strategy = generation_strategy
@@ -168,6 +169,12 @@ class CandidateMaker:
             return
 
     def _generate(self, snapshot: Experiment, n: int) -> None:
+        """Make up to `n` candidates one `gen` call each, each handed to the loop as soon as
+        it is made: a slot that frees takes the first one without waiting for the whole
+        batch. Each one made is attached to the snapshot as a CANDIDATE trial, so the next
+        call sees it as a pending point (as one call for `n` would); the refit that each
+        call starts with is short, the model starting from its last fit (nas/surrogate.py)
+        on the same data."""
         from ax.exceptions.core import DataRequiredError, OptimizationComplete
         from ax.exceptions.generation_strategy import MaxParallelismReachedException
 
@@ -175,11 +182,21 @@ class CandidateMaker:
         self._record({"started": started, "asked": n, "completed": self._asked_at_completed})
         outcome: str = "made"
         made: list[GeneratorRun] = []
+        ready_at: list[float] = []
         error: BaseException | None = None
         try:
-            with self.strategy_lock:
-                runs = self.generation_strategy.gen(experiment=snapshot, n=1, num_trials=n)
-            made = [trial_runs[0] for trial_runs in runs]
+            for _ in range(n):
+                with self.strategy_lock:
+                    runs = self.generation_strategy.gen(experiment=snapshot, n=1, num_trials=1)
+                generator_run = runs[0][0]
+                snapshot.new_trial(generator_run=generator_run.clone())  # pending from now
+                made.append(generator_run)
+                ready_at.append(time.time())
+                with self._state:
+                    if self._closed:
+                        break
+                    self._ready.append(generator_run)
+                    self._state.notify_all()
         except (DataRequiredError, MaxParallelismReachedException):
             outcome = "needs data"
         except OptimizationComplete:
@@ -199,13 +216,11 @@ class CandidateMaker:
                 self.exhausted = True
             elif error is not None:
                 self._error = error
-            if not self._closed:
-                self._ready.extend(made)
             self._busy = False
             self._state.notify_all()
         self._record({"started": started, "ended": ended, "asked": n, "made": len(made),
-                      "pending": _pending(snapshot), "completed": self._asked_at_completed,
-                      "outcome": outcome})
+                      "ready_at": ready_at, "pending": _pending(snapshot) - len(made),
+                      "completed": self._asked_at_completed, "outcome": outcome})
 
     def _record(self, line: dict[str, Any]) -> None:
         if self.log_path is None:

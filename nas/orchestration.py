@@ -215,14 +215,16 @@ def slots_to_fill(experiment: Experiment, max_pending: int,
                   now: datetime | None = None) -> int:
     """How many candidates to ask for now, beyond the `ready` ones: for the slots free now
     and for the running trials expected to end before the candidates asked for would be
-    ready. A trial is expected to end once its age reaches the median duration of the
-    last trials that ended (a later trial may train longer than the first ones), not
-    counting the trials that started before the first end once there are others (their
-    time includes the start of the warm-start server). Making n candidates takes about n
-    x `seconds_per_candidate`, so the k-th trial to end counts if its time left is at
-    most SOON_MARGIN x that for the slots free plus k: a wave of trials ending together
-    is asked for a wave's generation ahead, a lone trial one candidate ahead. Until a
-    trial ended (or a candidate was made) only the free slots count."""
+    ready. Making n candidates takes about n x `seconds_per_candidate`, so the k-th trial
+    to end counts if its time left is at most SOON_MARGIN x that for the slots free plus
+    k: a wave of trials ending together is asked for a wave's generation ahead, a lone
+    trial one candidate ahead. Until a trial ended (or a candidate was made) only the
+    free slots count.
+
+    A running trial's time left is read from the last trials that ended (`_time_left`),
+    counting only those that ran longer than it has so far: with trials of unequal
+    length the first to end are the short ones, and the others, older than those, are
+    not about to end for that."""
     running = [t for t in experiment.trials.values() if t.status == TrialStatus.RUNNING]
     free = max_pending - len(running)
     ended = sorted((t.time_completed, t.time_run_started) for t in experiment.trials.values()
@@ -232,13 +234,25 @@ def slots_to_fill(experiment: Experiment, max_pending: int,
     # the first trials to start wait for the warm-start server and the first loads
     later = [(end, start) for end, start in ended if start >= ended[0][0]]
     recent = (later or ended)[-max(max_pending, RECENT_TRIALS):]
-    typical = statistics.median((end - start).total_seconds() for end, start in recent)
+    durations = [(end - start).total_seconds() for end, start in recent]
     now = now or datetime.now()
-    left = sorted(typical - (now - t.time_run_started).total_seconds() for t in running
-                  if t.time_run_started is not None)
+    left = sorted(seconds for seconds in
+                  (_time_left((now - t.time_run_started).total_seconds(), durations)
+                   for t in running if t.time_run_started is not None)
+                  if seconds is not None)
     soon = max((k for k, seconds in enumerate(left, start=1)
                 if seconds <= SOON_MARGIN * seconds_per_candidate * (free - ready + k)), default=0)
     return max(free + soon - ready, 0)
+
+
+def _time_left(age: float, durations: list[float]) -> float | None:
+    """A running trial's expected seconds left at `age`: the median of what the ended
+    trials that ran longer than `age` had left at that age. One older than all of them is
+    about to end (0) once RECENT_TRIALS ended; with fewer, its end is not known (None)."""
+    longer = [d - age for d in durations if d > age]
+    if longer:
+        return statistics.median(longer)
+    return 0.0 if len(durations) >= RECENT_TRIALS else None
 
 
 SOON_MARGIN = 1.5  # a generation asked for now may take longer per candidate than the last one

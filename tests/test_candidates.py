@@ -89,7 +89,7 @@ def test_a_free_slot_takes_a_ready_candidate_within_a_poll(quick_search):
     trials = sorted(experiment.trials.values(), key=lambda t: t.index)
     assert sorted(times) == list(range(TRIALS))
     seen_ends = sorted((epoch(t.time_completed), t.index) for t in trials)
-    ready_at = [g["ended"] for g in generations for _ in range(g.get("made", 0))]
+    ready_at = [at for g in generations for at in g.get("ready_at", ())]
     assert len(ready_at) == TRIALS  # one made candidate per trial, in trial order
     checked = []
     for k in range(SLOTS, TRIALS):
@@ -128,10 +128,12 @@ def test_kill_9_while_a_candidate_is_made_and_while_one_waits_then_every_trial_o
     the candidate saved as such ran, as one of the trials asked for."""
     from nas.state.storage import STATE_FILE, load_state
 
-    trials, slots = 16, 2
+    # trials of 6-10 s: a candidate asked for a slot about to free is most often ready
+    # before it frees (one takes 0.5-8 s here), so one waits now and then
+    trials, slots = 12, 2
     results = tmp_path / "r"
     logs = results / "logs"
-    args = ["--config", steady_config(tmp_path, 3.0, spread=4.0), "--trials", trials, "--max-pending", slots,
+    args = ["--config", steady_config(tmp_path, 6.0, spread=4.0), "--trials", trials, "--max-pending", slots,
             "--seed", 5, "--results-dir", results]
 
     def killed_when(condition, name, attempts=4):
@@ -228,3 +230,38 @@ def test_how_many_candidates_to_ask_for_a_wave_and_a_lone_trial():
     # before any candidate was made only the free slots count
     assert slots_to_fill(experiment(58), 4, None, now=now) == 3
     assert SOON_MARGIN == 1.5
+
+
+def test_a_trial_older_than_the_short_ones_that_ended_is_not_about_to_end():
+    """With trials of unequal length the first to end are the short ones: a running trial
+    already older than them is not counted as about to end; its time left comes from the
+    ended trials that ran longer, and one older than all of them counts as about to end
+    once RECENT_TRIALS ended."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from ax.core.base_trial import TrialStatus
+
+    from nas.orchestration import RECENT_TRIALS, slots_to_fill
+
+    now = datetime(2026, 1, 1, 12)
+
+    def experiment(durations, *ages_running):
+        start = now - timedelta(seconds=1000)  # the ended trials ran side by side
+        done = [SimpleNamespace(status=TrialStatus.COMPLETED, time_run_started=start,
+                                time_completed=start + timedelta(seconds=d)) for d in durations]
+        running = [SimpleNamespace(status=TrialStatus.RUNNING, time_run_started=now - timedelta(seconds=a),
+                                   time_completed=None) for a in ages_running]
+        return SimpleNamespace(trials=dict(enumerate(done + running)))
+
+    per = 5.0
+    # one 13 s trial ended; four of age 20 ran longer: their end is not known yet
+    assert slots_to_fill(experiment([13], 20, 20, 20, 20), 4, per, now=now) == 0
+    # ... while one of age 10 has 3 s left
+    assert slots_to_fill(experiment([13], 10, 20, 20, 20), 4, per, now=now) == 1
+    # 13 s and 100 s trials ended: one of age 20 has 80 s left, not 0
+    assert slots_to_fill(experiment([13, 13, 13, 13, 100], 20, 20, 20, 20), 4, per, now=now) == 0
+    # ... and at age 95, 5 s left: all four (4 x 5 s x 1.5 = 30 >= 5)
+    assert slots_to_fill(experiment([13, 13, 13, 13, 100], 95, 95, 95, 95), 4, per, now=now) == 4
+    # older than every one of RECENT_TRIALS ended trials: about to end
+    assert slots_to_fill(experiment([13] * RECENT_TRIALS, 20, 20), 4, per, now=now) == 4
