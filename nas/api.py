@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from ax.core.experiment import Experiment
 
     from nas.jobs.check import CheckResult
+    from nas.jobs.warm_start import WarmServer
     from nas.report.summary import RunSummary, SearchStatus
     from nas.runner import NasRunner
     from nas.state.lifecycle import Stop
@@ -300,6 +301,10 @@ class Search:
         check_writable("results_dir", self.options.results_dir)
         check_writable("log_dir", self.options.log_dir)
 
+    def trials_dir(self) -> Path:
+        """Where the trials log (under the log dir)."""
+        return self.options.log_dir / "trials"
+
     def make_runner(self, trials_dir: Path | None = None) -> NasRunner:
         """The trials' script, scheduler and resources (nas/runner.py); the trials log
         under `trials_dir` (default LOG_DIR/trials)."""
@@ -307,7 +312,7 @@ class Search:
         from nas.runner import make_runner
 
         o = self.options
-        return make_runner(self.config, o.scheduler, trials_dir or o.log_dir / "trials",
+        return make_runner(self.config, o.scheduler, trials_dir or self.trials_dir(),
                            o.data_dir, cache_dir(o.log_dir), o.resources, dict(o.scheduler_cfg))
 
     # --- running ---------------------------------------------------------------------
@@ -330,9 +335,21 @@ class Search:
             # the lock before Ax's and torch's imports: a second driver is refused at once
             with own_log_dir(self.options.log_dir, fresh=self.options.fresh), quiet_libraries():
                 from nas.generation import set_generation_threads
+                from nas.state.lifecycle import start_warm_server
 
-                with generation_threads(set_generation_threads):
-                    result, stopped = self._run_owned(start, progress)
+                o = self.options
+                # first: its imports (the training script's: torch, Lightning) overlap
+                # with the driver's until the first trials launch, instead of those
+                # trials waiting for them
+                warm_server = (start_warm_server(o.scheduler, self.config.script,
+                                                 self.trials_dir())
+                               if o.warm_start else None)
+                try:
+                    with generation_threads(set_generation_threads):
+                        result, stopped = self._run_owned(start, progress, warm_server)
+                finally:
+                    if warm_server is not None:  # a failure before the search's loop
+                        warm_server.stop()
         finally:
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
@@ -340,8 +357,8 @@ class Search:
             raise SearchInterrupted(result)
         return result
 
-    def _run_owned(self, start: float,
-                   progress: Callable[[Experiment], None] | None) -> tuple[SearchResult, Stop | None]:
+    def _run_owned(self, start: float, progress: Callable[[Experiment], None] | None,
+                   warm_server: WarmServer | None) -> tuple[SearchResult, Stop | None]:
         """The search, its log dir owned: (its result, the lifecycle's Stop or None)."""
         from nas.generation import make_generation_strategy
         from nas.jobs.prepare import run_prepare
@@ -402,7 +419,7 @@ class Search:
                           status=search_status(experiment, now, driver=now["driver"]))
 
         stopped = lifecycle.run_owned_search(orchestrator, store, o.trials, progress,
-                                             warm_start=o.warm_start, run_info=info,
+                                             warm_server=warm_server, run_info=info,
                                              live_page=live_page, control=control)
         if stopped and not stopped.saved:  # the results would not be written either
             raise SearchFailed(f"{stopped.why}; free space or make {o.log_dir} writable, "

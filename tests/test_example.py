@@ -118,15 +118,13 @@ def test_a_failing_script_is_reported_by_check(tmp_path, main_in_process):
 
 
 def test_a_script_without_main_starts_cold_and_says_so_once(tmp_path, caplog):
+    from nas.config import load_config
     from nas.jobs.warm_start import why_not_warm
     from nas.state.lifecycle import start_warm_server
-    from conftest import tutorial_runner
-    from nas.config import load_config
 
     config = script_config(tmp_path, "plain", "print('no main here')\n")
-    runner = tutorial_runner(tmp_path / "trials", config=load_config(config))
     with caplog.at_level("INFO", logger="nas"):
-        assert start_warm_server(runner) is None
+        assert start_warm_server("local_cwd", load_config(config).script, tmp_path / "trials") is None
     assert caplog.messages == ["note: plain.py has no top-level main(argv) function: its "
                                "trials start cold, each importing its libraries itself"]
     assert why_not_warm(ROOT / "mnist_train_nas.py") is None

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 from nas.messages import error_line, log, one_line, option
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ax.core.experiment import Experiment
     from ax.core.trial_status import TrialStatus
     from ax.generation_strategy.generation_strategy import GenerationStrategy
@@ -251,7 +253,8 @@ class BudgetSpent(BaseException):
 
 
 def run_owned_search(orchestrator: Orchestrator, store: StateStore, total_trials: int,
-                     progress: Callable[[Experiment], None] | None = None, warm_start: bool = True,
+                     progress: Callable[[Experiment], None] | None = None,
+                     warm_server: WarmServer | None = None,
                      run_info: Callable[[], dict[str, Any]] | None = None,
                      live_page: Callable[[Experiment], None] | None = None,
                      control: Control | None = None) -> Stop | None:
@@ -261,8 +264,9 @@ def run_owned_search(orchestrator: Orchestrator, store: StateStore, total_trials
     the experiment after every poll, or None; `run_info`: () -> the driver's run info,
     saved with the state (nas.orchestration.saved_run_info reads it back); `live_page`:
     the write(experiment) that rewrites the results page (LivePage calls it), or None;
-    `control`: a Control (time budget, global stopping), or None.
-    The signal handlers are as they were before, once it returns."""
+    `control`: a Control (time budget, global stopping), or None; `warm_server`: the one
+    the local jobs fork from (`start_warm_server`), stopped here after the last job, or
+    None. The signal handlers are as they were before, once it returns."""
     experiment = orchestrator.experiment
     runner = cast("NasRunner", experiment.runner)
     max_pending = orchestrator.options.max_pending_trials
@@ -275,7 +279,7 @@ def run_owned_search(orchestrator: Orchestrator, store: StateStore, total_trials
         runner.open_scheduler()
         install_stop_handlers()
         return _run_and_stop(orchestrator, store, saver, page, total_trials, progress,
-                             warm_start, control)
+                             warm_server, control)
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
@@ -283,16 +287,16 @@ def run_owned_search(orchestrator: Orchestrator, store: StateStore, total_trials
 
 def _run_and_stop(orchestrator: Orchestrator, store: StateStore, saver: StateSaver, page: LivePage | None,
                   total_trials: int, progress: Callable[[Experiment], None] | None,
-                  warm_start: bool, control: Control) -> Stop | None:
+                  warm_server: WarmServer | None, control: Control) -> Stop | None:
     from ax.exceptions.core import AxError
 
     from nas.orchestration import launched, run_search, trials_still_to_run
 
     experiment = orchestrator.experiment
     budget = control.budget
-    warm_server = None
-    if warm_start and trials_still_to_run(experiment, total_trials):
-        warm_server = start_warm_server(cast("NasRunner", experiment.runner))
+    if warm_server is not None and not trials_still_to_run(experiment, total_trials):
+        warm_server.stop()  # no job to start
+        warm_server = None
     budget_said: list[bool] = []
 
     def at_budget(o: Orchestrator) -> None:
@@ -394,20 +398,21 @@ def trials_done(experiment: Experiment) -> int:
     return finished(trial_counts(experiment))
 
 
-def start_warm_server(runner: NasRunner) -> WarmServer | None:
-    """Local jobs fork from a process that has imported the training script and so its
-    libraries (nas/jobs/warm_start.py; their launcher finds it through the trials' log
-    dir); other schedulers start their jobs as usual. None if not local, or if the script
-    cannot be started so (the console says why, once)."""
+def start_warm_server(scheduler: str, script: str | Path,
+                      trials_dir: str | Path) -> WarmServer | None:
+    """Local jobs fork from a process that has imported the training `script` and so its
+    libraries (nas/jobs/warm_start.py; their launcher finds it through `trials_dir`, the
+    trials' log dir); other schedulers start their jobs as usual. None if `scheduler` is
+    not local, or if the script cannot be started so (the console says why, once)."""
+    from nas.jobs.schedulers import jobs_for
     from nas.jobs.warm_start import WarmServer, why_not_warm
 
-    if not runner.jobs.warm_start:
+    if not jobs_for(scheduler).warm_start:
         return None
-    script = runner.job_settings["script"]
     if why := why_not_warm(script):
         log.info(f"note: {why}: its trials start cold, each importing its libraries itself")
         return None
-    return WarmServer(runner.log_dir, script)
+    return WarmServer(trials_dir, script)
 
 
 def cancel_running_jobs(orchestrator: Orchestrator, why: str) -> None:
