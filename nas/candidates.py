@@ -7,9 +7,9 @@ on while a candidate is made.
 (nas/orchestration.py) asks it for `n` candidates with `request(experiment, n)` and takes
 the ones made so far with `take()`, each as soon as it is made (one `gen` call each, not
 one call for all `n`: a slot that frees does not wait for the rest of a batch); it
-attaches them as Ax CANDIDATE trials and launches them as slots free. How many to ask for is the loop's decision (`wanted`): the slots free
-now and those about to free, not a fixed buffer, since a candidate made long before it
-runs knows less.
+attaches them as Ax CANDIDATE trials and launches them as slots free. How many to ask
+for is the loop's decision (`wanted`): the slots free now and those about to free, not a
+fixed buffer, since a candidate made long before it runs knows less.
 
 Why a thread and not a process: the generation strategy's state (its generator runs, its
 current node, the warm-fitted model of nas/surrogate.py) stays one object, which the state
