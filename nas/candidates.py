@@ -87,8 +87,12 @@ class CandidateMaker:
 
     @property
     def busy(self) -> bool:
+        """A request is taken or being made, or candidates made are not taken yet: the
+        loop asks for more only after it took them all, since it counts them once they
+        are trials (a candidate handed over between the loop's `take()` and its next
+        request would otherwise be asked for again)."""
         with self._state:
-            return self._busy
+            return self._busy or bool(self._ready)
 
     def request(self, experiment: Experiment, n: int, completed: int) -> None:
         """Make `n` candidates for `experiment` as it is now (cloned here, in the caller's

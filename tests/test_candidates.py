@@ -265,3 +265,28 @@ def test_a_trial_older_than_the_short_ones_that_ended_is_not_about_to_end():
     assert slots_to_fill(experiment([13, 13, 13, 13, 100], 95, 95, 95, 95), 4, per, now=now) == 4
     # older than every one of RECENT_TRIALS ended trials: about to end
     assert slots_to_fill(experiment([13] * RECENT_TRIALS, 20, 20), 4, per, now=now) == 4
+
+
+def test_candidates_made_and_not_taken_keep_the_maker_busy(tmp_path):
+    """A generation can end between the loop's take() and its next request; the loop
+    counts candidates once they are trials, so until it took them the maker must say
+    busy, or they are asked for again (a search of 2 trials ran 3)."""
+    from bench.generation import new_experiment
+    from nas.candidates import CandidateMaker
+    from nas.generation import make_generation_strategy
+
+    experiment = new_experiment(str(tmp_path))
+    maker = CandidateMaker(make_generation_strategy(experiment, total_trials=2, max_pending=2, seed=0),
+                           log_path=tmp_path / GENERATION_LOG)
+    try:
+        maker.request(experiment, 2, completed=0)
+        end = time.time() + 60
+        while not [g for g in read_generation_log(tmp_path) if "ended" in g] and time.time() < end:
+            time.sleep(0.01)
+        [generation] = read_generation_log(tmp_path)  # its end line is written after it ended
+        assert generation["made"] == 2
+        assert maker.busy  # made, not taken
+        assert len(maker.take()) == 2
+        assert not maker.busy
+    finally:
+        maker.close()
