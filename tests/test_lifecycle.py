@@ -189,3 +189,27 @@ def test_a_failing_save_stops_the_driver_and_keeps_the_previous_state(
     assert leftovers == []
     for idx in (0, 1):  # the jobs it launched were cancelled
         assert running_job(results, idx) is None
+
+
+def test_a_stop_signal_lost_in_a_finalizer_is_raised_again_at_the_next_check(monkeypatch):
+    """A signal handler's exception raised while a finalizer runs is printed as "Exception
+    ignored" and lost: Ctrl-C would do nothing. The search's loop checks after every poll
+    for a stop signal received, and raises it then."""
+    from nas.state.lifecycle import StopSignals
+
+    class Finalized:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            sum(range(1000))  # the handler runs here, inside the finalizer
+
+    ignored = []
+    monkeypatch.setattr(sys, "unraisablehook", ignored.append)  # Python's "Exception ignored"
+    signals, before = StopSignals(), signal.getsignal(signal.SIGINT)
+    signals.install()
+    try:
+        Finalized()  # collected at once: the handler's KeyboardInterrupt goes nowhere
+        assert [type(u.exc_value) for u in ignored] == [KeyboardInterrupt]
+        with pytest.raises(KeyboardInterrupt):
+            signals.check()
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from types import FrameType
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from nas.messages import error_line, log, one_line, option
 
@@ -208,18 +208,33 @@ class Interrupted(BaseException):
     `except Exception` on the way (BoTorch's optimizer has some) swallows it."""
 
 
-def _raise_interrupted(signum: int, frame: FrameType | None) -> NoReturn:
-    raise Interrupted(signal.Signals(signum).name)
-
-
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def install_stop_handlers() -> None:
-    """Ctrl-C and `kill` stop the search cleanly. Replaces the handlers TorchX's local
-    scheduler installs (when it is created), which raise an ordinary Exception."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_interrupted)
+class StopSignals:
+    """Ctrl-C (KeyboardInterrupt) and `kill` (Interrupted) stop the search cleanly.
+    `install()` replaces the handlers TorchX's local scheduler installs (when it is
+    created), which raise an ordinary Exception. Each signal is also recorded, and
+    `check()` raises it again: an exception a handler raises is lost when the signal
+    lands while a finalizer runs (Python prints "Exception ignored" and goes on), and
+    the search's loop calls `check()` after every poll."""
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+
+    def install(self) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received = signal.Signals(signum).name
+        self.check()
+
+    def check(self) -> None:
+        if self.received == "SIGINT":
+            raise KeyboardInterrupt
+        if self.received is not None:
+            raise Interrupted(self.received)
 
 
 @dataclass
@@ -275,11 +290,12 @@ def run_owned_search(orchestrator: Orchestrator, store: StateStore, total_trials
     saver = StateSaver(store, run_info, every_save=control.budget is not None)
     page = LivePage(live_page, total_trials, max_pending) if live_page else None
     before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    signals = StopSignals()
     try:
         runner.open_scheduler()
-        install_stop_handlers()
+        signals.install()
         return _run_and_stop(orchestrator, store, saver, page, total_trials, progress,
-                             warm_server, control)
+                             warm_server, control, signals)
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
@@ -287,7 +303,8 @@ def run_owned_search(orchestrator: Orchestrator, store: StateStore, total_trials
 
 def _run_and_stop(orchestrator: Orchestrator, store: StateStore, saver: StateSaver, page: LivePage | None,
                   total_trials: int, progress: Callable[[Experiment], None] | None,
-                  warm_server: WarmServer | None, control: Control) -> Stop | None:
+                  warm_server: WarmServer | None, control: Control,
+                  signals: StopSignals | None = None) -> Stop | None:
     from ax.exceptions.core import AxError
 
     from nas.orchestration import launched, run_search, trials_still_to_run
@@ -316,6 +333,8 @@ def _run_and_stop(orchestrator: Orchestrator, store: StateStore, saver: StateSav
             raise BudgetSpent()
 
     def on_change(o: Orchestrator) -> None:
+        if signals is not None:
+            signals.check()  # a stop signal whose exception was lost (StopSignals)
         at_budget(o)
         saver.on_change(o)
         if page:
