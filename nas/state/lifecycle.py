@@ -304,7 +304,7 @@ def run_owned_search(orchestrator: Orchestrator, store: StateStore, total_trials
 def _run_and_stop(orchestrator: Orchestrator, store: StateStore, saver: StateSaver, page: LivePage | None,
                   total_trials: int, progress: Callable[[Experiment], None] | None,
                   warm_server: WarmServer | None, control: Control,
-                  signals: StopSignals | None = None) -> Stop | None:
+                  signals: StopSignals) -> Stop | None:
     from ax.exceptions.core import AxError
 
     from nas.orchestration import launched, run_search, trials_still_to_run
@@ -333,8 +333,7 @@ def _run_and_stop(orchestrator: Orchestrator, store: StateStore, saver: StateSav
             raise BudgetSpent()
 
     def on_change(o: Orchestrator) -> None:
-        if signals is not None:
-            signals.check()  # a stop signal whose exception was lost (StopSignals)
+        signals.check()  # a stop signal whose exception was lost (StopSignals)
         at_budget(o)
         saver.on_change(o)
         if page:
