@@ -12,6 +12,7 @@ import resource
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -53,6 +54,11 @@ def test_a_second_driver_is_refused_and_changes_nothing(tmp_path, data_dir, main
     wait_for(lambda: running_job(results, 0), what="trial 0's job")
     first.send_signal(signal.SIGSTOP)  # hold the first still: anything changed is the second's
     try:
+        # stopped once every thread is: a write under way (the live page's plotly.min.js)
+        # finishes in the kernel first
+        wait_for(lambda: all(t.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+                             for t in Path(f"/proc/{first.pid}/task").iterdir()),
+                 what="the first driver to stop")
         before = snapshot(results)
         # the second in this process: the lock is the first driver process's all the same
         code, printed, err = main_in_process(*common(results, data_dir, trials=2))
@@ -195,7 +201,7 @@ def test_a_stop_signal_lost_in_a_finalizer_is_raised_again_at_the_next_check(mon
     """A signal handler's exception raised while a finalizer runs is printed as "Exception
     ignored" and lost: Ctrl-C would do nothing. The search's loop checks after every poll
     for a stop signal received, and raises it then."""
-    from nas.state.lifecycle import StopSignals
+    from nas.state.lifecycle import STOP_SIGNALS, StopSignals
 
     class Finalized:
         def __del__(self):
@@ -204,12 +210,13 @@ def test_a_stop_signal_lost_in_a_finalizer_is_raised_again_at_the_next_check(mon
 
     ignored = []
     monkeypatch.setattr(sys, "unraisablehook", ignored.append)  # Python's "Exception ignored"
-    signals, before = StopSignals(), signal.getsignal(signal.SIGINT)
+    signals, before = StopSignals(), {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
     signals.install()
     try:
         Finalized()  # collected at once: the handler's KeyboardInterrupt goes nowhere
         assert [type(u.exc_value) for u in ignored] == [KeyboardInterrupt]
         with pytest.raises(KeyboardInterrupt):
             signals.check()
-    finally:
-        signal.signal(signal.SIGINT, before)
+    finally:  # this test process's handlers, both of them, as they were
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
