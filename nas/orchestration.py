@@ -9,7 +9,6 @@ stands free.
 """
 
 import logging
-import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -215,16 +214,22 @@ def slots_to_fill(experiment: Experiment, max_pending: int,
                   now: datetime | None = None) -> int:
     """How many candidates to ask for now, beyond the `ready` ones: for the slots free now
     and for the running trials expected to end before the candidates asked for would be
-    ready. Making n candidates takes about n x `seconds_per_candidate`, so the k-th trial
-    to end counts if its time left is at most SOON_MARGIN x that for the slots free plus
-    k: a wave of trials ending together is asked for a wave's generation ahead, a lone
-    trial one candidate ahead. Until a trial ended (or a candidate was made) only the
-    free slots count.
+    ready. Making n candidates takes about n x `seconds_per_candidate`; k more count if
+    the running trials' expected number of ends within SOON_MARGIN x the time to make
+    candidates for the slots free plus k is at least k - 1/2 (rounds to k): a wave of
+    trials ending together is asked for a wave's generation ahead, a lone trial one
+    candidate ahead. Until a trial ended (or a candidate was made) only the free slots
+    count.
 
-    A running trial's time left is read from the last trials that ended (`_time_left`),
-    counting only those that ran longer than it has so far: with trials of unequal
-    length the first to end are the short ones, and the others, older than those, are
-    not about to end for that."""
+    The expected number, not the trials each more likely than not to end in time: with
+    trials of unequal length, four running trials each with a one-in-four chance of
+    ending while a candidate is made free a slot in that time as often as not, and a
+    candidate not asked for then is waited for.
+
+    A running trial's chance of ending within h seconds is read from the last trials
+    that ended (`_end_chance`), counting only those that ran longer than it has so far:
+    with trials of unequal length the first to end are the short ones, and the others,
+    older than those, are not about to end for that."""
     running = [t for t in experiment.trials.values() if t.status == TrialStatus.RUNNING]
     free = max_pending - len(running)
     ended = sorted((t.time_completed, t.time_run_started) for t in experiment.trials.values()
@@ -236,23 +241,27 @@ def slots_to_fill(experiment: Experiment, max_pending: int,
     recent = (later or ended)[-max(max_pending, RECENT_TRIALS):]
     durations = [(end - start).total_seconds() for end, start in recent]
     now = now or datetime.now()
-    left = sorted(seconds for seconds in
-                  (_time_left((now - t.time_run_started).total_seconds(), durations)
-                   for t in running if t.time_run_started is not None)
-                  if seconds is not None)
-    soon = max((k for k, seconds in enumerate(left, start=1)
-                if seconds <= SOON_MARGIN * seconds_per_candidate * (free - ready + k)), default=0)
+    ages = [(now - t.time_run_started).total_seconds() for t in running
+            if t.time_run_started is not None]
+
+    def ends_within(seconds: float) -> float:
+        return sum(_end_chance(age, seconds, durations) for age in ages)
+
+    soon = max((k for k in range(1, len(ages) + 1)
+                if ends_within(SOON_MARGIN * seconds_per_candidate * (free - ready + k)) >= k - 0.5),
+               default=0)
     return max(free + soon - ready, 0)
 
 
-def _time_left(age: float, durations: list[float]) -> float | None:
-    """A running trial's expected seconds left at `age`: the median of what the ended
-    trials that ran longer than `age` had left at that age. One older than all of them is
-    about to end (0) once RECENT_TRIALS ended; with fewer, its end is not known (None)."""
-    longer = [d - age for d in durations if d > age]
+def _end_chance(age: float, seconds: float, durations: list[float]) -> float:
+    """The chance that a running trial of `age` ends within `seconds`: the share of the
+    ended trials that ran longer than `age` that ended within `age` + `seconds`. One
+    older than all of them is about to end (1) once RECENT_TRIALS ended; with fewer, its
+    end is not known (0)."""
+    longer = [d for d in durations if d > age]
     if longer:
-        return statistics.median(longer)
-    return 0.0 if len(durations) >= RECENT_TRIALS else None
+        return sum(d <= age + seconds for d in longer) / len(longer)
+    return 1.0 if len(durations) >= RECENT_TRIALS else 0.0
 
 
 SOON_MARGIN = 1.5  # a generation asked for now may take longer per candidate than the last one

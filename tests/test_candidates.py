@@ -267,6 +267,40 @@ def test_a_trial_older_than_the_short_ones_that_ended_is_not_about_to_end():
     assert slots_to_fill(experiment([13] * RECENT_TRIALS, 20, 20), 4, per, now=now) == 4
 
 
+def test_trials_of_spread_length_are_asked_for_by_their_expected_ends():
+    """Four running trials, each with a one-in-five chance of ending while a candidate is
+    made: one of them is expected to (0.8, rounded): one candidate is asked for ahead,
+    although each alone is more likely than not to run longer (the median time left, 5 s,
+    is longer than a candidate takes)."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from ax.core.base_trial import TrialStatus
+
+    from nas.orchestration import slots_to_fill
+
+    now = datetime(2026, 1, 1, 12)
+    start = now - timedelta(seconds=1000)
+    done = [SimpleNamespace(status=TrialStatus.COMPLETED, time_run_started=start,
+                            time_completed=start + timedelta(seconds=d)) for d in (3, 5, 7, 9, 11)]
+
+    def experiment(*ages_running):
+        running = [SimpleNamespace(status=TrialStatus.RUNNING, time_run_started=now - timedelta(seconds=a),
+                                   time_completed=None) for a in ages_running]
+        return SimpleNamespace(trials=dict(enumerate(done + running)))
+
+    # age 2, 1 s per candidate: within 1.5 s, 1 of 5 ended longer trials ended (0.2 each,
+    # 0.8 for four); within 3 s (two candidates), 2 of 5 (1.6 >= 1.5); within 4.5 s, 2.4 < 2.5
+    assert slots_to_fill(experiment(2, 2, 2, 2), 4, 1.0, now=now) == 2
+    # one ready already covers the first end; a second within the 1.5 s the next takes to
+    # make is not expected (0.8 < 1.5)
+    assert slots_to_fill(experiment(2, 2, 2, 2), 4, 1.0, ready=1, now=now) == 0
+    # two running trials: 0.4 then 0.8 expected within 1.5 / 3 s: neither rounds up to 1 or 2
+    assert slots_to_fill(experiment(2, 2), 2, 1.0, now=now) == 0
+    # slow candidates (5 s each): 4 x 4/5 expected within 7.5 s, all four within 15 s
+    assert slots_to_fill(experiment(2, 2, 2, 2), 4, 5.0, now=now) == 4
+
+
 def test_candidates_made_and_not_taken_keep_the_maker_busy(tmp_path):
     """A generation can end between the loop's take() and its next request; the loop
     counts candidates once they are trials, so until it took them the maker must say
