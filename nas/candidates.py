@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
+import select
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,6 +82,9 @@ class CandidateMaker:
         # seconds per candidate of the last generation that made some: making n takes
         # about n times that (one call makes them one after the other)
         self.seconds_per_candidate: float | None = None
+        # written to at every notify of the loop: `wait_ready` selects on it with the fds
+        # it is given (jobs' pidfds), which a Condition cannot wait on
+        self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._thread = threading.Thread(target=self._work, name="nas-candidates", daemon=True)
         self._thread.start()
 
@@ -117,11 +122,29 @@ class CandidateMaker:
             ready, self._ready = self._ready, []
             return ready
 
-    def wait_ready(self, timeout: float) -> None:
-        """Sleep up to `timeout` seconds, less if a candidate becomes ready meanwhile."""
+    def wait_ready(self, timeout: float, fds: Collection[int] = ()) -> list[int]:
+        """Sleep up to `timeout` seconds, less if a candidate becomes ready, a generation
+        ends, or one of `fds` becomes readable meanwhile; returns those of `fds` that
+        are readable."""
+        try:
+            while os.read(self._wake_read, 4096):  # wakes of candidates taken already
+                pass
+        except BlockingIOError:
+            pass
         with self._state:
-            if not self._ready and self._error is None:
-                self._state.wait(timeout)
+            if self._ready or self._error is not None:
+                return []
+        # a wake from here on is in the pipe: select returns at once
+        readable, _, _ = select.select([self._wake_read, *fds], [], [], timeout)
+        return [fd for fd in readable if fd != self._wake_read]
+
+    def _wake(self) -> None:
+        """With `self._state` held: wake the loop's `wait_ready`."""
+        self._state.notify_all()
+        try:
+            os.write(self._wake_write, b"!")
+        except BlockingIOError:  # full: the loop has wakes enough to read
+            pass
 
     @contextmanager
     def strategy_free(self) -> Iterator[bool]:
@@ -149,6 +172,9 @@ class CandidateMaker:
         if self._thread.is_alive():
             log.warning("note: the candidate generation did not end within "
                         f"{timeout:.0f} s; it is left to end with the process")
+            return  # the pipe stays: the thread may still write to it
+        os.close(self._wake_read)
+        os.close(self._wake_write)
 
     # --- the thread ----------------------------------------------------------------------
 
@@ -200,7 +226,7 @@ class CandidateMaker:
                     if self._closed:
                         break
                     self._ready.append(generator_run)
-                    self._state.notify_all()
+                    self._wake()
         except (DataRequiredError, MaxParallelismReachedException):
             outcome = "needs data"
         except OptimizationComplete:
@@ -221,7 +247,7 @@ class CandidateMaker:
             elif error is not None:
                 self._error = error
             self._busy = False
-            self._state.notify_all()
+            self._wake()
         self._record({"started": started, "ended": ended, "asked": n, "made": len(made),
                       "ready_at": ready_at, "pending": _pending(snapshot) - len(made),
                       "completed": self._asked_at_completed, "outcome": outcome})

@@ -28,9 +28,11 @@ from nas.config import SearchConfig
 from nas.early_stopping import make_strategy
 from nas.errors import NasError
 from nas.global_stopping import ThresholdStopping
+from nas.jobs.processes import JobExits
 from nas.messages import option
 from nas.metrics import make_metrics
 from nas.optimization import make_optimization_config
+from nas.runner import NasRunner
 from nas.search_space import make_search_space
 
 POLL_SECONDS = 0.25  # a finished job is noticed within this
@@ -133,8 +135,10 @@ def run_search(orchestrator: Orchestrator, total_trials: int, maker: CandidateMa
     The loop never waits for the model: `maker` (nas/candidates.py) makes the next
     candidates in its thread while this one polls, launches, and calls
     `on_change(orchestrator)` after every poll. A free slot takes a candidate that is
-    ready (an Ax CANDIDATE trial) at once. Works the same on a new experiment and on one
-    loaded from a saved state, whose CANDIDATE trials are launched first.
+    ready (an Ax CANDIDATE trial) at once. Between polls the loop sleeps up to
+    POLL_SECONDS, and wakes sooner when a candidate is made or a local job's process
+    ends (`JobExits`). Works the same on a new experiment and on one loaded from a saved
+    state, whose CANDIDATE trials are launched first.
     """
     experiment = orchestrator.experiment
     to_run = trials_still_to_run(experiment, total_trials)
@@ -144,28 +148,33 @@ def run_search(orchestrator: Orchestrator, total_trials: int, maker: CandidateMa
     stop_launching = to_run == 0
     checked_at: int | None = None  # trials ended when global stopping was last asked
     global_stop: str | None = None
-    while True:
-        orchestrator.poll_and_process_results()
-        orchestrator.error_if_failure_rate_exceeded()
-        for generator_run in maker.take():
-            experiment.new_trial(generator_run=generator_run)  # a CANDIDATE trial
-        ended = sum(t.status.is_terminal for t in experiment.trials.values())
-        if not stop_launching:
-            stop_launching = launched(experiment) >= (orchestrator.options.total_trials or 0)
-        if (not stop_launching and not ignore_global_stopping and ended != checked_at
-                and orchestrator.options.global_stopping_strategy is not None):
-            checked_at = ended
-            stop_launching, why = orchestrator.options.global_stopping_strategy.should_stop_optimization(
-                experiment=experiment)
-            global_stop = why if stop_launching else None
-        if not stop_launching:
-            _launch_candidates(orchestrator, max_pending)
-            stop_launching = _ask_for_candidates(orchestrator, maker, max_pending, ended)
-        if on_change:
-            on_change(orchestrator)
-        if stop_launching and not orchestrator.running_trials:
-            break
-        maker.wait_ready(POLL_SECONDS)
+    runner = experiment.runner
+    exits = JobExits(runner.process_id if isinstance(runner, NasRunner) else lambda trial: None)
+    try:
+        while True:
+            orchestrator.poll_and_process_results()
+            orchestrator.error_if_failure_rate_exceeded()
+            for generator_run in maker.take():
+                experiment.new_trial(generator_run=generator_run)  # a CANDIDATE trial
+            ended = sum(t.status.is_terminal for t in experiment.trials.values())
+            if not stop_launching:
+                stop_launching = launched(experiment) >= (orchestrator.options.total_trials or 0)
+            if (not stop_launching and not ignore_global_stopping and ended != checked_at
+                    and orchestrator.options.global_stopping_strategy is not None):
+                checked_at = ended
+                stop_launching, why = orchestrator.options.global_stopping_strategy.should_stop_optimization(
+                    experiment=experiment)
+                global_stop = why if stop_launching else None
+            if not stop_launching:
+                _launch_candidates(orchestrator, max_pending)
+                stop_launching = _ask_for_candidates(orchestrator, maker, max_pending, ended)
+            if on_change:
+                on_change(orchestrator)
+            if stop_launching and not orchestrator.running_trials:
+                break
+            exits.ended(maker.wait_ready(POLL_SECONDS, exits.watch(orchestrator.running_trials)))
+    finally:
+        exits.close()
     orchestrator.error_if_failure_rate_exceeded(force_check=True)
     return global_stop
 

@@ -140,6 +140,11 @@ class NasRunner(TorchXRunner):
             (log_dir / FAILURE_FILE).write_text(reason + "\n")
         return reason
 
+    def process_id(self, trial: BaseTrial) -> int | None:
+        """The pid of the trial's job if it runs as a process on this machine (local
+        schedulers, once its launcher started), else None."""
+        return self.jobs.process_id(trial)
+
     def stop(self, trial: BaseTrial, reason: str | None = None) -> dict[str, Any]:
         """Cancel the trial's job, as its scheduler does it (nas/jobs/schedulers.py)."""
         self.jobs.cancel(torchx_runner(self), trial)

@@ -87,3 +87,39 @@ def test_stop_untracked_jobs_stops_and_moves_aside_only_unknown_jobs(tmp_path):
 
 def test_stop_untracked_jobs_without_a_trials_dir(tmp_path):
     assert stop_untracked_jobs(tmp_path / "none", experiment_with([])) == []
+
+
+def test_job_exits_wake_the_loop_as_a_job_ends(tmp_path):
+    """The loop's wait (CandidateMaker.wait_ready) returns the pidfd of a job that ended,
+    long before its timeout, and not for one that runs on; a trial no longer running has
+    its pidfd closed, and one whose process is not known yet is simply not watched."""
+    from types import SimpleNamespace
+
+    from bench.generation import new_experiment
+    from nas.candidates import CandidateMaker
+    from nas.generation import make_generation_strategy
+    from nas.jobs.processes import JobExits
+
+    ending, running = fake_job(tmp_path / "0"), fake_job(tmp_path / "1")
+    trials = [SimpleNamespace(index=i, log_dir=tmp_path / str(i)) for i in (0, 1, 2)]
+    exits = JobExits(lambda trial: job_pid(trial.log_dir))
+    maker = CandidateMaker(make_generation_strategy(new_experiment(str(tmp_path)), total_trials=2,
+                                                    max_pending=2, seed=0))
+    try:
+        fds = exits.watch(trials)  # trial 2 has no job.pid
+        assert len(fds) == 2
+        assert maker.wait_ready(0.2, fds) == []  # both run: the wait lasts its timeout
+        ending.kill()
+        started = time.monotonic()
+        readable = maker.wait_ready(120, fds)
+        assert len(readable) == 1 and time.monotonic() - started < 60
+        exits.ended(readable)
+        assert exits.watch(trials) == [fd for fd in fds if fd not in readable]  # not reopened
+        assert exits.watch(trials[1:2]) == [fd for fd in fds if fd not in readable]
+        assert exits.watch([]) == []  # closed once their trials left the running ones
+    finally:
+        exits.close()
+        maker.close()
+        running.kill()
+        ending.wait()
+        running.wait()

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nas.jobs.local_launch import PID_FILE  # the launcher writes it
 
 if TYPE_CHECKING:
+    from ax.core.base_trial import BaseTrial
     from ax.core.experiment import Experiment
 
 
@@ -88,3 +90,48 @@ def stop_untracked_jobs(trials_dir: str | Path, experiment: Experiment) -> list[
 def _killed(log_dir: Path) -> list[int]:
     pid = kill_job(log_dir)
     return [] if pid is None else [pid]
+
+
+class JobExits:
+    """A pidfd per running trial whose job is a process here (`process_id`), readable
+    once that process ended: the driver's loop waits on them with its poll interval as
+    the limit, so that a job's end is seen as it happens rather than at the next poll,
+    and its slot takes the next trial at once. Jobs with no process here (a cluster's,
+    or before the launcher wrote its pid) are seen by the polls alone."""
+
+    def __init__(self, process_id: Callable[[BaseTrial], int | None]) -> None:
+        self._process_id = process_id
+        self._fds: dict[int, int] = {}  # trial index -> pidfd of its job
+
+    def watch(self, running: Iterable[BaseTrial]) -> list[int]:
+        """The pidfds to wait on for the `running` trials: opened for those newly known,
+        closed for those no longer running. One that ended is not opened again: its
+        process no longer counts as running (`job_pid`)."""
+        running = list(running)
+        indices = {t.index for t in running}
+        for index in [i for i in self._fds if i not in indices]:
+            os.close(self._fds.pop(index))
+        for trial in running:
+            if trial.index in self._fds:
+                continue
+            pid = self._process_id(trial)
+            if pid is None:
+                continue
+            try:
+                self._fds[trial.index] = os.pidfd_open(pid)
+            except OSError:  # ended meanwhile
+                pass
+        return list(self._fds.values())
+
+    def ended(self, fds: Iterable[int]) -> None:
+        """Forget the pidfds that were readable: their jobs ended, and the next poll sees
+        it (waiting on them again would not wait)."""
+        readable = set(fds)
+        for index, fd in [(i, fd) for i, fd in self._fds.items() if fd in readable]:
+            os.close(fd)
+            del self._fds[index]
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()

@@ -86,6 +86,11 @@ class TorchXJobs:
     def _unknown_to_torchx(self, trial: BaseTrial) -> JobState:
         return JobState(None, "TorchX no longer knows the job")
 
+    def process_id(self, trial: BaseTrial) -> int | None:
+        """The pid of the trial's job on this machine while it runs, else None (not known
+        yet, ended, or not a process here)."""
+        return None
+
     def cancel(self, torchx_runner: Any, trial: BaseTrial) -> None:
         handle = trial.run_metadata[TORCHX_APP_HANDLE]
         if torchx_runner.status(handle) is not None:
@@ -117,6 +122,9 @@ class LocalJobs(TorchXJobs):
         if job_pid(trial.run_metadata[RUN_METADATA_KEY]) is not None:
             return JobState(TrialStatus.RUNNING)
         return JobState(None, "job ended while the driver was down")
+
+    def process_id(self, trial: BaseTrial) -> int | None:
+        return job_pid(trial.run_metadata.get(RUN_METADATA_KEY, ""))  # once the launcher wrote it
 
     def cancel(self, torchx_runner: Any, trial: BaseTrial) -> None:
         """SIGKILL by pid first: TorchX's local cancel sends SIGTERM and waits up to 10 s
