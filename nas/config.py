@@ -159,6 +159,17 @@ class SearchConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def script_of(path: str | Path) -> Path | None:
+    """The training script the config file `path` names, without checking the rest of it
+    (which imports Ax); None if it names none that exists. What the driver can start on
+    before the whole check."""
+    try:
+        reader = _Reader(Path(path).expanduser().resolve())
+        return reader.script(reader.table(reader.toml(), "trial"))
+    except ConfigError:
+        return None
+
+
 def load_config(path: str | Path | dict[str, Any],
                 fixed: dict[str, Any] | None = None) -> SearchConfig:
     """Read and check the config file `path`, or a dict in the file's shape (its relative

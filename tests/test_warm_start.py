@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nas.metrics import read_final_scalars
-from nas.jobs.warm_start import WarmServer, address_file, reseed
+from nas.jobs.warm_start import WarmServer, address_file, prestart, reseed
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB = ROOT / "mnist_train_nas.py"  # the script the server imports
@@ -150,6 +150,41 @@ def test_the_server_ends_when_its_driver_has_gone(tmp_path):
     assert wait_for(ended, timeout=60)
     assert not Path(socket).exists() and not Path(socket).parent.exists()
     assert not address_file(tmp_path).exists()
+
+
+def test_a_prestarted_server_is_adopted_and_serves_the_jobs(tmp_path, cache):
+    """prestart (run_nas.py's, before the config's check): the server for the same script
+    that the driver asks for once it owns its log dir is that process, published then."""
+    before = set(children(os.getpid()))  # the module's server among them
+    prestart(JOB)
+    [prestarted] = set(children(os.getpid())) - before
+    # right after exec, /proc/<pid>/cmdline can still be empty
+    assert wait_for(lambda: "nas.jobs.warm_start" in cmdline(prestarted), timeout=10)
+    s = WarmServer(tmp_path / "trials", JOB)
+    try:
+        assert s.process.pid == prestarted
+        assert address_file(tmp_path / "trials").read_text() == s.socket
+        job = start_job(tmp_path / "trials" / "0", cache, SMALL, s)
+        assert wait_for(lambda: len(children(s.process.pid)) == 1), "no forked child"
+        out, err = job.communicate(timeout=120)
+        assert job.returncode == 0, err[-2000:]
+    finally:
+        s.stop()
+    assert not address_file(tmp_path / "trials").exists() and not Path(s.dir).exists()
+
+
+def test_a_prestarted_server_not_adopted_ends_with_its_driver(tmp_path):
+    """A driver refused before it owns its log dir (a bad config, a second driver) leaves
+    no server behind, and the one it prestarted published nothing."""
+    driver = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+         "from nas.jobs import warm_start; warm_start.prestart(sys.argv[2]); "
+         "[(p, d)] = warm_start._prestarted.values(); print(p.pid, d)", str(ROOT), str(JOB)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    pid, folder = driver.stdout.split()
+    assert not Path(f"/proc/{pid}").exists() or "nas.jobs.warm_start" not in cmdline(pid)
+    assert not Path(folder).exists()
 
 
 def test_forked_processes_draw_fresh_random_states():

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from nas.api import Search, SearchOptions
-from nas.config import DEFAULT_CONFIG, SearchConfig, parse_fix
+from nas.config import DEFAULT_CONFIG, SearchConfig, parse_fix, script_of
 from nas.errors import NasError
+from nas.jobs.local_launch import LOCAL_SCHEDULERS
+from nas.jobs.warm_start import prestart
 from nas.messages import one_line
 
 DEFAULTS = dict(scheduler="local_cwd")
@@ -207,6 +209,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Command:
         raise UsageError(f"--report reads a saved search; it does not go with {clash[0]}")
     mode = ("report" if args.report else "check" if args.check
             else "dry_run" if args.dry_run else "run")
+    if mode == "run" and args.warm_start and args.scheduler in LOCAL_SCHEDULERS:
+        # the warm-start server's imports (torch, Lightning) overlap the config's check,
+        # whose Ax import takes seconds, instead of the first trials waiting for them
+        script = script_of(args.config)
+        if script is not None:
+            prestart(script)
     search = Search.from_config(
         args.config, trials=args.trials, max_pending=args.max_pending,
         fix=dict(parse_fix(text) for text in args.fix), seed=args.seed,

@@ -24,6 +24,7 @@ import signal
 import socket
 import sys
 
+LOCAL_SCHEDULERS = ("local_cwd", "local")  # TorchX's schedulers whose jobs start through this
 PID_FILE = "job.pid"  # in the trial's log dir
 MESSAGE_BYTES = 1 << 20
 

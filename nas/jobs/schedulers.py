@@ -24,6 +24,7 @@ from torchx.specs import AppState
 from nas.errors import NasError
 from nas.jobs import slurm
 from nas.jobs.failures import failure_reason
+from nas.jobs.local_launch import LOCAL_SCHEDULERS
 from nas.jobs.processes import job_pid, kill_job, stop_untracked_jobs
 from nas.jobs.warm_start import address_file
 
@@ -181,9 +182,6 @@ class SlurmJobs(TorchXJobs):
             raise SchedulerUnavailable(problem)
         return [f"cancelled Slurm job {job}: submitted just before the driver died, never recorded"
                 for job in slurm.cancel_untracked(trials_dir, experiment)]
-
-
-LOCAL_SCHEDULERS = ("local_cwd", "local")
 
 
 def jobs_for(scheduler: str) -> TorchXJobs:

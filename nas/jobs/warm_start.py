@@ -17,9 +17,16 @@ forked after it (mnist_train_nas.py loads its data file, which each job otherwis
 and normalizes in its slot). A script without a
 top-level `main` (`why_not_warm`), clusters and --no-warm-start start each job as a
 process of its own; so does any job if the server is gone.
+
+The server may start before the driver owns its log dir (`prestart`, run_nas.py: before
+the config's check, whose Ax import takes seconds), so that its imports overlap the
+driver's instead of the first trials waiting for them. Such a server publishes nothing
+until a `WarmServer` adopts it, once the driver owns the log dir: a second driver of the
+same search, refused at the lock, never touches the first one's address file.
 """
 
 import ast
+import atexit
 import importlib.util
 import inspect
 import json
@@ -32,6 +39,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -47,6 +55,7 @@ ADDRESS_FILE = "warm_start.address"  # in the trials' log dir: the socket path, 
 POLL_SECONDS = 0.5  # how soon the server notices that the driver has gone
 READY_SECONDS = 10  # how long the driver waits for a new server to listen
 JOB_SIGNALS = {signal.SIGTERM, signal.SIGINT}  # what cancels a job: a forked child takes their defaults
+LATER = "-"  # as the server's address file: read it from stdin, when the driver adopts it
 
 
 def address_file(log_dir: str | Path) -> Path:
@@ -69,20 +78,18 @@ def why_not_warm(script: str | Path) -> str | None:
 # --- the driver's side ----------------------------------------------------------------
 
 class WarmServer:
-    """The server process, started by the driver for the trials logging under `log_dir`;
-    stops by itself once the driver is gone and its last child has finished."""
+    """The server process for the trials logging under `log_dir`: the one `prestart`ed
+    for `script`, if there is one, else a new one; stops by itself once the driver is
+    gone and its last child has finished."""
 
     def __init__(self, log_dir: str | Path, script: str | Path) -> None:
-        self.dir = tempfile.mkdtemp(prefix="nas-warm-")  # a short path: sockets allow 107 bytes
-        self.socket = os.path.join(self.dir, "socket")
         self.address_file = address_file(log_dir)
         self.address_file.parent.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "nas.jobs.warm_start", self.socket, str(os.getpid()),
-             str(self.address_file), str(Path(script).resolve())],
-            cwd=PROJECT_DIR, stdout=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C goes to the driver only
-        )
+        adopted = _prestarted.pop(str(Path(script).resolve()), None)
+        if adopted is not None:  # one that ended (its imports failed, and it said so) publishes nothing
+            _tell_address(adopted[0], self.address_file)
+        self.process, self.dir = adopted or _spawn(script, str(self.address_file))
+        self.socket = os.path.join(self.dir, "socket")
         # it listens before its imports: jobs launched from now on queue instead of starting cold
         end = time.time() + READY_SECONDS
         while not self._published() and self.process.poll() is None and time.time() < end:
@@ -106,6 +113,56 @@ class WarmServer:
         shutil.rmtree(self.dir, ignore_errors=True)  # it ended, maybe killed during its imports
 
 
+_prestarted: dict[str, tuple[subprocess.Popen[bytes], str]] = {}  # script -> (server, its dir)
+
+
+def prestart(script: str | Path) -> None:
+    """Start a server for `script` now, publishing nothing: the first `WarmServer` for the
+    same script adopts it. One not adopted is stopped as this process exits (and ends by
+    itself after its imports if this process is killed)."""
+    key = str(Path(script).resolve())
+    if key in _prestarted or why_not_warm(script):
+        return
+    _prestarted[key] = _spawn(script, LATER)
+    atexit.register(lambda: _discard(_prestarted.pop(key, None)))
+
+
+def _spawn(script: str | Path, address: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A server process for `script` and its socket's dir. `address`: the file it
+    publishes its socket in, or LATER: the path the driver writes to its stdin."""
+    folder = tempfile.mkdtemp(prefix="nas-warm-")  # a short path: sockets allow 107 bytes
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nas.jobs.warm_start", os.path.join(folder, "socket"),
+         str(os.getpid()), address, str(Path(script).resolve())],
+        cwd=PROJECT_DIR, stdout=subprocess.DEVNULL,
+        stdin=subprocess.PIPE if address == LATER else subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C goes to the driver only
+    )
+    return process, folder
+
+
+def _tell_address(process: subprocess.Popen[bytes], address: Path) -> None:
+    """Give a prestarted server its address file."""
+    assert process.stdin is not None  # _spawn's pipe
+    try:
+        process.stdin.write(f"{address}\n".encode())
+        process.stdin.close()
+    except OSError:  # a broken pipe: it ended
+        pass
+
+
+def _discard(server: tuple[subprocess.Popen[bytes], str] | None) -> None:
+    if server is None:
+        return
+    process, folder = server
+    process.terminate()  # before its imports end, SIGTERM's default: it ends at once
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        return  # it ends after its imports: the driver is gone by then
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 # --- the server -----------------------------------------------------------------------
 
 def serve(path: str, driver: int, address: str | Path, script: str | Path) -> None:
@@ -114,7 +171,12 @@ def serve(path: str, driver: int, address: str | Path, script: str | Path) -> No
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(path)
     listener.listen(64)
-    atomic_write_text(address, path)
+    published: list[str] = []  # the address file, once written
+    if address == LATER:  # prestarted: told its address file while it imports
+        threading.Thread(target=_publish_when_told, args=(path, published), daemon=True).start()
+    else:
+        atomic_write_text(address, path)
+        published.append(str(address))
     env_before = dict(os.environ)
     try:
         job_module = import_script(script)  # the imports every job would do
@@ -122,7 +184,8 @@ def serve(path: str, driver: int, address: str | Path, script: str | Path) -> No
         print(f"warm start: importing {script} failed ({type(e).__name__}: {e}); "
               "trials start cold", file=sys.stderr, flush=True)
         listener.close()
-        _unpublish(address, path)
+        for file in published:
+            _unpublish(file, path)
         Path(path).unlink(missing_ok=True)
         return
 
@@ -139,7 +202,8 @@ def serve(path: str, driver: int, address: str | Path, script: str | Path) -> No
             if listener is not None:
                 listener.close()
                 listener = None
-                _unpublish(address, path)
+                for file in published:
+                    _unpublish(file, path)
                 Path(path).unlink(missing_ok=True)
                 Path(path).parent.rmdir()
             if not children:
@@ -164,6 +228,15 @@ def serve(path: str, driver: int, address: str | Path, script: str | Path) -> No
                 conn.close()
                 os.close(pidfd)
                 del children[pid]
+
+
+def _publish_when_told(path: str, published: list[str]) -> None:
+    """A prestarted server's: publish the socket `path` in the address file the driver
+    writes to stdin as it adopts the server (nothing if the driver ends first)."""
+    address = sys.stdin.readline().strip()
+    if address:
+        atomic_write_text(address, path)
+        published.append(address)
 
 
 def import_script(script: str | Path) -> ModuleType:
