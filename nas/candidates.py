@@ -82,8 +82,8 @@ class CandidateMaker:
         # seconds per candidate of the last generation that made some: making n takes
         # about n times that (one call makes them one after the other)
         self.seconds_per_candidate: float | None = None
-        # written to at every notify of the loop: `wait_ready` selects on it with the fds
-        # it is given (jobs' pidfds), which a Condition cannot wait on
+        # written to whenever the loop should look again (`_wake`): `wait_ready` selects on
+        # it with the fds it is given (jobs' pidfds), which a Condition cannot wait on
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._thread = threading.Thread(target=self._work, name="nas-candidates", daemon=True)
         self._thread.start()
@@ -139,8 +139,7 @@ class CandidateMaker:
         return [fd for fd in readable if fd != self._wake_read]
 
     def _wake(self) -> None:
-        """With `self._state` held: wake the loop's `wait_ready`."""
-        self._state.notify_all()
+        """Wake the loop's `wait_ready` (the Condition is the thread's own: for requests)."""
         try:
             os.write(self._wake_write, b"!")
         except BlockingIOError:  # full: the loop has wakes enough to read

@@ -104,13 +104,7 @@ class WarmServer:
     def stop(self) -> None:
         """Stop accepting; children still running finish (the driver cancels them first)."""
         _unpublish(self.address_file, self.socket)  # jobs launched from now on start cold
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                return  # it exits after its last child, and removes its socket itself
-        shutil.rmtree(self.dir, ignore_errors=True)  # it ended, maybe killed during its imports
+        _end(self.process, self.dir)
 
 
 _prestarted: dict[str, tuple[subprocess.Popen[bytes], str]] = {}  # script -> (server, its dir)
@@ -152,14 +146,20 @@ def _tell_address(process: subprocess.Popen[bytes], address: Path) -> None:
 
 
 def _discard(server: tuple[subprocess.Popen[bytes], str] | None) -> None:
-    if server is None:
-        return
-    process, folder = server
-    process.terminate()  # before its imports end, SIGTERM's default: it ends at once
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        return  # it ends after its imports: the driver is gone by then
+    if server is not None:
+        _end(*server)
+
+
+def _end(process: subprocess.Popen[bytes], folder: str) -> None:
+    """Terminate a server (during its imports SIGTERM kills it at once) and remove its
+    socket's dir once it ended, maybe killed during its imports; one still serving
+    children after the wait exits after its last one and removes its socket itself."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return
     shutil.rmtree(folder, ignore_errors=True)
 
 
